@@ -1,0 +1,43 @@
+"""rpkit: sign-in with Dualog Identity (OIDC, SAML 2.0, SCIM) for Python apps."""
+
+from .config import DUALOG_CLOUD_ISSUER, HttpConfig, OidcConfig
+from .errors import (
+    AuthenticationError,
+    AuthorizationDeniedError,
+    CallbackError,
+    ConfigurationError,
+    IdTokenError,
+    MetadataError,
+    ProviderError,
+    ProviderResponseError,
+    ProviderUnavailableError,
+    RpkitError,
+    SamlResponseError,
+    TokenError,
+    UserinfoError,
+    ValidationError,
+)
+from .identity import CrewIdentity
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DUALOG_CLOUD_ISSUER",
+    "AuthenticationError",
+    "AuthorizationDeniedError",
+    "CallbackError",
+    "ConfigurationError",
+    "CrewIdentity",
+    "HttpConfig",
+    "IdTokenError",
+    "MetadataError",
+    "OidcConfig",
+    "ProviderError",
+    "ProviderResponseError",
+    "ProviderUnavailableError",
+    "RpkitError",
+    "SamlResponseError",
+    "TokenError",
+    "UserinfoError",
+    "ValidationError",
+]

@@ -1,0 +1,184 @@
+"""The whole rpkit exception tree.
+
+Every failure rpkit reports is one of these; no third-party exception crosses the public
+surface (wrap with ``raise ... from err``). Messages are one sentence, name the parameter
+and, where safe, expected vs actual. They never contain a token, code, assertion, password
+or secret.
+
+::
+
+    RpkitError                         .code: stable snake_case string for logs and metrics
+    ├── ConfigurationError             raised at startup, never per request
+    ├── ValidationError                input we were asked to send is invalid (SCIM, roster)
+    ├── ProviderError                  talking to Dualog failed
+    │   ├── ProviderUnavailableError   network, timeout, 5xx, 429 (retryable)
+    │   ├── ProviderResponseError      4xx / OAuth or SCIM error body
+    │   └── MetadataError              discovery, JWKS or SAML metadata unusable
+    └── AuthenticationError            reject this login or token (.reason)
+        ├── AuthorizationDeniedError   the IdP returned error=
+        ├── CallbackError              state missing, mismatched or reused; no code
+        ├── IdTokenError               ID token rejected
+        ├── TokenError                 access, refresh or logout token rejected
+        ├── UserinfoError              userinfo response rejected
+        └── SamlResponseError          SAML response or logout message rejected
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "AuthorizationDeniedError",
+    "CallbackError",
+    "ConfigurationError",
+    "IdTokenError",
+    "MetadataError",
+    "ProviderError",
+    "ProviderResponseError",
+    "ProviderUnavailableError",
+    "RpkitError",
+    "SamlResponseError",
+    "TokenError",
+    "UserinfoError",
+    "ValidationError",
+]
+
+
+class RpkitError(Exception):
+    """Base of every error rpkit raises."""
+
+    code: str = "rpkit_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(RpkitError):
+    """The configuration is unusable; raised when it is built, not per request."""
+
+    code = "configuration_error"
+
+
+class ValidationError(RpkitError):
+    """Data rpkit was asked to send is invalid; nothing was sent.
+
+    ``field`` names the offending attribute (``"userName"``, ``"shipImo"``...).
+    """
+
+    code = "validation_error"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ProviderError(RpkitError):
+    """Talking to the identity provider failed."""
+
+    code = "provider_error"
+
+
+class ProviderUnavailableError(ProviderError):
+    """Network failure, timeout, 5xx or 429: the call may succeed if retried later.
+
+    ``retry_after`` carries the server's ``Retry-After`` in seconds when it sent one.
+    """
+
+    code = "provider_unavailable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.correlation_id = correlation_id
+
+
+class ProviderResponseError(ProviderError):
+    """The provider answered with an error (4xx, an OAuth ``error`` or a SCIM error body)."""
+
+    code = "provider_response_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.error_description = error_description
+        self.correlation_id = correlation_id
+
+
+class MetadataError(ProviderError):
+    """Discovery document, JWKS or SAML metadata is malformed or does not match config."""
+
+    code = "metadata_error"
+
+
+class AuthenticationError(RpkitError):
+    """Reject this login or token. ``reason`` is a stable snake_case code.
+
+    The web layer answers 400/401 with generic text; ``reason`` goes to logs and metrics.
+    """
+
+    code = "authentication_error"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class AuthorizationDeniedError(AuthenticationError):
+    """The provider redirected back with ``error=`` (OAuth 2.0 §4.1.2.1)."""
+
+    code = "authorization_denied"
+
+    def __init__(self, error: str, error_description: str | None = None) -> None:
+        text = f'The identity provider refused the login: "{error}"'
+        if error_description:
+            text += f" ({error_description})"
+        super().__init__(error, text)
+        self.error = error
+        self.error_description = error_description
+
+
+class CallbackError(AuthenticationError):
+    """The redirect back to us is malformed: state missing, mismatched or reused; no code."""
+
+    code = "callback_error"
+
+
+class IdTokenError(AuthenticationError):
+    """The ID token failed validation (OIDC Core 1.0 §3.1.3.7)."""
+
+    code = "id_token_error"
+
+
+class TokenError(AuthenticationError):
+    """An access, refresh or logout token failed validation."""
+
+    code = "token_error"
+
+
+class UserinfoError(AuthenticationError):
+    """The userinfo response failed validation (OIDC Core 1.0 §5.3.2)."""
+
+    code = "userinfo_error"
+
+
+class SamlResponseError(AuthenticationError):
+    """A SAML response or logout message failed validation."""
+
+    code = "saml_response_error"
