@@ -1,0 +1,36 @@
+"""OpenID Connect relying party for Dualog Identity (cloud and ship-side)."""
+
+from .authorize import LoginState, parse_callback, start_login
+from .bearer import AccessToken, validate_access_token
+from .client import LoginResult, OidcClient, RefreshResult, identity_from_claims
+from .discovery import Discovery, ProviderMetadata, parse_provider_metadata
+from .id_token import ExpectedIdToken, IdToken, validate_id_token
+from .keys import JwksCache, SigningKeys, parse_jwks
+from .logout import LogoutToken, end_session_url, validate_logout_return, validate_logout_token
+from .tokens import TokenSet
+
+__all__ = [
+    "AccessToken",
+    "Discovery",
+    "ExpectedIdToken",
+    "IdToken",
+    "JwksCache",
+    "LoginResult",
+    "LoginState",
+    "LogoutToken",
+    "OidcClient",
+    "ProviderMetadata",
+    "RefreshResult",
+    "SigningKeys",
+    "TokenSet",
+    "end_session_url",
+    "identity_from_claims",
+    "parse_callback",
+    "parse_jwks",
+    "parse_provider_metadata",
+    "start_login",
+    "validate_access_token",
+    "validate_id_token",
+    "validate_logout_return",
+    "validate_logout_token",
+]

@@ -1,0 +1,562 @@
+"""``OidcClient``: the relying party's flows over one provider, IO at the edges.
+
+It owns the caches (discovery, JWKS, client-credentials token), the per-login state in a
+``StateStore`` and the clock; every decision is made by the pure functions it calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from .._http import HttpClient, error_from_response, json_object
+from ..config import OidcConfig
+from ..errors import (
+    CallbackError,
+    ConfigurationError,
+    IdTokenError,
+    ProviderResponseError,
+    RpkitError,
+    TokenError,
+    UserinfoError,
+)
+from ..identity import CrewIdentity
+from ..store import FileCache, MemoryStore, StateStore
+from ._jwt import UnknownKeyError, verify_jwt
+from .authorize import LoginState, Prompt, ResponseMode, parse_callback, start_login
+from .bearer import AccessToken, unverified_issuer, validate_access_token
+from .discovery import Discovery, ProviderMetadata
+from .id_token import ExpectedIdToken, IdToken, validate_id_token
+from .keys import JwksCache, SigningKeys
+from .logout import LogoutToken, end_session_url, validate_logout_token
+from .tokens import TokenSet, request_token
+
+__all__ = ["LoginResult", "OidcClient", "RefreshResult", "identity_from_claims"]
+
+_T = TypeVar("_T")
+
+LOGIN_STATE_TTL = timedelta(minutes=15)
+_REFRESH_RESULT_TTL = 30.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoginResult:
+    """A completed login: who signed in, and the tokens that prove it."""
+
+    identity: CrewIdentity
+    tokens: TokenSet
+    id_token: IdToken
+    userinfo: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RefreshResult:
+    tokens: TokenSet
+    id_token: IdToken
+    identity: CrewIdentity
+
+
+def identity_from_claims(issuer: str, claims: Mapping[str, Any]) -> CrewIdentity:
+    """Map ID token (and userinfo) claims to a ``CrewIdentity``."""
+
+    def text(*names: str) -> str | None:
+        for name in names:
+            value = claims.get(name)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, int) and not isinstance(value, bool):
+                return str(value)
+        return None
+
+    verified = claims.get("email_verified")
+    return CrewIdentity(
+        protocol="oidc",
+        issuer=issuer,
+        subject=str(claims["sub"]),
+        email=text("email"),
+        email_verified=verified if isinstance(verified, bool) else None,
+        name=text("name"),
+        given_name=text("given_name"),
+        family_name=text("family_name"),
+        rank=text("rank"),
+        department=text("department"),
+        ship_name=text("ship_name", "shipName"),
+        ship_imo=text("ship_imo", "shipImo"),
+        claims=dict(claims),
+    )
+
+
+class _Provider:
+    """Discovery and keys of one issuer."""
+
+    def __init__(self, client: OidcClient, issuer: str) -> None:
+        config = client.config
+        self.discovery = Discovery(
+            config,
+            client.http,
+            issuer=issuer,
+            file_cache=client.file_cache,
+            clock=client.wall_clock,
+            ship_hint=not config.is_dualog_cloud,
+        )
+        self.jwks = JwksCache(
+            self._fetch_jwks,
+            cooldown=config.jwks_refetch_cooldown,
+            ttl=config.jwks_ttl,
+            max_age=config.cache_max_age,
+            file_cache=client.file_cache,
+            cache_name="jwks-" + hashlib.sha256(issuer.encode()).hexdigest()[:16],
+            wall_clock=client.wall_clock,
+        )
+        self._http = client.http
+
+    def _fetch_jwks(self) -> Mapping[str, Any]:
+        return self._http.get_json(self.discovery.get().jwks_uri, what="JWKS")
+
+
+@dataclass(slots=True)
+class _Flight:
+    event: threading.Event = field(default_factory=threading.Event)
+    result: RefreshResult | None = None
+    error: RpkitError | None = None
+    done_at: float = 0.0
+
+
+class OidcClient:
+    """A relying party for one OpenID provider (Dualog cloud or a ship-side server).
+
+    Args:
+        config: the provider and this app's registration.
+        store: where pending logins and replay caches live (``MemoryStore`` by default;
+            a ``RedisStore`` when several app processes share logins).
+        clock: wall clock in epoch seconds, before ``config.clock_offset`` is applied.
+    """
+
+    def __init__(
+        self,
+        config: OidcConfig,
+        *,
+        store: StateStore | None = None,
+        clock: Callable[[], float] = time.time,
+        http: HttpClient | None = None,
+    ) -> None:
+        self.config = config
+        self.store: StateStore = store if store is not None else MemoryStore()
+        self.wall_clock = clock
+        self.http = http if http is not None else HttpClient(config.http)
+        self.file_cache = FileCache(config.cache_dir) if config.cache_dir else None
+        self._providers: dict[str, _Provider] = {}
+        self._providers_lock = threading.Lock()
+        self._cc_tokens: dict[tuple[str, ...], TokenSet] = {}
+        self._cc_lock = threading.Lock()
+        self._flights: dict[str, _Flight] = {}
+        self._flights_lock = threading.Lock()
+
+    # -- time and providers -------------------------------------------------------------
+
+    def now(self) -> float:
+        """The provider's idea of now: this machine's clock plus ``clock_offset``."""
+        return self.wall_clock() + self.config.clock_offset.total_seconds()
+
+    def _provider(self, issuer: str | None = None) -> _Provider:
+        issuer = issuer or self.config.issuer
+        provider = self._providers.get(issuer)
+        if provider is None:
+            with self._providers_lock:
+                provider = self._providers.get(issuer)
+                if provider is None:
+                    provider = _Provider(self, issuer)
+                    self._providers[issuer] = provider
+        return provider
+
+    def metadata(self) -> ProviderMetadata:
+        """The provider's validated discovery document (fetched on first use)."""
+        return self._provider().discovery.get()
+
+    def signing_keys(self) -> SigningKeys:
+        return self._provider().jwks.current()
+
+    # -- login ---------------------------------------------------------------------------
+
+    def start_login(
+        self,
+        *,
+        redirect_uri: str | None = None,
+        scopes: tuple[str, ...] | None = None,
+        prompt: Prompt | None = None,
+        max_age: int | None = None,
+        login_hint: str | None = None,
+        response_mode: ResponseMode = "query",
+        extra: Mapping[str, str] | None = None,
+    ) -> tuple[str, LoginState]:
+        """Return the authorization URL and the ``LoginState``, which is also stored."""
+        redirect = redirect_uri or self.config.redirect_uri
+        if not redirect:
+            raise ConfigurationError('"redirect_uri" is needed to start a login')
+        url, login = start_login(
+            self.metadata(),
+            client_id=self.config.client_id,
+            redirect_uri=redirect,
+            scopes=scopes or self.config.scopes,
+            now=self.wall_clock(),
+            prompt=prompt,
+            max_age=max_age,
+            login_hint=login_hint,
+            response_mode=response_mode,
+            extra=extra,
+        )
+        self.store.set(_state_key(login.state), login.to_json().encode(), LOGIN_STATE_TTL)
+        return url, login
+
+    def take_login_state(self, state: str | None) -> LoginState:
+        """Remove and return the stored ``LoginState`` for ``state``: it works once.
+
+        Raises:
+            CallbackError: ``state_missing`` or ``state_unknown`` (expired, forged, replayed).
+        """
+        if not state:
+            raise CallbackError("state_missing", 'the callback has no "state"')
+        data = self.store.pop(_state_key(state))
+        if data is None:
+            raise CallbackError(
+                "state_unknown", "the login is unknown, expired or was already completed"
+            )
+        return LoginState.from_json(data)
+
+    def finish_login(
+        self,
+        params: Mapping[str, str],
+        *,
+        expected: LoginState | None = None,
+        fetch_userinfo: bool = False,
+    ) -> LoginResult:
+        """Complete the login from the callback parameters (query or form_post body).
+
+        ``expected`` defaults to the stored state named by ``params["state"]``, which
+        is consumed, so a replayed callback fails with ``state_unknown``.
+        """
+        login = expected if expected is not None else self.take_login_state(params.get("state"))
+        metadata = self.metadata()
+        code = parse_callback(params, expected=login, metadata=metadata)
+        tokens = request_token(
+            self.http,
+            self.config,
+            metadata.token_endpoint,
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": login.redirect_uri,
+                "code_verifier": login.code_verifier,
+            },
+            what="token request",
+            clock=self.wall_clock,
+        )
+        if not tokens.id_token:
+            raise IdTokenError("missing", "the token response has no id_token")
+        id_token = self.validate_id_token(
+            tokens.id_token,
+            expected=self.expected_id_token(
+                nonce=login.nonce, max_age=login.max_age, access_token=tokens.access_token
+            ),
+        )
+        claims: dict[str, Any] = dict(id_token.claims)
+        userinfo = None
+        if fetch_userinfo:
+            userinfo = self.userinfo(tokens.access_token, subject=id_token.subject)
+            # ID token claims win: they are signed and bound to this login.
+            claims = {**userinfo, **claims}
+        return LoginResult(
+            identity=identity_from_claims(id_token.issuer, claims),
+            tokens=tokens,
+            id_token=id_token,
+            userinfo=userinfo,
+        )
+
+    def expected_id_token(
+        self, *, nonce: str, max_age: int | None = None, access_token: str | None = None
+    ) -> ExpectedIdToken:
+        return ExpectedIdToken(
+            issuer=self.config.issuer,
+            client_id=self.config.client_id,
+            nonce=nonce,
+            algorithms=self.config.id_token_signing_algs,
+            leeway=self.config.leeway,
+            max_age=max_age,
+            access_token=access_token,
+            client_secret=self.config.client_secret,
+            allow_missing_rank=self.config.allow_missing_rank,
+        )
+
+    def validate_id_token(self, raw: str, *, expected: ExpectedIdToken) -> IdToken:
+        """Validate with the cached keys; refetch the JWKS once if the key is unknown."""
+        return self._with_rotation(
+            None, lambda keys: validate_id_token(raw, keys=keys, expected=expected, now=self.now())
+        )
+
+    def _with_rotation(self, issuer: str | None, verify: Callable[[SigningKeys], _T]) -> _T:
+        """Run ``verify`` with the cached keys; on an unknown key refetch once and retry."""
+        jwks = self._provider(issuer).jwks
+        keys = jwks.current()
+        try:
+            return verify(keys)
+        except UnknownKeyError as unknown:
+            fresh = jwks.refresh_for(unknown.kid, keys)
+            if fresh is None:
+                raise unknown.error from None
+            try:
+                return verify(fresh)
+            except UnknownKeyError as again:
+                raise again.error from None
+
+    # -- userinfo and refresh ------------------------------------------------------------
+
+    def userinfo(self, access_token: str, *, subject: str) -> dict[str, Any]:
+        """Fetch userinfo with the token in the header; its ``sub`` must be ``subject``.
+
+        Raises:
+            UserinfoError: ``sub_mismatch`` (OIDC Core 1.0 §5.3.2) or ``malformed``.
+        """
+        endpoint = self.metadata().userinfo_endpoint
+        if not endpoint:
+            raise ProviderResponseError("the provider has no userinfo_endpoint")
+        response = self.http.request(
+            "GET",
+            endpoint,
+            what="userinfo",
+            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+        )
+        if response.status_code != 200:
+            raise error_from_response(response, "userinfo")
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if content_type == "application/jwt":
+            claims = self._signed_userinfo(response.text)
+        else:
+            try:
+                claims = json_object(response, "userinfo")
+            except ProviderResponseError as err:
+                raise UserinfoError("malformed", "userinfo response is not a JSON object") from err
+        if claims.get("sub") != subject:
+            raise UserinfoError(
+                "sub_mismatch", 'userinfo "sub" does not match the ID token; discarding it'
+            )
+        return claims
+
+    def _signed_userinfo(self, raw: str) -> dict[str, Any]:
+        keys = self.signing_keys()
+        try:
+            _, claims = verify_jwt(
+                raw.strip(),
+                keys=keys,
+                algorithms=self.config.id_token_signing_algs,
+                error=UserinfoError,
+                what="signed userinfo",
+                secret=self.config.client_secret,
+            )
+        except UnknownKeyError as unknown:
+            raise unknown.error from None
+        if claims.get("iss") != self.config.issuer:
+            raise UserinfoError("issuer", 'signed userinfo "iss" is not the provider')
+        aud = claims.get("aud")
+        if aud is not None and self.config.client_id not in (
+            [aud] if isinstance(aud, str) else aud
+        ):
+            raise UserinfoError("audience", 'signed userinfo "aud" is not this client')
+        return claims
+
+    def refresh(self, refresh_token: str, *, previous: IdToken) -> RefreshResult:
+        """Refresh tokens; the new ID token must keep ``iss`` and ``sub`` (OIDC Core §12.2).
+
+        Concurrent refreshes of the same refresh token share one request, so a provider
+        that rotates refresh tokens does not see the old one twice.
+        """
+        key = hashlib.sha256(refresh_token.encode()).hexdigest()
+        with self._flights_lock:
+            now = time.monotonic()
+            for k in [
+                k
+                for k, f in self._flights.items()
+                if f.done_at and now - f.done_at > _REFRESH_RESULT_TTL
+            ]:
+                del self._flights[k]
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = _Flight()
+                self._flights[key] = flight
+        if not leader:
+            flight.event.wait(self.config.http.timeout.total_seconds() * 2)
+            if flight.result is not None:
+                return flight.result
+            if flight.error is not None:
+                raise flight.error
+            raise CallbackError("refresh_in_flight", "a concurrent refresh did not finish")
+        try:
+            flight.result = self._refresh(refresh_token, previous)
+            return flight.result
+        except RpkitError as err:
+            flight.error = err
+            raise
+        finally:
+            flight.done_at = time.monotonic()
+            flight.event.set()
+
+    def _refresh(self, refresh_token: str, previous: IdToken) -> RefreshResult:
+        metadata = self.metadata()
+        tokens = request_token(
+            self.http,
+            self.config,
+            metadata.token_endpoint,
+            {"grant_type": "refresh_token", "refresh_token": refresh_token},
+            what="refresh",
+            clock=self.wall_clock,
+        )
+        if tokens.refresh_token is None:
+            # RFC 6749 §6: the provider may keep the old refresh token valid.
+            tokens = TokenSet(
+                access_token=tokens.access_token,
+                token_type=tokens.token_type,
+                expires_at=tokens.expires_at,
+                refresh_token=refresh_token,
+                id_token=tokens.id_token,
+                scope=tokens.scope,
+            )
+        id_token = previous
+        if tokens.id_token:
+            id_token = self.validate_id_token(
+                tokens.id_token,
+                expected=ExpectedIdToken.for_refresh(
+                    previous,
+                    access_token=tokens.access_token,
+                    issuer=self.config.issuer,
+                    client_id=self.config.client_id,
+                    algorithms=self.config.id_token_signing_algs,
+                    leeway=self.config.leeway,
+                    client_secret=self.config.client_secret,
+                    allow_missing_rank=self.config.allow_missing_rank,
+                ),
+            )
+        return RefreshResult(
+            tokens=tokens,
+            id_token=id_token,
+            identity=identity_from_claims(id_token.issuer, id_token.claims),
+        )
+
+    # -- logout --------------------------------------------------------------------------
+
+    def end_session_url(
+        self,
+        *,
+        id_token_hint: str | None,
+        state: str | None = None,
+        post_logout_redirect_uri: str | None = None,
+    ) -> str:
+        """The provider's logout URL; ``MetadataError`` if it has none (log out locally)."""
+        return end_session_url(
+            self.metadata(),
+            client_id=self.config.client_id,
+            id_token_hint=id_token_hint,
+            post_logout_redirect_uri=post_logout_redirect_uri
+            or self.config.post_logout_redirect_uri,
+            state=state,
+        )
+
+    def validate_logout_token(self, token: str) -> LogoutToken:
+        """Validate a back-channel logout token and refuse a replayed ``jti``."""
+        result = self._with_rotation(
+            None,
+            lambda keys: validate_logout_token(
+                token,
+                keys=keys,
+                now=self.now(),
+                issuer=self.config.issuer,
+                client_id=self.config.client_id,
+                algorithms=self.config.id_token_signing_algs,
+                leeway=self.config.leeway,
+                client_secret=self.config.client_secret,
+            ),
+        )
+        if not self.store.add(f"oidc:logout-jti:{result.jti}", b"1", timedelta(minutes=10)):
+            raise TokenError("replay", "logout token was already used")
+        return result
+
+    # -- machine-to-machine --------------------------------------------------------------
+
+    def client_credentials(self, scopes: tuple[str, ...]) -> TokenSet:
+        """A client-credentials token for ``scopes``, cached until shortly before expiry."""
+        margin = self.config.client_credentials_refresh_margin.total_seconds()
+        key = tuple(sorted(scopes))
+        with self._cc_lock:
+            cached = self._cc_tokens.get(key)
+            if cached is not None and not cached.expires_within(margin, now=self.wall_clock()):
+                return cached
+            tokens = request_token(
+                self.http,
+                self.config,
+                self.metadata().token_endpoint,
+                {"grant_type": "client_credentials", "scope": " ".join(scopes)},
+                what="client credentials",
+                clock=self.wall_clock,
+            )
+            self._cc_tokens[key] = tokens
+            return tokens
+
+    def forget_client_credentials(self, scopes: tuple[str, ...]) -> None:
+        """Drop a cached client-credentials token (the API answered 401)."""
+        with self._cc_lock:
+            self._cc_tokens.pop(tuple(sorted(scopes)), None)
+
+    def password_grant(
+        self, username: str, password: str, *, scopes: tuple[str, ...] | None = None
+    ) -> TokenSet:
+        """Legacy resource-owner password grant (RFC 6749 §4.3), as Dualog still offers.
+
+        Prefer the code flow: this grant hands the user's password to the app and cannot
+        do multi-factor sign-in. Any ID token returned is not validated here.
+        """
+        return request_token(
+            self.http,
+            self.config,
+            self.metadata().token_endpoint,
+            {
+                "grant_type": "password",
+                "username": username,
+                "password": password,
+                "scope": " ".join(scopes or self.config.scopes),
+            },
+            what="password grant",
+            clock=self.wall_clock,
+        )
+
+    # -- APIs ----------------------------------------------------------------------------
+
+    def validate_access_token(
+        self, token: str, *, required_scopes: Collection[str] = ()
+    ) -> AccessToken:
+        """Validate a bearer JWT access token from the configured or an accepted issuer."""
+        issuer = unverified_issuer(token)
+        if issuer != self.config.issuer and issuer not in self.config.accepted_issuers:
+            raise TokenError("issuer", f"access token issuer {issuer!r} is not accepted")
+        # HS256 is keyed by our own client secret: never valid for tokens others issued.
+        algorithms = tuple(a for a in self.config.id_token_signing_algs if a != "HS256")
+        return self._with_rotation(
+            issuer,
+            lambda keys: validate_access_token(
+                token,
+                keys=keys,
+                now=self.now(),
+                issuer=issuer,
+                audience=self.config.access_token_audience,
+                algorithms=algorithms,
+                leeway=self.config.leeway,
+                required_scopes=required_scopes,
+            ),
+        )
+
+
+def _state_key(state: str) -> str:
+    return "oidc:state:" + hashlib.sha256(state.encode()).hexdigest()

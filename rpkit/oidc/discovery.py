@@ -1,0 +1,214 @@
+"""OpenID Provider discovery (OpenID Connect Discovery 1.0 §4), lazy and cached.
+
+The document is fetched on first use, not at import or app start, so an app boots while
+the provider is unreachable. It is kept in memory for ``discovery_ttl`` and written to a
+last-known-good file, which a restart at sea with no link to shore can still use for up to
+``cache_max_age``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .._http import HttpClient
+from ..config import HttpConfig, OidcConfig, check_transport
+from ..errors import ConfigurationError, MetadataError, ProviderError
+from ..store import FileCache
+
+__all__ = ["Discovery", "ProviderMetadata", "parse_provider_metadata"]
+
+log = logging.getLogger("rpkit.oidc")
+
+# Discovery 1.0 §3 REQUIRED fields that an RP needs for the code flow.
+_REQUIRED = (
+    "issuer",
+    "authorization_endpoint",
+    "token_endpoint",
+    "jwks_uri",
+    "response_types_supported",
+    "subject_types_supported",
+    "id_token_signing_alg_values_supported",
+)
+_ENDPOINTS = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "jwks_uri",
+    "userinfo_endpoint",
+    "end_session_endpoint",
+    "revocation_endpoint",
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProviderMetadata:
+    """The parts of a discovery document rpkit uses, validated."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    userinfo_endpoint: str | None = None
+    end_session_endpoint: str | None = None
+    revocation_endpoint: str | None = None
+    response_modes_supported: tuple[str, ...] = ("query", "fragment")
+    code_challenge_methods_supported: tuple[str, ...] = ()
+    id_token_signing_alg_values_supported: tuple[str, ...] = ()
+    # RFC 9207 §3: when true, a callback without ``iss`` is rejected.
+    authorization_response_iss_parameter_supported: bool = False
+    backchannel_logout_supported: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+def parse_provider_metadata(
+    document: Mapping[str, Any], *, expected_issuer: str, http: HttpConfig, ship_hint: bool = False
+) -> ProviderMetadata:
+    """Validate a discovery document against the configured issuer.
+
+    Raises:
+        MetadataError: a required field is missing or malformed, an endpoint is not
+            https, or the document's ``issuer`` is not exactly the configured one
+            (Discovery 1.0 §4.3).
+    """
+    for name in _REQUIRED:
+        if name not in document:
+            raise MetadataError(f'discovery document of {expected_issuer} lacks "{name}"')
+    issuer = document["issuer"]
+    if not isinstance(issuer, str):
+        raise MetadataError('discovery "issuer" is not a string')
+    if issuer != expected_issuer:
+        raise MetadataError(_issuer_mismatch_message(expected_issuer, issuer, ship_hint))
+    values: dict[str, Any] = {"issuer": issuer}
+    for name in _ENDPOINTS:
+        url = document.get(name)
+        if url is None:
+            continue
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise MetadataError(f'discovery "{name}" is not an absolute URL')
+        try:
+            check_transport(url, name, http)
+        except ConfigurationError as err:
+            raise MetadataError(f'discovery "{name}": {err.message}') from err
+        values[name] = url
+    for name in (
+        "response_modes_supported",
+        "code_challenge_methods_supported",
+        "id_token_signing_alg_values_supported",
+    ):
+        if name in document:
+            items = document[name]
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise MetadataError(f'discovery "{name}" is not a list of strings')
+            values[name] = tuple(items)
+    for name in ("authorization_response_iss_parameter_supported", "backchannel_logout_supported"):
+        values[name] = document.get(name) is True
+    return ProviderMetadata(raw=dict(document), **values)
+
+
+def _issuer_mismatch_message(configured: str, actual: str, ship_hint: bool) -> str:
+    actual_host = urlsplit(actual).netloc
+    text = f"configured {configured} but the server calls itself {actual}: "
+    if ship_hint and urlsplit(actual).path.rstrip("/") == "/auth":
+        return text + (
+            f"set the ship host to {actual_host} (RPKIT_OIDC_SHIP_HOST={actual_host}) and make "
+            "that name resolve on the ship's LAN, or fix the server's public origin"
+        )
+    return text + (
+        f"set the issuer to {actual} (RPKIT_OIDC_ISSUER={actual}) if that server is the one "
+        "you mean to trust"
+    )
+
+
+class Discovery:
+    """Lazily fetched, cached provider metadata for one issuer."""
+
+    def __init__(
+        self,
+        config: OidcConfig,
+        http: HttpClient,
+        *,
+        issuer: str | None = None,
+        file_cache: FileCache | None = None,
+        clock: Callable[[], float] = time.time,
+        ship_hint: bool = False,
+    ) -> None:
+        self._config = config
+        self._http = http
+        self.issuer = issuer or config.issuer
+        self._file_cache = file_cache
+        self._clock = clock
+        self._ship_hint = ship_hint
+        self._lock = threading.Lock()
+        self._metadata: ProviderMetadata | None = None
+        self._fetched_at = 0.0
+        self.url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+    @property
+    def _cache_name(self) -> str:
+        return "discovery-" + _slug(self.issuer)
+
+    def get(self) -> ProviderMetadata:
+        """Return fresh metadata, refetching after the TTL.
+
+        When a refetch fails, the previous copy (memory, then disk within
+        ``cache_max_age``) is used; a document that fails validation is never used.
+        """
+        ttl = self._config.discovery_ttl.total_seconds()
+        current = self._metadata
+        if current is not None and self._clock() - self._fetched_at < ttl:
+            return current
+        with self._lock:
+            if self._metadata is not None and self._clock() - self._fetched_at < ttl:
+                return self._metadata
+            try:
+                document = self._http.get_json(self.url, what="OIDC discovery")
+                metadata = self._parse(document)
+            except MetadataError:
+                raise
+            except ProviderError as err:
+                fallback = self._metadata or self._from_disk()
+                if fallback is None:
+                    raise
+                log.warning("OIDC discovery failed (%s); using last-known-good copy", err.code)
+                self._metadata = fallback
+                # Retry the network after a short while rather than on every request.
+                self._fetched_at = self._clock() - ttl + min(ttl, 30.0)
+                return fallback
+            self._metadata = metadata
+            self._fetched_at = self._clock()
+            if self._file_cache is not None:
+                self._file_cache.write(self._cache_name, document, now=self._clock())
+            return metadata
+
+    def _parse(self, document: Mapping[str, Any]) -> ProviderMetadata:
+        return parse_provider_metadata(
+            document,
+            expected_issuer=self.issuer,
+            http=self._config.http,
+            ship_hint=self._ship_hint,
+        )
+
+    def _from_disk(self) -> ProviderMetadata | None:
+        if self._file_cache is None:
+            return None
+        document = self._file_cache.read(
+            self._cache_name, max_age=self._config.cache_max_age, now=self._clock()
+        )
+        if not isinstance(document, dict):
+            return None
+        try:
+            return self._parse(document)
+        except MetadataError:
+            return None
+
+
+def _slug(url: str) -> str:
+    import hashlib
+
+    parts = urlsplit(url)
+    return f"{parts.hostname}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"

@@ -1,0 +1,194 @@
+"""The provider's signing keys (JWKS): parsed once, cached, refetched with restraint.
+
+Rules, chosen for a ship whose link to shore is slow and metered:
+
+* Keys are parsed once per fetch and reused; validation never parses JSON keys.
+* A token whose ``kid`` is unknown triggers one immediate refetch (the provider rotated);
+  further unknown-``kid`` refetches happen at most once per ``jwks_refetch_cooldown``, so a
+  flood of tokens with random ``kid`` values cannot turn into a flood of JWKS requests.
+* Concurrent callers share one fetch (single-flight).
+* When a fetch fails, the last-known-good keys (memory, then disk) stay in use.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
+
+from ..errors import MetadataError, ProviderError
+from ..store import FileCache
+
+__all__ = ["JwksCache", "SigningKeys", "parse_jwks"]
+
+log = logging.getLogger("rpkit.oidc")
+
+AnyKey = RSAKey | ECKey | OKPKey | OctKey
+
+# JWS alg (RFC 7518 §3.1) -> the key type that can verify it.
+_KTY_FOR_ALG = {
+    "RS256": "RSA",
+    "RS384": "RSA",
+    "RS512": "RSA",
+    "PS256": "RSA",
+    "PS384": "RSA",
+    "PS512": "RSA",
+    "ES256": "EC",
+    "ES384": "EC",
+    "ES512": "EC",
+    "EdDSA": "OKP",
+    "HS256": "oct",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeys:
+    """An immutable snapshot of parsed verification keys."""
+
+    keys: tuple[AnyKey, ...]
+
+    def candidates(self, kid: str | None, alg: str) -> list[AnyKey]:
+        """Keys that may verify a token with this ``kid`` (or none given) and ``alg``."""
+        kty = _KTY_FOR_ALG.get(alg)
+        found: list[AnyKey] = []
+        for key in self.keys:
+            if key.key_type != kty:
+                continue
+            if kid is not None and key.kid != kid:
+                continue
+            if key.get("use") not in (None, "sig"):
+                continue
+            key_alg = key.get("alg")
+            if key_alg is not None and key_alg != alg:
+                continue
+            found.append(key)
+        return found
+
+    def has_kid(self, kid: str) -> bool:
+        return any(key.kid == kid for key in self.keys)
+
+
+def parse_jwks(document: Mapping[str, Any]) -> SigningKeys:
+    """Parse a JWK Set (RFC 7517 §5), skipping keys that cannot be imported.
+
+    Raises:
+        MetadataError: the document is not a JWK Set or holds no usable public key.
+    """
+    raw_keys = document.get("keys")
+    if not isinstance(raw_keys, list):
+        raise MetadataError('JWKS has no "keys" list')
+    keys: list[AnyKey] = []
+    for raw in raw_keys:
+        if not isinstance(raw, dict) or raw.get("kty") == "oct":
+            continue  # a symmetric key in a public JWKS is a provider bug; never trust it
+        if any(p in raw for p in ("d", "p", "q")):
+            continue  # private key material published by mistake; do not use it
+        try:
+            keys.append(KeySet.import_key_set({"keys": [raw]}).keys[0])
+        except (JoseError, ValueError, TypeError, KeyError):
+            log.warning("JWKS: skipping a key rpkit cannot import (kid=%s)", raw.get("kid"))
+    if not keys:
+        raise MetadataError("JWKS holds no usable signing key")
+    return SigningKeys(tuple(keys))
+
+
+class JwksCache:
+    """Cached ``SigningKeys`` for one ``jwks_uri``."""
+
+    def __init__(
+        self,
+        fetch: Callable[[], Mapping[str, Any]],
+        *,
+        cooldown: timedelta,
+        ttl: timedelta,
+        max_age: timedelta,
+        file_cache: FileCache | None = None,
+        cache_name: str = "jwks",
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._fetch = fetch
+        self._cooldown = cooldown.total_seconds()
+        self._ttl = ttl.total_seconds()
+        self._max_age = max_age
+        self._file_cache = file_cache
+        self._cache_name = cache_name
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._lock = threading.Lock()
+        self._keys: SigningKeys | None = None
+        self._fetched_at = 0.0
+        self._last_forced: float | None = None
+        self._generation = 0
+
+    def current(self) -> SigningKeys:
+        """Return the cached keys, fetching on first use or after the TTL."""
+        keys = self._keys
+        if keys is not None and self._clock() - self._fetched_at < self._ttl:
+            return keys
+        generation = self._generation
+        with self._lock:
+            if self._generation != generation and self._keys is not None:
+                return self._keys
+            if self._keys is not None and self._clock() - self._fetched_at < self._ttl:
+                return self._keys
+            return self._refetch(allow_stale=True)
+
+    def refresh_for(self, kid: str | None, seen: SigningKeys) -> SigningKeys | None:
+        """Refetch because a token named a key not in ``seen``; None if rate-limited.
+
+        Returns the keys to retry with. Callers racing on the same rotation share one
+        fetch: whoever waits on the lock finds the keys already replaced.
+        """
+        with self._lock:
+            if self._keys is not None and self._keys is not seen:
+                return self._keys
+            now = self._clock()
+            if self._last_forced is not None and now - self._last_forced < self._cooldown:
+                return None
+            self._last_forced = now
+            try:
+                return self._refetch(allow_stale=False)
+            except ProviderError:
+                log.warning("JWKS refetch for unknown kid %r failed", kid)
+                return None
+
+    def _refetch(self, *, allow_stale: bool) -> SigningKeys:
+        try:
+            document = self._fetch()
+            keys = parse_jwks(document)
+        except ProviderError:
+            fallback = self._keys or self._from_disk()
+            if fallback is None or not allow_stale:
+                raise
+            log.warning("JWKS fetch failed; using last-known-good keys")
+            self._keys = fallback
+            # Try the network again after a short pause, not on every token.
+            self._fetched_at = self._clock() - self._ttl + min(self._ttl, 30.0)
+            return fallback
+        self._keys = keys
+        self._fetched_at = self._clock()
+        self._generation += 1
+        if self._file_cache is not None:
+            self._file_cache.write(self._cache_name, dict(document), now=self._wall_clock())
+        return keys
+
+    def _from_disk(self) -> SigningKeys | None:
+        if self._file_cache is None:
+            return None
+        document = self._file_cache.read(
+            self._cache_name, max_age=self._max_age, now=self._wall_clock()
+        )
+        if not isinstance(document, dict):
+            return None
+        try:
+            return parse_jwks(document)
+        except MetadataError:
+            return None

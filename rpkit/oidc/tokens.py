@@ -1,0 +1,114 @@
+"""Token endpoint calls (RFC 6749 §4.1.3, §4.3, §4.4, §6) with Authlib's client authentication.
+
+Requests go through rpkit's ``HttpClient`` (timeouts, CA, pinning, error mapping); Authlib
+supplies the client authentication: ``client_secret_basic``, ``client_secret_post`` and
+``private_key_jwt`` (RFC 7523 §2.2). Authlib's ``OAuth2Session`` is not used because it
+keeps the last token on the session object, which is shared state across requests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from authlib.integrations.requests_client.oauth2_session import OAuth2ClientAuth
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
+
+from .._http import HttpClient, error_from_response, json_object
+from ..config import OidcConfig
+from ..errors import ProviderResponseError
+
+__all__ = ["TokenSet", "request_token"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TokenSet:
+    """A token endpoint response (RFC 6749 §5.1). Secrets are kept out of ``repr``."""
+
+    access_token: str = field(repr=False)
+    token_type: str
+    expires_at: float | None = None
+    refresh_token: str | None = field(default=None, repr=False)
+    id_token: str | None = field(default=None, repr=False)
+    scope: tuple[str, ...] = ()
+
+    def expires_within(self, seconds: float, *, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at - seconds <= now
+
+    @classmethod
+    def from_response(cls, body: Mapping[str, Any], *, now: float) -> TokenSet:
+        """Parse a token response; a missing ``access_token`` or a non-Bearer type raises."""
+        access_token = body.get("access_token")
+        if not isinstance(access_token, str) or not access_token:
+            raise ProviderResponseError('token response has no "access_token"')
+        token_type = body.get("token_type")
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            # RFC 6749 §7.1: we only know how to use Bearer tokens (RFC 6750).
+            raise ProviderResponseError(f"token response token_type {token_type!r} is not Bearer")
+        expires_in = body.get("expires_in")
+        expires_at = None
+        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+            expires_at = now + float(expires_in)
+        elif isinstance(expires_in, str) and expires_in.isdigit():
+            expires_at = now + float(expires_in)
+        refresh_token = body.get("refresh_token")
+        id_token = body.get("id_token")
+        scope = body.get("scope")
+        return cls(
+            access_token=access_token,
+            token_type="Bearer",
+            expires_at=expires_at,
+            refresh_token=refresh_token if isinstance(refresh_token, str) else None,
+            id_token=id_token if isinstance(id_token, str) else None,
+            scope=tuple(scope.split()) if isinstance(scope, str) else (),
+        )
+
+
+def client_auth(config: OidcConfig, token_endpoint: str) -> OAuth2ClientAuth:
+    """Authlib's requests auth for the configured token endpoint auth method."""
+    method = config.token_endpoint_auth_method
+    if method == "private_key_jwt":
+        headers = {"kid": config.client_private_key_id} if config.client_private_key_id else None
+        return OAuth2ClientAuth(
+            config.client_id,
+            config.client_private_key,
+            PrivateKeyJWT(token_endpoint, headers=headers),
+        )
+    return OAuth2ClientAuth(config.client_id, config.client_secret or "", method)
+
+
+def request_token(
+    http: HttpClient,
+    config: OidcConfig,
+    token_endpoint: str,
+    form: Mapping[str, str],
+    *,
+    what: str,
+    clock: Any = time.time,
+) -> TokenSet:
+    """POST ``form`` to the token endpoint and parse the answer.
+
+    Raises:
+        ProviderUnavailableError: network, timeout, 5xx, 429.
+        ProviderResponseError: an OAuth error body (``invalid_grant``...) or a malformed
+            token response.
+    """
+    data = dict(form)
+    if config.token_endpoint_auth_method == "client_secret_post":
+        data.setdefault("client_id", config.client_id)
+    response = http.request(
+        "POST",
+        token_endpoint,
+        what=what,
+        data=data,
+        headers={"Accept": "application/json"},
+        auth=client_auth(config, token_endpoint),
+    )
+    if response.status_code != 200:
+        raise error_from_response(response, what)
+    body = json_object(response, what)
+    if "error" in body:
+        raise error_from_response(response, what)
+    return TokenSet.from_response(body, now=clock())

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+
+from rpkit.config import OidcConfig
+from rpkit.oidc import OidcClient
+
+from .fake_op import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, FakeOP
+
+
+@pytest.fixture
+def op() -> Iterator[FakeOP]:
+    server = FakeOP().start()
+    yield server
+    server.stop()
+
+
+def make_client(op: FakeOP, **overrides: Any) -> OidcClient:
+    values: dict[str, Any] = {
+        "issuer": op.issuer,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "redirect_uri": REDIRECT_URI,
+        "post_logout_redirect_uri": "http://127.0.0.1:5999/",
+    }
+    clock = overrides.pop("clock", None)
+    store = overrides.pop("store", None)
+    values.update(overrides)
+    kwargs: dict[str, Any] = {}
+    if clock is not None:
+        kwargs["clock"] = clock
+    if store is not None:
+        kwargs["store"] = store
+    return OidcClient(OidcConfig(**values), **kwargs)
+
+
+def follow_authorize(url: str) -> dict[str, str]:
+    """Play the browser: GET the authorize URL, return the callback parameters."""
+    response = requests.get(url, allow_redirects=False, timeout=5)
+    if response.status_code == 302:
+        return dict(parse_qsl(urlsplit(response.headers["Location"]).query))
+    assert response.status_code == 200, response.status_code
+    # form_post (OAuth 2.0 Form Post Response Mode): the auto-submitting form's fields.
+    return dict(re.findall(r'name="([^"]+)" value="([^"]*)"', response.text))
+
+
+def login(client: OidcClient, **start: Any) -> Any:
+    url, _state = client.start_login(**start)
+    return client.finish_login(follow_authorize(url))

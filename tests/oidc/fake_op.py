@@ -1,0 +1,340 @@
+"""A scriptable OpenID provider on loopback, for tests that need a hostile or broken OP.
+
+It signs real tokens with real keys and serves real HTTP; each test turns knobs
+(``id_token_claims``, ``id_token_header``, ``sign_with``, ``fail``...) to reproduce one
+misbehaviour. ``counts`` records requests per path so tests can assert network cost.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from joserfc import jws
+from joserfc.jwk import ECKey, OctKey, RSAKey
+
+from rpkit.oidc.id_token import token_hash
+
+CLIENT_ID = "test-client"
+CLIENT_SECRET = "test-secret-0123456789-0123456789"
+REDIRECT_URI = "http://127.0.0.1:5999/callback"
+
+
+def new_rsa_key(kid: str | None) -> RSAKey:
+    key = RSAKey.generate_key(2048, parameters={"kid": kid} if kid else None, auto_kid=False)
+    return key
+
+
+@dataclass
+class Grant:
+    client_id: str
+    redirect_uri: str
+    nonce: str | None
+    code_challenge: str | None
+    scope: str
+    sub: str
+
+
+def sign_jwt(
+    claims: dict[str, Any],
+    key: RSAKey | ECKey | OctKey | None,
+    *,
+    alg: str = "RS256",
+    header: dict[str, Any] | None = None,
+) -> str:
+    """Sign ``claims``; ``key=None`` with ``alg='none'`` makes an unsigned token."""
+    hdr: dict[str, Any] = {"alg": alg, "typ": "JWT"}
+    if key is not None and key.kid:
+        hdr["kid"] = key.kid
+    hdr.update(header or {})
+    hdr = {k: v for k, v in hdr.items() if v is not None}
+    if alg == "none":
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+        return f"{b64(json.dumps(hdr).encode())}.{b64(json.dumps(claims).encode())}."
+    registry = jws.JWSRegistry(algorithms=[alg], strict_check_header=False)
+    return jws.serialize_compact(hdr, json.dumps(claims).encode(), key, registry=registry)
+
+
+@dataclass
+class FakeOP:
+    """Knobs, then ``start()``; ``issuer`` is ``http://127.0.0.1:<port>/auth``."""
+
+    keys: list[Any] = field(default_factory=lambda: [new_rsa_key("k1")])
+    published: list[Any] | None = None  # keys in the JWKS; defaults to ``keys``
+    sign_with: Any = None  # key used to sign; defaults to keys[0]
+    alg: str = "RS256"
+    sub: str = "crew-1001"
+    id_token_claims: dict[str, Any] = field(default_factory=dict)  # overrides; None deletes
+    id_token_header: dict[str, Any] = field(default_factory=dict)
+    userinfo_claims: dict[str, Any] = field(default_factory=dict)
+    discovery_overrides: dict[str, Any] = field(default_factory=dict)
+    refresh_claims: dict[str, Any] = field(default_factory=dict)
+    fail: set[str] = field(default_factory=set)  # path suffixes answered with HTTP 500
+    authorize_error: str | None = None
+    callback_extra: dict[str, str] = field(default_factory=dict)
+    callback_state: str | None = None  # override the state echoed back
+    counts: Counter[str] = field(default_factory=Counter)
+    token_requests: list[dict[str, Any]] = field(default_factory=list)
+    grants: dict[str, Grant] = field(default_factory=dict)
+    refresh_tokens: dict[str, Grant] = field(default_factory=dict)
+    token_hook: Callable[[dict[str, Any]], None] | None = None
+
+    def start(self) -> FakeOP:
+        op = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                op._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                op._handle(self, "POST")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.issuer = f"{self.base}/auth"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- documents -------------------------------------------------------------------
+
+    def discovery(self) -> dict[str, Any]:
+        doc = {
+            "issuer": self.issuer,
+            "authorization_endpoint": f"{self.issuer}/connect/authorize",
+            "token_endpoint": f"{self.issuer}/connect/token",
+            "userinfo_endpoint": f"{self.issuer}/connect/userinfo",
+            "jwks_uri": f"{self.issuer}/.well-known/openid-configuration/jwks",
+            "end_session_endpoint": f"{self.issuer}/connect/endsession",
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "form_post"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+            ],
+            "backchannel_logout_supported": True,
+        }
+        doc.update(self.discovery_overrides)
+        return {k: v for k, v in doc.items() if v is not None}
+
+    def jwks(self) -> dict[str, Any]:
+        keys = self.keys if self.published is None else self.published
+        return {"keys": [k.as_dict(private=False) for k in keys if not isinstance(k, OctKey)]}
+
+    def id_token(self, grant: Grant, access_token: str, *, extra: dict[str, Any]) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": grant.sub,
+            "aud": grant.client_id,
+            "exp": now + 300,
+            "iat": now,
+            "auth_time": now - 5,
+            "nonce": grant.nonce,
+            "at_hash": token_hash(access_token, self.alg),
+            "email": "ingrid.hansen@nordic-tankers.example",
+            "name": "Ingrid Hansen",
+            "given_name": "Ingrid",
+            "family_name": "Hansen",
+            "rank": "Chief Officer",
+            "department": "Deck",
+            "ship_name": "MV Nordic Star",
+            "ship_imo": "9074729",
+        }
+        claims.update(self.id_token_claims)
+        claims.update(extra)
+        claims = {k: v for k, v in claims.items() if v is not None}
+        key = self.sign_with if self.sign_with is not None else self.keys[0]
+        return sign_jwt(
+            claims, key if self.alg != "none" else None, alg=self.alg, header=self.id_token_header
+        )
+
+    def signed_logout_token(self, **overrides: Any) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": CLIENT_ID,
+            "iat": now,
+            "exp": now + 120,
+            "jti": secrets.token_urlsafe(8),
+            "sub": self.sub,
+            "sid": "sid-1",
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }
+        header = overrides.pop("_header", {"typ": "logout+jwt"})
+        alg = overrides.pop("_alg", "RS256")
+        key = overrides.pop("_key", self.keys[0])
+        claims.update(overrides)
+        claims = {k: v for k, v in claims.items() if v is not None}
+        return sign_jwt(claims, key, alg=alg, header=header)
+
+    # -- HTTP ------------------------------------------------------------------------
+
+    def _handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
+        parts = urlsplit(req.path)
+        path = parts.path
+        self.counts[path] += 1
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        body: dict[str, str] = {}
+        if method == "POST":
+            length = int(req.headers.get("Content-Length") or 0)
+            body = {k: v[0] for k, v in parse_qs(req.rfile.read(length).decode()).items()}
+        if any(path.endswith(f) for f in self.fail):
+            return self._send(req, 500, {"error": "server_error"})
+        if path == "/auth/.well-known/openid-configuration":
+            return self._send(req, 200, self.discovery())
+        if path == "/auth/.well-known/openid-configuration/jwks":
+            return self._send(req, 200, self.jwks())
+        if path == "/auth/connect/authorize":
+            return self._authorize(req, query)
+        if path == "/auth/connect/token":
+            return self._token(req, body)
+        if path == "/auth/connect/userinfo":
+            auth = req.headers.get("Authorization", "")
+            if not auth.startswith("Bearer "):
+                return self._send(req, 401, {"error": "invalid_token"})
+            claims = {
+                "sub": self.sub,
+                "email": "ingrid.hansen@nordic-tankers.example",
+                "rank": "Chief Officer",
+            }
+            claims.update(self.userinfo_claims)
+            return self._send(req, 200, claims)
+        if path == "/auth/connect/endsession":
+            target = query.get("post_logout_redirect_uri", "")
+            if target:
+                extra = {"state": query["state"]} if "state" in query else {}
+                return self._redirect(req, target + ("?" + urlencode(extra) if extra else ""))
+            return self._send(req, 200, {"logged_out": True})
+        return self._send(req, 404, {"error": "not_found"})
+
+    def _authorize(self, req: BaseHTTPRequestHandler, q: dict[str, str]) -> None:
+        state = self.callback_state if self.callback_state is not None else q.get("state", "")
+        params: dict[str, str] = {"state": state} if state else {}
+        if self.authorize_error:
+            params.update(error=self.authorize_error, error_description="The user said no")
+        else:
+            code = secrets.token_urlsafe(16)
+            self.grants[code] = Grant(
+                client_id=q["client_id"],
+                redirect_uri=q["redirect_uri"],
+                nonce=q.get("nonce"),
+                code_challenge=q.get("code_challenge"),
+                scope=q.get("scope", ""),
+                sub=self.sub,
+            )
+            params["code"] = code
+        params.update(self.callback_extra)
+        if q.get("response_mode") == "form_post":
+            inputs = "".join(
+                f'<input type="hidden" name="{k}" value="{v}">' for k, v in params.items()
+            )
+            html = f'<form method="post" action="{q["redirect_uri"]}">{inputs}</form>'
+            return self._send(req, 200, html, content_type="text/html")
+        return self._redirect(req, q["redirect_uri"] + "?" + urlencode(params))
+
+    def _token(self, req: BaseHTTPRequestHandler, form: dict[str, str]) -> None:
+        self.token_requests.append({"form": form, "auth": req.headers.get("Authorization")})
+        if self.token_hook:
+            self.token_hook(form)
+        grant_type = form.get("grant_type")
+        access_token = secrets.token_urlsafe(24)
+        if grant_type == "authorization_code":
+            grant = self.grants.pop(form.get("code", ""), None)
+            if grant is None:
+                return self._send(req, 400, {"error": "invalid_grant"})
+            verifier = form.get("code_verifier", "")
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+            if challenge.rstrip(b"=").decode() != grant.code_challenge:
+                return self._send(
+                    req, 400, {"error": "invalid_grant", "error_description": "PKCE mismatch"}
+                )
+            refresh = secrets.token_urlsafe(24)
+            self.refresh_tokens[refresh] = grant
+            return self._send(
+                req,
+                200,
+                {
+                    "access_token": access_token,
+                    "token_type": "Bearer",
+                    "expires_in": 3600,
+                    "refresh_token": refresh,
+                    "id_token": self.id_token(grant, access_token, extra={}),
+                },
+            )
+        if grant_type == "refresh_token":
+            grant = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+            if grant is None:
+                return self._send(req, 400, {"error": "invalid_grant"})
+            refresh = secrets.token_urlsafe(24)
+            self.refresh_tokens[refresh] = grant
+            extra = {"nonce": None, **self.refresh_claims}
+            return self._send(
+                req,
+                200,
+                {
+                    "access_token": access_token,
+                    "token_type": "Bearer",
+                    "expires_in": 3600,
+                    "refresh_token": refresh,
+                    "id_token": self.id_token(grant, access_token, extra=extra),
+                },
+            )
+        if grant_type == "client_credentials":
+            return self._send(
+                req,
+                200,
+                {
+                    "access_token": access_token,
+                    "token_type": "Bearer",
+                    "expires_in": 86400,
+                    "scope": form.get("scope", ""),
+                },
+            )
+        return self._send(req, 400, {"error": "unsupported_grant_type"})
+
+    def _send(
+        self,
+        req: BaseHTTPRequestHandler,
+        status: int,
+        body: Any,
+        content_type: str = "application/json",
+    ) -> None:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        req.send_response(status)
+        req.send_header("Content-Type", content_type)
+        req.send_header("Content-Length", str(len(data)))
+        req.end_headers()
+        req.wfile.write(data)
+
+    def _redirect(self, req: BaseHTTPRequestHandler, location: str) -> None:
+        req.send_response(302)
+        req.send_header("Location", location)
+        req.send_header("Content-Length", "0")
+        req.end_headers()
