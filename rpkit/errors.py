@@ -135,9 +135,12 @@ class AuthenticationError(RpkitError):
 
     code = "authentication_error"
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, *, key_not_found: bool = False) -> None:
         super().__init__(message)
         self.reason = reason
+        #: True when no published key could verify the token: the provider may have
+        #: rotated its keys, so refetching them once may help.
+        self.key_not_found = key_not_found
 
 
 class AuthorizationDeniedError(AuthenticationError):

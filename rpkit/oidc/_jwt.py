@@ -18,22 +18,13 @@ from joserfc.util import urlsafe_b64decode
 from ..errors import AuthenticationError
 from .keys import SigningKeys
 
-__all__ = ["ErrorFactory", "UnknownKeyError", "verify_jwt"]
+__all__ = ["ErrorFactory", "verify_jwt"]
 
-ErrorFactory = Callable[[str, str], AuthenticationError]
+ErrorFactory = Callable[..., AuthenticationError]
 
 # Tolerate unregistered header parameters (providers add x5t, cty...); ``crit`` is still
 # enforced by joserfc, so an extension we do not understand is rejected.
 _MAX_TOKEN_BYTES = 16 * 1024
-
-
-class UnknownKeyError(Exception):
-    """Internal: no key matched; the caller may refetch the JWKS once and retry."""
-
-    def __init__(self, kid: str | None, error: AuthenticationError) -> None:
-        super().__init__(error.message)
-        self.kid = kid
-        self.error = error
 
 
 def _registry(algorithms: Collection[str]) -> jws.JWSRegistry:
@@ -53,9 +44,9 @@ def verify_jwt(
     """Return ``(header, claims)`` of a JWT whose signature verifies.
 
     Raises:
-        UnknownKeyError: no key in ``keys`` can verify it (maybe rotated).
         AuthenticationError: built by ``error`` with reason ``malformed``, ``alg``,
-            ``kid_ambiguous`` or ``signature``.
+            ``unknown_kid``, ``no_key``, ``kid_ambiguous`` or ``signature``;
+            ``key_not_found`` is set when refetching the keys may help.
     """
     if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_BYTES:
         raise error("malformed", f"{what} is missing or too large")
@@ -84,14 +75,12 @@ def verify_jwt(
     else:
         candidates = list(keys.candidates(kid, alg))
     if not candidates:
-        raise UnknownKeyError(
-            kid,
-            error(
-                "unknown_kid" if kid is not None else "no_key",
-                f"{what} names key {kid!r}, which the provider's JWKS does not hold"
-                if kid is not None
-                else f"the provider's JWKS has no {alg} key for this {what}",
-            ),
+        raise error(
+            "unknown_kid" if kid is not None else "no_key",
+            f"{what} names key {kid!r}, which the provider's JWKS does not hold"
+            if kid is not None
+            else f"the provider's JWKS has no {alg} key for this {what}",
+            key_not_found=True,
         )
     if len(candidates) > 1:
         # Without a kid we would have to try each key; with several that makes the
@@ -105,7 +94,8 @@ def verify_jwt(
         raise error("signature", f"{what} signature did not verify") from err
     if not valid:
         if kid is None and not alg.startswith("HS"):
-            raise UnknownKeyError(None, error("signature", f"{what} signature did not verify"))
+            # One key, no kid, bad signature: the provider may have rotated to a new key.
+            raise error("signature", f"{what} signature did not verify", key_not_found=True)
         raise error("signature", f"{what} signature did not verify")
     try:
         claims = json.loads(obj.payload)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from .._http import HttpClient, error_from_response, json_object
 from ..config import OidcConfig
 from ..errors import (
+    AuthenticationError,
     CallbackError,
     ConfigurationError,
     IdTokenError,
@@ -27,7 +28,7 @@ from ..errors import (
 )
 from ..identity import CrewIdentity
 from ..store import FileCache, MemoryStore, StateStore
-from ._jwt import UnknownKeyError, verify_jwt
+from ._jwt import verify_jwt
 from .authorize import LoginState, Prompt, ResponseMode, parse_callback, start_login
 from .bearer import AccessToken, unverified_issuer, validate_access_token
 from .discovery import Discovery, ProviderMetadata
@@ -304,14 +305,13 @@ class OidcClient:
         keys = jwks.current()
         try:
             return verify(keys)
-        except UnknownKeyError as unknown:
-            fresh = jwks.refresh_for(unknown.kid, keys)
+        except AuthenticationError as err:
+            if not err.key_not_found:
+                raise
+            fresh = jwks.refresh_for(keys)
             if fresh is None:
-                raise unknown.error from None
-            try:
-                return verify(fresh)
-            except UnknownKeyError as again:
-                raise again.error from None
+                raise
+        return verify(fresh)
 
     # -- userinfo and refresh ------------------------------------------------------------
 
@@ -348,17 +348,14 @@ class OidcClient:
 
     def _signed_userinfo(self, raw: str) -> dict[str, Any]:
         keys = self.signing_keys()
-        try:
-            _, claims = verify_jwt(
-                raw.strip(),
-                keys=keys,
-                algorithms=self.config.id_token_signing_algs,
-                error=UserinfoError,
-                what="signed userinfo",
-                secret=self.config.client_secret,
-            )
-        except UnknownKeyError as unknown:
-            raise unknown.error from None
+        _, claims = verify_jwt(
+            raw.strip(),
+            keys=keys,
+            algorithms=self.config.id_token_signing_algs,
+            error=UserinfoError,
+            what="signed userinfo",
+            secret=self.config.client_secret,
+        )
         if claims.get("iss") != self.config.issuer:
             raise UserinfoError("issuer", 'signed userinfo "iss" is not the provider')
         aud = claims.get("aud")

@@ -109,8 +109,8 @@ def validate_id_token(
         now: seconds since the epoch, already corrected by the configured clock offset.
 
     Raises:
-        IdTokenError: with the ``reason`` of the first rule that failed.
-        rpkit.oidc._jwt.UnknownKeyError: no key matched; refetch the JWKS and retry.
+        IdTokenError: with the ``reason`` of the first rule that failed; when
+            ``key_not_found`` is set, refetching the JWKS and retrying once may help.
     """
     header, claims = verify_jwt(
         id_token,

@@ -141,7 +141,7 @@ class JwksCache:
                 return self._keys
             return self._refetch(allow_stale=True)
 
-    def refresh_for(self, kid: str | None, seen: SigningKeys) -> SigningKeys | None:
+    def refresh_for(self, seen: SigningKeys) -> SigningKeys | None:
         """Refetch because a token named a key not in ``seen``; None if rate-limited.
 
         Returns the keys to retry with. Callers racing on the same rotation share one
@@ -157,7 +157,7 @@ class JwksCache:
             try:
                 return self._refetch(allow_stale=False)
             except ProviderError:
-                log.warning("JWKS refetch for unknown kid %r failed", kid)
+                log.warning("JWKS refetch for an unknown key failed")
                 return None
 
     def _refetch(self, *, allow_stale: bool) -> SigningKeys:
