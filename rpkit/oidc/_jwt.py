@@ -7,7 +7,8 @@ allowlist: the token's header and the provider's metadata only choose among it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
+from functools import lru_cache
 from typing import Any
 
 from joserfc import jws
@@ -22,14 +23,56 @@ __all__ = ["ErrorFactory", "verify_jwt"]
 
 ErrorFactory = Callable[..., AuthenticationError]
 
-# Tolerate unregistered header parameters (providers add x5t, cty...); ``crit`` is still
-# enforced by joserfc, so an extension we do not understand is rejected.
 _MAX_TOKEN_BYTES = 16 * 1024
 
 
-def _registry(algorithms: Collection[str]) -> jws.JWSRegistry:
-    registry = jws.JWSRegistry(algorithms=list(algorithms), strict_check_header=False)
-    return registry
+class _HeaderRejected(Exception):
+    """A header failed a check; ``message`` has a ``{what}`` placeholder."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.message = message
+
+
+# Tolerate unregistered header parameters (providers add x5t, cty...); ``crit`` is still
+# enforced by joserfc, so an extension we do not understand is rejected.
+@lru_cache(maxsize=16)
+def _registry(algorithms: tuple[str, ...]) -> jws.JWSRegistry:
+    return jws.JWSRegistry(algorithms=list(algorithms), strict_check_header=False)
+
+
+# A provider signs every token with the same few headers, so the decoded, checked header
+# is cached by its exact base64url segment: a pure function of (segment, allowlist).
+# Failures are not cached; a flood of distinct headers only evicts entries.
+@lru_cache(maxsize=64)
+def _checked_header(segment: str, algorithms: tuple[str, ...]) -> tuple[Mapping[str, Any], Any]:
+    registry = _registry(algorithms)
+    if len(segment) > registry.max_header_length:
+        raise _HeaderRejected("malformed", "{what} header is too large")
+    try:
+        header = json.loads(urlsafe_b64decode(segment.encode("ascii")))
+    except (ValueError, UnicodeError) as err:
+        raise _HeaderRejected("malformed", "{what} is not a compact JWS") from err
+    if not isinstance(header, dict) or "alg" not in header:
+        raise _HeaderRejected("malformed", "{what} is not a compact JWS")
+    alg = header.get("alg")
+    # Never "none", never an algorithm the RP did not allow (RFC 8725 §3.1).
+    if not isinstance(alg, str) or alg == "none" or alg not in algorithms:
+        allowed = ", ".join(algorithms).replace("{", "{{").replace("}", "}}")
+        shown = repr(alg).replace("{", "{{").replace("}", "}}")
+        raise _HeaderRejected("alg", f"{{what}} alg {shown} is not allowed; allowed: {allowed}")
+    try:
+        registry.check_header(header)
+        alg_model = registry.get_alg(alg)
+    except JoseError as err:
+        raise _HeaderRejected(
+            "malformed", f"{{what}} header is not acceptable ({type(err).__name__})"
+        ) from err
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise _HeaderRejected("malformed", '{what} header "kid" is not a string')
+    return header, alg_model
 
 
 def verify_jwt(
@@ -50,24 +93,24 @@ def verify_jwt(
     """
     if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_BYTES:
         raise error("malformed", f"{what} is missing or too large")
-    registry = _registry(algorithms)
+    allowed = tuple(algorithms)
+    parts = token.split(".")
+    if len(parts) != 3 or not token.isascii():
+        raise error("malformed", f"{what} is not a compact JWS")
+    header_segment, payload_segment, signature_segment = parts
+    if len(signature_segment) > _registry(allowed).max_signature_length:
+        raise error("malformed", f"{what} signature is too large")
     try:
-        obj = jws.extract_compact(token.encode("ascii"), registry=registry)
-    except (JoseError, ValueError, UnicodeError) as err:
-        raise error("malformed", f"{what} is not a compact JWS") from err
-    header = dict(obj.headers())
-    alg = header.get("alg")
-    # Never "none", never an algorithm the RP did not allow (RFC 8725 §3.1).
-    if not isinstance(alg, str) or alg == "none" or alg not in algorithms:
-        raise error("alg", f"{what} alg {alg!r} is not allowed; allowed: {', '.join(algorithms)}")
-    try:
-        registry.check_header(obj.protected)
-        alg_model = registry.get_alg(alg)
-    except JoseError as err:
-        raise error("malformed", f"{what} header is not acceptable ({type(err).__name__})") from err
+        cached_header, alg_model = _checked_header(header_segment, allowed)
+    except _HeaderRejected as rejected:
+        raise error(rejected.reason, rejected.message.format(what=what)) from rejected
+    header = dict(cached_header)  # the cached mapping is shared; never hand it out
+    alg: str = header["alg"]
     kid = header.get("kid")
-    if kid is not None and not isinstance(kid, str):
-        raise error("malformed", f'{what} header "kid" is not a string')
+    try:
+        payload = urlsafe_b64decode(payload_segment.encode("ascii"))
+    except (ValueError, UnicodeError) as err:
+        raise error("malformed", f"{what} is not a compact JWS") from err
     if alg.startswith("HS"):
         if not secret:
             raise error("alg", f"{what} is signed with {alg} but no client secret is configured")
@@ -87,8 +130,8 @@ def verify_jwt(
         # choice the attacker's. OIDC Core §10.1 requires kid when several keys exist.
         raise error("kid_ambiguous", f"{what} has no kid and the JWKS holds several {alg} keys")
     try:
-        signing_input = obj.segments["header"] + b"." + obj.segments["payload"]
-        signature = urlsafe_b64decode(obj.segments["signature"])
+        signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
+        signature = urlsafe_b64decode(signature_segment.encode("ascii"))
         valid = alg_model.verify(signing_input, signature, candidates[0])
     except (JoseError, ValueError, TypeError) as err:
         raise error("signature", f"{what} signature did not verify") from err
@@ -98,7 +141,7 @@ def verify_jwt(
             raise error("signature", f"{what} signature did not verify", key_not_found=True)
         raise error("signature", f"{what} signature did not verify")
     try:
-        claims = json.loads(obj.payload)
+        claims = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as err:
         raise error("malformed", f"{what} payload is not JSON") from err
     if not isinstance(claims, dict):
