@@ -1,0 +1,256 @@
+"""SAML service provider settings: one frozen dataclass, from a mapping or ``RPKIT_SAML_*``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from ..config import (
+    DUALOG_CLOUD_ISSUER,
+    HttpConfig,
+    _from_mapping,
+    _seconds,
+    check_transport,
+    http_values_from_env,
+)
+from ..errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_ATTRIBUTE_MAPPING",
+    "DUALOG_SAML_METADATA_URL",
+    "NAME_ID_FORMATS",
+    "SamlConfig",
+]
+
+# Dualog developer guide, "SAML Integration".
+DUALOG_SAML_METADATA_URL = "https://crew.dualog.com/auth/saml/metadata"
+
+NAME_ID_FORMATS = {
+    "unspecified": "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+    "email": "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+    "transient": "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+    "persistent": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+}
+
+# CrewIdentity field -> attribute names accepted for it, first match wins. The OID is
+# eduPerson/inetOrgPerson "mail"; the camelCase names are Dualog's SCIM seafarer extension.
+DEFAULT_ATTRIBUTE_MAPPING: Mapping[str, tuple[str, ...]] = {
+    "email": ("email", "mail", "urn:oid:0.9.2342.19200300.100.1.3", "emailAddress"),
+    "name": ("name", "displayName", "urn:oid:2.16.840.1.113730.3.1.241"),
+    "given_name": ("given_name", "givenName", "urn:oid:2.5.4.42"),
+    "family_name": ("family_name", "surname", "sn", "urn:oid:2.5.4.4"),
+    "rank": ("rank",),
+    "department": ("department",),
+    "ship_name": ("ship_name", "shipName"),
+    "ship_imo": ("ship_imo", "shipImo"),
+}
+
+_ALGS = "http://www.w3.org/2001/04/xmldsig-more#"
+RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+SHA1 = "http://www.w3.org/2000/09/xmldsig#sha1"
+SIGNATURE_ALGORITHMS = (
+    _ALGS + "rsa-sha256",
+    _ALGS + "rsa-sha384",
+    _ALGS + "rsa-sha512",
+    _ALGS + "ecdsa-sha256",
+    _ALGS + "ecdsa-sha384",
+    _ALGS + "ecdsa-sha512",
+)
+DIGEST_ALGORITHMS = (
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    _ALGS + "sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SamlConfig:
+    """This service provider and the identity provider it trusts.
+
+    ``sp_key_file``/``sp_cert_file`` sign AuthnRequests and logout messages and decrypt
+    encrypted assertions; ``sp_next_cert_file``/``sp_next_key_file`` publish and accept a
+    second pair during a key rollover. ``idp_metadata_signing_cert_file`` pins the key the
+    IdP metadata must be signed with; without it the metadata's integrity rests on TLS.
+    """
+
+    sp_entity_id: str
+    acs_url: str
+    logout_url: str | None = None
+    sp_key_file: str | None = field(default=None, repr=False)
+    sp_cert_file: str | None = None
+    sp_next_key_file: str | None = field(default=None, repr=False)
+    sp_next_cert_file: str | None = None
+    idp_entity_id: str = DUALOG_CLOUD_ISSUER
+    idp_metadata_url: str | None = None
+    idp_metadata_file: str | None = None
+    idp_metadata_signing_cert_file: str | None = None
+    name_id_format: str = "persistent"
+    authn_request_binding: Literal["redirect", "post"] = "redirect"
+    sign_requests: bool = True
+    attribute_mapping: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_ATTRIBUTE_MAPPING)
+    )
+    clock_skew: timedelta = timedelta(seconds=90)
+    # Oldest IssueInstant accepted on a Response or an IdP LogoutRequest.
+    max_message_age: timedelta = timedelta(minutes=5)
+    pending_ttl: timedelta = timedelta(minutes=10)
+    max_message_bytes: int = 256 * 1024
+    signature_algorithms: tuple[str, ...] = SIGNATURE_ALGORITHMS
+    digest_algorithms: tuple[str, ...] = DIGEST_ALGORITHMS
+    # SHA-1 signatures and digests are forgeable in practice (SHAttered, 2017).
+    allow_sha1: bool = False
+    # IdP-initiated SSO has no request to bind the response to; refuse it by default.
+    allow_unsolicited: bool = False
+    metadata_min_refresh: timedelta = timedelta(minutes=5)
+    metadata_max_refresh: timedelta = timedelta(hours=24)
+    metadata_cache_dir: str | None = None
+    metadata_cache_max_age: timedelta = timedelta(days=7)
+    http: HttpConfig = field(default_factory=HttpConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("sp_entity_id", "idp_entity_id"):
+            if not getattr(self, name):
+                raise ConfigurationError(f'"{name}" is required')
+        for name in ("acs_url", "logout_url"):
+            url = getattr(self, name)
+            if url is None:
+                continue
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+                raise ConfigurationError(f'"{name}" {url!r} must be an absolute URL')
+        if self.idp_metadata_url and self.idp_metadata_file:
+            raise ConfigurationError('set "idp_metadata_url" or "idp_metadata_file", not both')
+        if self.idp_metadata_url is None and self.idp_metadata_file is None:
+            object.__setattr__(self, "idp_metadata_url", DUALOG_SAML_METADATA_URL)
+        if self.idp_metadata_url is not None:
+            check_transport(self.idp_metadata_url, "idp_metadata_url", self.http)
+        for name in (
+            "sp_key_file",
+            "sp_cert_file",
+            "sp_next_key_file",
+            "sp_next_cert_file",
+            "idp_metadata_file",
+            "idp_metadata_signing_cert_file",
+        ):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ConfigurationError(f'"{name}" {path!r} is not a readable file')
+        if (self.sp_key_file is None) != (self.sp_cert_file is None):
+            raise ConfigurationError('"sp_key_file" and "sp_cert_file" go together')
+        if (self.sp_next_key_file is None) != (self.sp_next_cert_file is None):
+            raise ConfigurationError('"sp_next_key_file" and "sp_next_cert_file" go together')
+        if self.sign_requests and self.sp_key_file is None:
+            raise ConfigurationError(
+                '"sign_requests" needs "sp_key_file"/"sp_cert_file" (generate them with '
+                "rpkit.saml.certs.generate_sp_certificate)"
+            )
+        fmt = NAME_ID_FORMATS.get(self.name_id_format, self.name_id_format)
+        if fmt not in NAME_ID_FORMATS.values():
+            raise ConfigurationError(
+                f'"name_id_format" {self.name_id_format!r} must be one of '
+                f"{', '.join(NAME_ID_FORMATS)} or its URN"
+            )
+        object.__setattr__(self, "name_id_format", fmt)
+        if self.authn_request_binding not in ("redirect", "post"):
+            raise ConfigurationError('"authn_request_binding" must be "redirect" or "post"')
+        object.__setattr__(self, "attribute_mapping", _merge_mapping(self.attribute_mapping))
+        for name in (
+            "clock_skew",
+            "max_message_age",
+            "pending_ttl",
+            "metadata_min_refresh",
+            "metadata_max_refresh",
+            "metadata_cache_max_age",
+        ):
+            _seconds(getattr(self, name), name)
+            if getattr(self, name) < timedelta(0):
+                raise ConfigurationError(f'"{name}" must not be negative')
+        if self.metadata_min_refresh > self.metadata_max_refresh:
+            raise ConfigurationError('"metadata_min_refresh" exceeds "metadata_max_refresh"')
+        if self.max_message_bytes < 1024:
+            raise ConfigurationError('"max_message_bytes" must be at least 1024')
+        allowed_sig = set(SIGNATURE_ALGORITHMS) | {RSA_SHA1}
+        allowed_digest = set(DIGEST_ALGORITHMS) | {SHA1}
+        for alg in self.signature_algorithms:
+            if alg not in allowed_sig:
+                raise ConfigurationError(f'"signature_algorithms" has unsupported {alg!r}')
+            if alg == RSA_SHA1 and not self.allow_sha1:
+                raise ConfigurationError('"signature_algorithms" lists SHA-1; set "allow_sha1"')
+        for alg in self.digest_algorithms:
+            if alg not in allowed_digest:
+                raise ConfigurationError(f'"digest_algorithms" has unsupported {alg!r}')
+            if alg == SHA1 and not self.allow_sha1:
+                raise ConfigurationError('"digest_algorithms" lists SHA-1; set "allow_sha1"')
+        if not self.signature_algorithms or not self.digest_algorithms:
+            raise ConfigurationError('"signature_algorithms"/"digest_algorithms" are empty')
+
+    @property
+    def accepted_signature_algorithms(self) -> frozenset[str]:
+        """Signature methods accepted on incoming messages (SHA-1 only with ``allow_sha1``)."""
+        extra = {RSA_SHA1} if self.allow_sha1 else set()
+        return frozenset(self.signature_algorithms) | extra
+
+    @property
+    def accepted_digest_algorithms(self) -> frozenset[str]:
+        extra = {SHA1} if self.allow_sha1 else set()
+        return frozenset(self.digest_algorithms) | extra
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> SamlConfig:
+        """Build from field names; ``http`` may be a nested mapping; unknown keys raise.
+
+        ``attribute_mapping`` may be a mapping of field to a name or a list of names, or the
+        env form ``"rank=urn:x:rank|rank,email=mail"``.
+        """
+        values = dict(values)
+        http = values.pop("http", None)
+        if isinstance(http, Mapping):
+            values["http"] = HttpConfig.from_mapping(http)
+        elif http is not None:
+            values["http"] = http
+        mapping = values.get("attribute_mapping")
+        if isinstance(mapping, str):
+            pairs = [p.split("=", 1) for p in mapping.replace(",", " ").split() if p]
+            if any(len(p) != 2 for p in pairs):
+                raise ConfigurationError('"attribute_mapping" must be "field=name|name" pairs')
+            values["attribute_mapping"] = {k: tuple(v.split("|")) for k, v in pairs}
+        return _from_mapping(cls, values)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SamlConfig:
+        """Build from ``RPKIT_SAML_*`` and ``RPKIT_HTTP_*`` (plus ``RPKIT_CA_BUNDLE``).
+
+        Unknown ``RPKIT_SAML_`` variables raise, so a typo is not silently ignored.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {
+            k[len("RPKIT_SAML_") :].lower(): v
+            for k, v in env.items()
+            if k.startswith("RPKIT_SAML_")
+        }
+        http = http_values_from_env(env)
+        if http:
+            values["http"] = http
+        return cls.from_mapping(values)
+
+
+def _merge_mapping(mapping: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
+    merged = dict(DEFAULT_ATTRIBUTE_MAPPING)
+    for key, names in mapping.items():
+        if key not in DEFAULT_ATTRIBUTE_MAPPING:
+            raise ConfigurationError(
+                f'"attribute_mapping" key {key!r} is not one of '
+                f"{', '.join(DEFAULT_ATTRIBUTE_MAPPING)}"
+            )
+        if isinstance(names, str):
+            names = (names,)
+        names = tuple(names)
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise ConfigurationError(f'"attribute_mapping" for {key!r} must list names')
+        merged[key] = names
+    return merged

@@ -1,0 +1,341 @@
+"""IdP metadata: load and check it, keep it fresh, survive restarts at sea without it.
+
+``load_idp_metadata`` is pure (bytes in, :class:`IdpMetadata` out). :class:`IdpMetadataSource`
+adds the IO: HTTPS fetch through :mod:`rpkit._http` (timeout, CA, pinning), refresh at
+``min(validUntil, cacheDuration) x 0.75`` clamped to the configured bounds with backoff on
+failure, a last-known-good copy on disk, and a warning when the IdP's signing keys change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import xmlsec
+
+from .._http import HttpClient, error_from_response
+from ..errors import MetadataError, ProviderError, SamlResponseError
+from ..store import FileCache
+from . import _gate, _pysaml2, _xmlsec
+from .config import SamlConfig
+
+__all__ = ["IdpMetadata", "IdpMetadataSource", "load_idp_metadata", "parse_duration"]
+
+log = logging.getLogger("rpkit.saml")
+
+_DURATION = re.compile(
+    r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
+    r"(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
+)
+_BACKOFF_START = timedelta(seconds=30)
+
+
+def parse_duration(value: str) -> timedelta:
+    """Parse an xs:duration (``PT6H``, ``P1D``); years and months count 365 and 30 days."""
+    match = _DURATION.match(value.strip())
+    if not match or value.strip() in ("P", "PT") or value.strip().endswith("T"):
+        raise MetadataError(f"SAML metadata duration {value!r} is not an xs:duration")
+    y, mo, w, d, h, mi, s = (float(g) if g else 0.0 for g in match.groups())
+    return timedelta(days=y * 365 + mo * 30 + w * 7 + d, hours=h, minutes=mi, seconds=s)
+
+
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?$")
+
+
+def parse_instant(value: str) -> datetime:
+    """Parse an xs:dateTime as SAML uses it (UTC, ``Z`` or offset, optional fraction)."""
+    text = value.strip()
+    if not _DATETIME.match(text):
+        raise ValueError(f"not an xs:dateTime: {text[:40]!r}")
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _pem(der_b64: str) -> bytes:
+    body = "\n".join(der_b64[i : i + 64] for i in range(0, len(der_b64), 64))
+    return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n".encode()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IdpMetadata:
+    """One identity provider as its (verified, unexpired) metadata describes it."""
+
+    entity_id: str
+    signing_certs: tuple[bytes, ...]
+    sso_redirect_url: str | None
+    sso_post_url: str | None
+    slo_redirect_url: str | None = None
+    slo_post_url: str | None = None
+    name_id_formats: tuple[str, ...] = ()
+    valid_until: datetime | None = None
+    cache_duration: timedelta | None = None
+    xml: bytes = field(default=b"", repr=False)
+
+    @property
+    def key_fingerprints(self) -> frozenset[str]:
+        return frozenset(hashlib.sha256(c).hexdigest() for c in self.signing_certs)
+
+    @property
+    def has_logout(self) -> bool:
+        return bool(self.slo_redirect_url or self.slo_post_url)
+
+    def check_valid(self, now: datetime) -> None:
+        """Raise ``MetadataError`` when ``validUntil`` has passed (SAML Metadata §2.2.1)."""
+        if self.valid_until is not None and now >= self.valid_until:
+            raise MetadataError(
+                f'SAML metadata for "{self.entity_id}" expired at {self.valid_until.isoformat()}'
+            )
+
+
+def verify_keys(idp: IdpMetadata) -> tuple[xmlsec.Key, ...]:
+    """The IdP's signing keys loaded for python-xmlsec (internal: keeps xmlsec off the API)."""
+    return tuple(_xmlsec.load_verify_key(c) for c in idp.signing_certs)
+
+
+def load_idp_metadata(
+    xml: bytes,
+    *,
+    entity_id: str,
+    now: datetime,
+    signing_cert: bytes | None = None,
+    config: SamlConfig | None = None,
+) -> IdpMetadata:
+    """Check and parse IdP metadata; with ``signing_cert`` its signature is required.
+
+    Raises ``MetadataError`` for hostile, unsigned (when pinned), wrongly signed, expired
+    or incomplete metadata.
+    """
+    max_bytes = 4 * 1024 * 1024
+    try:
+        root = _gate.parse(xml, max_bytes=max_bytes, what="SAML metadata")
+        if root.tag not in (
+            _gate.qname("md", "EntityDescriptor"),
+            _gate.qname("md", "EntitiesDescriptor"),
+        ):
+            raise SamlResponseError("malformed", "SAML metadata root is not an EntityDescriptor")
+        if signing_cert is not None:
+            _gate.signatures_of(root, [root], "SAML metadata")
+            sig = _xmlsec.signature_of(root)
+            if sig is None:
+                raise SamlResponseError("signature", "SAML metadata is not signed")
+            sig_algs = config.accepted_signature_algorithms if config else None
+            digest_algs = config.accepted_digest_algorithms if config else None
+            algorithms = _gate.check_signature(
+                sig,
+                signed=root,
+                signature_algorithms=sig_algs or frozenset(_xmlsec_sig_defaults()),
+                digest_algorithms=digest_algs or frozenset(_digest_defaults()),
+                what="SAML metadata",
+            )
+            _xmlsec.verify_enveloped(
+                root,
+                sig,
+                [_xmlsec.load_verify_key(signing_cert)],
+                algorithms=algorithms,
+                what="SAML metadata",
+            )
+    except SamlResponseError as err:
+        raise MetadataError(f"{err.message} ({err.reason})") from err
+    parsed = _pysaml2.parse_idp_metadata(xml, entity_id)
+    valid_until = None
+    if parsed.valid_until:
+        try:
+            valid_until = parse_instant(parsed.valid_until)
+        except ValueError as err:
+            raise MetadataError("SAML metadata validUntil is not a dateTime") from err
+    cache_duration = parse_duration(parsed.cache_duration) if parsed.cache_duration else None
+    sso = dict(parsed.sso)
+    slo = {binding: location for binding, location, _ in parsed.slo}
+    if not parsed.signing_certs:
+        raise MetadataError(f'SAML metadata for "{entity_id}" has no signing certificate')
+    certs = tuple(_pem(c) for c in parsed.signing_certs)
+    for cert in certs:
+        try:
+            _xmlsec.load_verify_key(cert)
+        except ValueError as err:
+            raise MetadataError("SAML metadata has an unreadable signing certificate") from err
+    metadata = IdpMetadata(
+        entity_id=parsed.entity_id,
+        signing_certs=certs,
+        sso_redirect_url=sso.get(_pysaml2.BINDING_REDIRECT),
+        sso_post_url=sso.get(_pysaml2.BINDING_POST),
+        slo_redirect_url=slo.get(_pysaml2.BINDING_REDIRECT),
+        slo_post_url=slo.get(_pysaml2.BINDING_POST),
+        name_id_formats=parsed.name_id_formats,
+        valid_until=valid_until,
+        cache_duration=cache_duration,
+        xml=xml,
+    )
+    if not (metadata.sso_redirect_url or metadata.sso_post_url):
+        raise MetadataError("SAML metadata has no HTTP-Redirect or HTTP-POST SSO endpoint")
+    metadata.check_valid(now)
+    return metadata
+
+
+def _xmlsec_sig_defaults() -> tuple[str, ...]:
+    from .config import SIGNATURE_ALGORITHMS
+
+    return SIGNATURE_ALGORITHMS
+
+
+def _digest_defaults() -> tuple[str, ...]:
+    from .config import DIGEST_ALGORITHMS
+
+    return DIGEST_ALGORITHMS
+
+
+class IdpMetadataSource:
+    """The IdP metadata named by a :class:`SamlConfig`, refreshed on schedule.
+
+    :meth:`get` returns metadata whose ``validUntil`` has not passed, or raises
+    ``MetadataError``/``ProviderError``; it never hands out expired metadata.
+    """
+
+    def __init__(
+        self,
+        config: SamlConfig,
+        *,
+        http: HttpClient | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.config = config
+        self._http = http
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.Lock()
+        self._current: IdpMetadata | None = None
+        self._next_refresh: datetime | None = None
+        self._failures = 0
+        self._pinned: bytes | None = None
+        if config.idp_metadata_signing_cert_file:
+            self._pinned = Path(config.idp_metadata_signing_cert_file).read_bytes()
+        self._cache = FileCache(config.metadata_cache_dir) if config.metadata_cache_dir else None
+        digest = hashlib.sha256(config.idp_entity_id.encode()).hexdigest()[:16]
+        self._cache_name = f"saml-idp-metadata-{digest}"
+
+    @property
+    def next_refresh(self) -> datetime | None:
+        return self._next_refresh
+
+    def get(self, now: datetime | None = None) -> IdpMetadata:
+        """Return current metadata, refreshing first when due."""
+        now = now or self._clock()
+        with self._lock:
+            if self._current is None or self._next_refresh is None or now >= self._next_refresh:
+                self._refresh(now)
+            current = self._current
+        if current is None:  # pragma: no cover - _refresh raises instead
+            raise MetadataError("SAML metadata is unavailable")
+        current.check_valid(now)
+        return current
+
+    def refresh(self, now: datetime | None = None) -> IdpMetadata:
+        """Fetch now, whatever the schedule says."""
+        now = now or self._clock()
+        with self._lock:
+            self._refresh(now)
+            current = self._current
+        assert current is not None
+        return current
+
+    def _fetch(self) -> bytes:
+        config = self.config
+        if config.idp_metadata_file:
+            try:
+                return Path(config.idp_metadata_file).read_bytes()
+            except OSError as err:
+                raise MetadataError(f"cannot read {config.idp_metadata_file!r}") from err
+        assert config.idp_metadata_url is not None
+        if self._http is None:
+            self._http = HttpClient(config.http)
+        response = self._http.request(
+            "GET", config.idp_metadata_url, what="SAML metadata", headers={"Accept": "*/*"}
+        )
+        if response.status_code != 200:
+            raise error_from_response(response, "SAML metadata")
+        return bytes(response.content)
+
+    def _load(self, xml: bytes, now: datetime) -> IdpMetadata:
+        return load_idp_metadata(
+            xml,
+            entity_id=self.config.idp_entity_id,
+            now=now,
+            signing_cert=self._pinned,
+            config=self.config,
+        )
+
+    def _refresh(self, now: datetime) -> None:
+        try:
+            metadata = self._load(self._fetch(), now)
+        except (MetadataError, ProviderError) as err:
+            self._failures += 1
+            backoff = min(
+                _BACKOFF_START * 2 ** (self._failures - 1), self.config.metadata_max_refresh
+            )
+            self._next_refresh = now + backoff
+            if self._current is None:
+                self._current = self._last_known_good(now)
+                if self._current is None:
+                    raise
+            log.warning(
+                "rpkit: SAML metadata refresh failed (%s); using the copy from before, "
+                "next try in %ss",
+                err.code,
+                int(backoff.total_seconds()),
+            )
+            return
+        self._failures = 0
+        self._install(metadata, now)
+        if self._cache is not None:
+            self._cache.write(
+                self._cache_name, {"xml": metadata.xml.decode("utf-8")}, now=now.timestamp()
+            )
+
+    def _install(self, metadata: IdpMetadata, now: datetime) -> None:
+        previous = self._current
+        if previous is not None and previous.key_fingerprints != metadata.key_fingerprints:
+            log.warning(
+                'rpkit: the signing keys of SAML IdP "%s" changed (now %s)',
+                metadata.entity_id,
+                ", ".join(sorted(f[:16] for f in metadata.key_fingerprints)),
+            )
+        self._current = metadata
+        self._next_refresh = now + self._interval(metadata, now)
+
+    def _interval(self, metadata: IdpMetadata, now: datetime) -> timedelta:
+        config = self.config
+        horizon = config.metadata_max_refresh
+        if metadata.cache_duration is not None:
+            horizon = min(horizon, metadata.cache_duration)
+        if metadata.valid_until is not None:
+            horizon = min(horizon, metadata.valid_until - now)
+        interval = max(
+            config.metadata_min_refresh, min(horizon * 0.75, config.metadata_max_refresh)
+        )
+        if metadata.valid_until is not None:
+            # Never let the clamp schedule the refresh after the copy in hand expires.
+            interval = min(interval, max(metadata.valid_until - now, timedelta(0)))
+        return interval
+
+    def _last_known_good(self, now: datetime) -> IdpMetadata | None:
+        if self._cache is None:
+            return None
+        stored: Any = self._cache.read(
+            self._cache_name, max_age=self.config.metadata_cache_max_age, now=now.timestamp()
+        )
+        if not isinstance(stored, dict) or not isinstance(stored.get("xml"), str):
+            return None
+        try:
+            metadata = self._load(stored["xml"].encode("utf-8"), now)
+        except MetadataError:
+            return None
+        log.warning("rpkit: using the last-known-good SAML metadata from disk")
+        return metadata

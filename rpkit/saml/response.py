@@ -1,0 +1,350 @@
+"""ACS validation: a pure function of (response, IdP keys, expected request, now).
+
+Order matters: the gate shapes the document, signatures are verified on the exact
+elements that are read afterwards, and only then are the profile rules checked
+(SAML Profiles §4.1.4.2-§4.1.4.3, SAML Core §2.5 and §3.2.2).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from lxml import etree
+
+from ..errors import SamlResponseError
+from ..identity import CrewIdentity
+from . import _gate, _xmlsec
+from ._gate import NS, qname
+from .config import SamlConfig
+from .metadata import IdpMetadata, parse_instant, verify_keys
+from .state import PendingRequest
+
+__all__ = ["ValidatedResponse", "decode_post_message", "validate_response"]
+
+BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
+ENTITY = "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"
+_ISSUER = qname("saml", "Issuer")
+_ENCRYPTED_ASSERTION = qname("saml", "EncryptedAssertion")
+_ATTRIBUTE = qname("saml", "Attribute")
+_ATTRIBUTE_VALUE = qname("saml", "AttributeValue")
+_ATTRIBUTE_STATEMENT = qname("saml", "AttributeStatement")
+_KNOWN_CONDITIONS = frozenset(
+    {
+        qname("saml", "AudienceRestriction"),
+        qname("saml", "OneTimeUse"),
+        qname("saml", "ProxyRestriction"),
+    }
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ValidatedResponse:
+    """A response that passed every check; ``assertion_id`` goes to the replay cache."""
+
+    identity: CrewIdentity
+    assertion_id: str
+    replay_until: datetime
+
+
+def _fail(reason: str, message: str) -> SamlResponseError:
+    return SamlResponseError(reason, message)
+
+
+def decode_post_message(value: str | bytes, *, max_bytes: int, what: str) -> bytes:
+    """Base64-decode an HTTP-POST ``SAMLResponse``/``SAMLRequest`` with a size cap first."""
+    if isinstance(value, str):
+        try:
+            value = value.encode("ascii")
+        except UnicodeEncodeError as err:
+            raise _fail("malformed", f"{what} is not base64") from err
+    if len(value) > (max_bytes * 4) // 3 + 1024:
+        raise _fail("size", f"{what} exceeds the {max_bytes}-byte cap")
+    try:
+        return base64.b64decode(b"".join(value.split()), validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise _fail("malformed", f"{what} is not base64") from err
+
+
+def _instant(element: etree._Element, attr: str, what: str) -> datetime | None:
+    value = element.get(attr)
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError as err:
+        raise _fail("malformed", f"{what} {attr} is not a dateTime") from err
+
+
+def check_issuer(element: etree._Element, idp: IdpMetadata, what: str, *, required: bool) -> None:
+    """Require ``saml:Issuer`` (when present or ``required``) to equal the IdP entity ID."""
+    issuer = element.find(_ISSUER)
+    if issuer is None:
+        if required:
+            raise _fail("issuer", f"{what} has no Issuer")
+        return
+    if issuer.get("Format") not in (None, ENTITY) or (issuer.text or "").strip() != idp.entity_id:
+        raise _fail("issuer", f'{what} Issuer is not the IdP "{idp.entity_id}"')
+
+
+def check_issue_instant(
+    element: etree._Element, config: SamlConfig, now: datetime, what: str
+) -> None:
+    """IssueInstant must be present, not in the future and not older than max_message_age."""
+    issued = _instant(element, "IssueInstant", what)
+    if issued is None:
+        raise _fail("malformed", f"{what} has no IssueInstant")
+    if issued > now + config.clock_skew:
+        raise _fail("not_yet_valid", f"{what} IssueInstant is in the future")
+    if issued < now - config.max_message_age - config.clock_skew:
+        raise _fail("expired", f"{what} IssueInstant is older than max_message_age")
+
+
+def verify_signature(
+    element: etree._Element,
+    sig: etree._Element,
+    config: SamlConfig,
+    idp: IdpMetadata,
+    what: str,
+) -> None:
+    algorithms = _gate.check_signature(
+        sig,
+        signed=element,
+        signature_algorithms=config.accepted_signature_algorithms,
+        digest_algorithms=config.accepted_digest_algorithms,
+        what=what,
+    )
+    _xmlsec.verify_enveloped(element, sig, verify_keys(idp), algorithms=algorithms, what=what)
+
+
+def validate_response(
+    saml_response: str | bytes,
+    *,
+    config: SamlConfig,
+    idp: IdpMetadata,
+    decryption_keys: Sequence[_xmlsec.SigningKey],
+    expected: PendingRequest | None,
+    now: datetime,
+) -> ValidatedResponse:
+    """Validate a base64 ``SAMLResponse`` from the ACS POST and return the crew identity.
+
+    ``expected`` is the pending request found by RelayState; ``None`` means unsolicited,
+    refused unless ``allow_unsolicited``. Raises ``SamlResponseError`` with ``.reason``.
+    """
+    what = "SAML response"
+    data = decode_post_message(saml_response, max_bytes=config.max_message_bytes, what=what)
+    root = _gate.parse(data, max_bytes=config.max_message_bytes, what=what)
+    if root.tag != qname("samlp", "Response") or root.get("Version") != "2.0":
+        raise _fail("malformed", f"{what} root is not a SAML 2.0 samlp:Response")
+    if sum(1 for _ in root.iter(qname("samlp", "Response"))) != 1:
+        raise _fail("wrapping", f"{what} contains a nested Response")
+    found = [e for e in root.iter(qname("saml", "Assertion"), qname("saml", "EncryptedAssertion"))]
+    if len(found) > 1:
+        raise _fail("multiple_assertions", f"{what} carries {len(found)} assertions; one allowed")
+    if found and found[0].getparent() is not root:
+        raise _fail("wrapping", f"{what} assertion is not a direct child of the Response")
+    allowed = [root, *(a for a in found if a.tag == qname("saml", "Assertion"))]
+    _gate.signatures_of(root, allowed, what)
+
+    response_sig = root.find("ds:Signature", NS)
+    if response_sig is not None:
+        verify_signature(root, response_sig, config, idp, what)
+    check_issuer(root, idp, what, required=False)
+    status = root.find("samlp:Status/samlp:StatusCode", NS)
+    if status is None or status.get("Value") != SUCCESS:
+        code = None if status is None else status.get("Value")
+        raise _fail("status", f"{what} status is {code!r}, not Success")
+    if not found:
+        raise _fail("missing_assertion", f"{what} has no assertion")
+    assertion = found[0]
+    if assertion.tag == qname("saml", "EncryptedAssertion"):
+        _gate.check_encryption(assertion, what)
+        _xmlsec.decrypt_element(assertion, decryption_keys, what=what)
+        # The plaintext never went through the gate: send the whole document through it
+        # again. The Response signature (if any) covered the ciphertext and was checked.
+        root = _gate.parse(etree.tostring(root), max_bytes=config.max_message_bytes, what=what)
+        wrapper = root.find(_ENCRYPTED_ASSERTION)
+        children = [] if wrapper is None else [c for c in wrapper if isinstance(c.tag, str)]
+        if len(children) != 1 or children[0].tag != qname("saml", "Assertion"):
+            raise _fail("malformed", f"{what} EncryptedAssertion did not hold one Assertion")
+        assertion = children[0]
+        if sum(1 for _ in root.iter(qname("saml", "Assertion"))) != 1:
+            raise _fail("multiple_assertions", f"{what} decrypted into several assertions")
+        _gate.signatures_of(root, [root, assertion], what)
+    assertion_sig = assertion.find("ds:Signature", NS)
+    if assertion_sig is not None:
+        verify_signature(assertion, assertion_sig, config, idp, "SAML assertion")
+    elif response_sig is None:
+        raise _fail("signature", f"{what} is signed neither on the Response nor the Assertion")
+
+    # Only now, with the assertion proven to be (inside) a verified element, read it.
+    if root.get("Destination") != config.acs_url:
+        raise _fail("destination", f'{what} Destination is not the ACS URL "{config.acs_url}"')
+    check_issue_instant(root, config, now, what)
+    in_response_to = root.get("InResponseTo")
+    if expected is None:
+        if not config.allow_unsolicited:
+            raise _fail("unsolicited", f"{what} answers no pending request (unsolicited)")
+        if in_response_to is not None:
+            raise _fail("in_response_to", f"{what} InResponseTo names no pending request")
+    else:
+        if now > expected.created_at + config.pending_ttl + config.clock_skew:
+            raise _fail("expired", "the login request is older than pending_ttl")
+        if in_response_to != expected.request_id:
+            raise _fail("in_response_to", f"{what} InResponseTo does not match the request")
+    return _read_assertion(assertion, config=config, idp=idp, expected=expected, now=now)
+
+
+def _read_assertion(
+    assertion: etree._Element,
+    *,
+    config: SamlConfig,
+    idp: IdpMetadata,
+    expected: PendingRequest | None,
+    now: datetime,
+) -> ValidatedResponse:
+    what = "SAML assertion"
+    skew = config.clock_skew
+    if assertion.get("Version") != "2.0" or not assertion.get("ID"):
+        raise _fail("malformed", f"{what} is not a SAML 2.0 assertion with an ID")
+    check_issuer(assertion, idp, what, required=True)
+    issued = _instant(assertion, "IssueInstant", what)
+    if issued is None or issued > now + skew:
+        raise _fail("not_yet_valid", f"{what} IssueInstant is missing or in the future")
+
+    name_id = assertion.find("saml:Subject/saml:NameID", NS)
+    if name_id is None or len(name_id) or not (name_id.text or "").strip():
+        raise _fail("subject", f"{what} has no plain-text Subject NameID")
+    replay_until = _check_subject_confirmation(assertion, config, expected, now)
+
+    conditions = assertion.find("saml:Conditions", NS)
+    if conditions is None:
+        raise _fail("audience", f"{what} has no Conditions/AudienceRestriction")
+    not_before = _instant(conditions, "NotBefore", what)
+    not_on_or_after = _instant(conditions, "NotOnOrAfter", what)
+    if not_before is not None and now + skew < not_before:
+        raise _fail("not_yet_valid", f"{what} Conditions NotBefore is in the future")
+    if not_on_or_after is not None:
+        if now >= not_on_or_after + skew:
+            raise _fail("expired", f"{what} Conditions NotOnOrAfter has passed")
+        replay_until = max(replay_until, not_on_or_after + skew)
+    restrictions = conditions.findall("saml:AudienceRestriction", NS)
+    if not restrictions:
+        raise _fail("audience", f"{what} has no AudienceRestriction")
+    for restriction in restrictions:
+        audiences = [(a.text or "").strip() for a in restriction.findall("saml:Audience", NS)]
+        if config.sp_entity_id not in audiences:
+            raise _fail("audience", f'{what} Audience is not "{config.sp_entity_id}"')
+    for condition in conditions:
+        if condition.tag not in _KNOWN_CONDITIONS:
+            raise _fail("conditions", f"{what} has a condition rpkit does not understand")
+
+    authn = assertion.find("saml:AuthnStatement", NS)
+    if authn is None:
+        raise _fail("authn_statement", f"{what} has no AuthnStatement")
+    session_end = _instant(authn, "SessionNotOnOrAfter", what)
+    if session_end is not None and now >= session_end + skew:
+        raise _fail("expired", f"{what} SessionNotOnOrAfter has passed")
+
+    attributes = _attributes(assertion)
+    mapped = _map_attributes(attributes, config.attribute_mapping)
+    session_index = authn.get("SessionIndex")
+    claims = {
+        "name_id": name_id.text.strip() if name_id.text else "",
+        "name_id_format": name_id.get("Format"),
+        "name_qualifier": name_id.get("NameQualifier"),
+        "sp_name_qualifier": name_id.get("SPNameQualifier"),
+        "session_index": session_index,
+        "authn_instant": authn.get("AuthnInstant"),
+        "assertion_id": assertion.get("ID"),
+        "attributes": attributes,
+    }
+    identity = CrewIdentity(
+        protocol="saml",
+        issuer=idp.entity_id,
+        subject=claims["name_id"],
+        email=mapped.get("email"),
+        name=mapped.get("name"),
+        given_name=mapped.get("given_name"),
+        family_name=mapped.get("family_name"),
+        rank=mapped.get("rank"),
+        department=mapped.get("department"),
+        ship_name=mapped.get("ship_name"),
+        ship_imo=mapped.get("ship_imo"),
+        claims=claims,
+    )
+    return ValidatedResponse(
+        identity=identity, assertion_id=str(assertion.get("ID")), replay_until=replay_until
+    )
+
+
+def _check_subject_confirmation(
+    assertion: etree._Element,
+    config: SamlConfig,
+    expected: PendingRequest | None,
+    now: datetime,
+) -> datetime:
+    """Find one bearer SubjectConfirmation meeting SAML Profiles §4.1.4.2; return its expiry."""
+    what = "SAML assertion SubjectConfirmationData"
+    first: SamlResponseError | None = None
+    for confirmation in assertion.findall("saml:Subject/saml:SubjectConfirmation", NS):
+        if confirmation.get("Method") != BEARER:
+            continue
+        try:
+            data = confirmation.find("saml:SubjectConfirmationData", NS)
+            if data is None:
+                raise _fail("subject_confirmation", f"{what} is missing")
+            not_on_or_after = _instant(data, "NotOnOrAfter", what)
+            if not_on_or_after is None:
+                raise _fail("subject_confirmation", f"{what} has no NotOnOrAfter")
+            if data.get("Recipient") != config.acs_url:
+                raise _fail("recipient", f'{what} Recipient is not "{config.acs_url}"')
+            if now >= not_on_or_after + config.clock_skew:
+                raise _fail("expired", f"{what} NotOnOrAfter has passed")
+            not_before = _instant(data, "NotBefore", what)
+            if not_before is not None and now + config.clock_skew < not_before:
+                raise _fail("not_yet_valid", f"{what} NotBefore is in the future")
+            in_response_to = data.get("InResponseTo")
+            wanted = expected.request_id if expected is not None else None
+            if in_response_to is not None and in_response_to != wanted:
+                raise _fail("in_response_to", f"{what} InResponseTo does not match the request")
+            return not_on_or_after + config.clock_skew
+        except SamlResponseError as err:
+            first = first or err
+    if first is not None:
+        raise first
+    raise _fail("subject_confirmation", "SAML assertion has no bearer SubjectConfirmation")
+
+
+def _attributes(assertion: etree._Element) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for statement in assertion.iterchildren(_ATTRIBUTE_STATEMENT):
+        for attribute in statement.iterchildren(_ATTRIBUTE):
+            texts = [(v.text or "").strip() for v in attribute.iterchildren(_ATTRIBUTE_VALUE)]
+            name, friendly = attribute.get("Name"), attribute.get("FriendlyName")
+            if name:
+                values.setdefault(name, []).extend(texts)
+            if friendly and friendly != name:
+                values.setdefault(friendly, []).extend(texts)
+    return values
+
+
+def _map_attributes(
+    attributes: Mapping[str, list[str]], mapping: Mapping[str, tuple[str, ...]]
+) -> dict[str, str]:
+    mapped: dict[str, str] = {}
+    for field_name, names in mapping.items():
+        for name in names:
+            found = [v for v in attributes.get(name, ()) if v]
+            if found:
+                mapped[field_name] = found[0]
+                break
+    return mapped
+
+
+def replay_ttl(validated: ValidatedResponse, now: datetime) -> timedelta:
+    return max(validated.replay_until - now, timedelta(seconds=1))

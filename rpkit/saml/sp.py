@@ -1,0 +1,434 @@
+"""The SAML service provider facade: login, ACS, logout and SP metadata.
+
+Web-framework neutral: methods take strings from the request and return values (URLs,
+form fields, cookies, identities) for the web layer to turn into responses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from lxml import etree
+
+from ..errors import ConfigurationError, SamlResponseError
+from ..identity import CrewIdentity
+from ..store import MemoryStore, StateStore
+from . import _bindings, _gate, _pysaml2, _xmlsec
+from .config import SamlConfig
+from .logout import read_logout_message, validate_logout_request, validate_logout_response
+from .metadata import IdpMetadata, IdpMetadataSource
+from .response import replay_ttl, validate_response
+from .state import (
+    BrowserCookie,
+    LoginRequest,
+    LogoutRequest,
+    LogoutResult,
+    PendingLogout,
+    PendingRequest,
+    SamlSession,
+    SignedMessage,
+    check_return_to,
+)
+
+__all__ = ["BROWSER_COOKIE", "LoginRequest", "LogoutRequest", "LogoutResult", "ServiceProvider"]
+
+BROWSER_COOKIE = "rpkit_saml"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_PENDING = "saml:pending:"
+_PENDING_LOGOUT = "saml:logout:"
+_REPLAY = "saml:replay:"
+
+Binding = Literal["redirect", "post"]
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class ServiceProvider:
+    """One SAML SP talking to one IdP.
+
+    ``metadata`` is an :class:`IdpMetadataSource` (refreshing, the default built from
+    ``config``) or a fixed :class:`IdpMetadata`. ``store`` holds pending requests and the
+    assertion replay cache; use a shared store (Redis) with several app processes.
+    """
+
+    def __init__(
+        self,
+        config: SamlConfig,
+        *,
+        metadata: IdpMetadataSource | IdpMetadata | None = None,
+        store: StateStore | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.config = config
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.metadata = (
+            metadata if metadata is not None else IdpMetadataSource(config, clock=self._clock)
+        )
+        self.store: StateStore = store if store is not None else MemoryStore()
+        self._signing_key: _xmlsec.SigningKey | None = None
+        keys = []
+        for key_file, cert_file in (
+            (config.sp_key_file, config.sp_cert_file),
+            (config.sp_next_key_file, config.sp_next_cert_file),
+        ):
+            if key_file and cert_file:
+                try:
+                    keys.append(
+                        _xmlsec.SigningKey(
+                            Path(key_file).read_bytes(), Path(cert_file).read_bytes()
+                        )
+                    )
+                except Exception as err:  # xmlsec.Error, OSError: unusable key material
+                    raise ConfigurationError(f"cannot load SP key {key_file!r}") from err
+        self._keys = tuple(keys)
+        if keys:
+            self._signing_key = keys[0]
+        if config.logout_url is not None and self._signing_key is None:
+            # SAML Profiles §4.4.3.1/§4.4.4.1: logout messages must be signed.
+            raise ConfigurationError('"logout_url" needs "sp_key_file"/"sp_cert_file"')
+
+    def _now(self, now: datetime | None) -> datetime:
+        now = now if now is not None else self._clock()
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware (UTC)")
+        return now
+
+    def idp(self, now: datetime | None = None) -> IdpMetadata:
+        """The IdP's metadata as of ``now``; expired metadata raises ``MetadataError``."""
+        now = self._now(now)
+        if isinstance(self.metadata, IdpMetadata):
+            self.metadata.check_valid(now)
+            return self.metadata
+        return self.metadata.get(now)
+
+    def _signer(self) -> _xmlsec.SigningKey | None:
+        return self._signing_key if self.config.sign_requests else None
+
+    def _message(
+        self,
+        *,
+        binding: Binding,
+        url: str,
+        param: str,
+        xml: bytes,
+        relay_state: str | None,
+        always_sign: bool = False,
+    ) -> SignedMessage:
+        signer = self._signing_key if always_sign else self._signer()
+        if binding == "redirect":
+            return SignedMessage(
+                binding="redirect",
+                url=_bindings.encode_redirect(url, param, xml, relay_state, signer),
+            )
+        if signer is not None:
+            root = etree.fromstring(xml)
+            _xmlsec.sign_enveloped(root, signer)
+            xml = etree.tostring(root)
+        return SignedMessage(
+            binding="post", form_action=url, form=_bindings.post_fields(param, xml, relay_state)
+        )
+
+    # -- login ---------------------------------------------------------------------------
+
+    def start_login(
+        self,
+        *,
+        return_to: str = "/",
+        binding: Binding | None = None,
+        force_authn: bool = False,
+        browser_token: str | None = None,
+        now: datetime | None = None,
+    ) -> LoginRequest:
+        """Build an AuthnRequest and store its :class:`PendingRequest` under a new RelayState.
+
+        Pass the current ``BROWSER_COOKIE`` value as ``browser_token`` when the browser
+        already has one, so logins started in two tabs both complete.
+        """
+        now = self._now(now)
+        check_return_to(return_to)
+        idp = self.idp(now)
+        binding = binding or self.config.authn_request_binding
+        url = idp.sso_redirect_url if binding == "redirect" else idp.sso_post_url
+        if url is None:
+            binding = "post" if binding == "redirect" else "redirect"
+            url = idp.sso_redirect_url if binding == "redirect" else idp.sso_post_url
+        assert url is not None  # load_idp_metadata requires one of the two
+        if not browser_token or not _TOKEN.match(browser_token):
+            browser_token = secrets.token_urlsafe(32)
+        pending = PendingRequest(
+            request_id="_" + secrets.token_hex(20),
+            relay_state=secrets.token_urlsafe(32),
+            browser_hash=_hash(browser_token),
+            created_at=now,
+            return_to=return_to,
+        )
+        xml = _pysaml2.build_authn_request(
+            request_id=pending.request_id,
+            issue_instant=now,
+            destination=url,
+            sp_entity_id=self.config.sp_entity_id,
+            acs_url=self.config.acs_url,
+            name_id_format=self.config.name_id_format,
+            force_authn=force_authn,
+        )
+        message = self._message(
+            binding=binding, url=url, param="SAMLRequest", xml=xml, relay_state=pending.relay_state
+        )
+        self.store.set(_PENDING + pending.relay_state, pending.to_json(), self.config.pending_ttl)
+        cookie = BrowserCookie(
+            name=BROWSER_COOKIE,
+            value=browser_token,
+            path=urlsplit(self.config.acs_url).path or "/",
+            max_age=int(self.config.pending_ttl.total_seconds()),
+        )
+        return LoginRequest(message=message, cookie=cookie, pending=pending)
+
+    def take_pending(self, relay_state: str | None, *, browser_token: str | None) -> PendingRequest:
+        """Remove and return the pending request for ``relay_state`` (single use).
+
+        Raises ``SamlResponseError("relay_state")`` when RelayState is absent, not one of
+        ours (a URL, say) or already used, and ``("browser_binding")`` when the cookie set
+        by :meth:`start_login` is missing or belongs to another browser.
+        """
+        if not relay_state or not _TOKEN.match(relay_state):
+            raise SamlResponseError("relay_state", "RelayState is not a pending-request key")
+        stored = self.store.pop(_PENDING + relay_state)
+        if stored is None:
+            raise SamlResponseError("relay_state", "RelayState names no pending request")
+        pending = PendingRequest.from_json(stored)
+        if not browser_token or not hmac.compare_digest(_hash(browser_token), pending.browser_hash):
+            raise SamlResponseError("browser_binding", "the login was started in another browser")
+        return pending
+
+    def process_response(
+        self,
+        saml_response: str,
+        relay_state: str | None,
+        *,
+        expected: PendingRequest | None,
+        now: datetime | None = None,
+    ) -> CrewIdentity:
+        """Validate the ACS POST and return the crew member; every failure raises.
+
+        ``expected`` is the pending request from :meth:`take_pending`; pass ``None`` only
+        for IdP-initiated SSO, which also needs ``allow_unsolicited``.
+        """
+        now = self._now(now)
+        if expected is not None and relay_state != expected.relay_state:
+            raise SamlResponseError("relay_state", "RelayState does not match the login request")
+        validated = validate_response(
+            saml_response,
+            config=self.config,
+            idp=self.idp(now),
+            decryption_keys=self._keys,
+            expected=expected,
+            now=now,
+        )
+        replay_key = _REPLAY + _hash(validated.identity.issuer + "\n" + validated.assertion_id)
+        if not self.store.add(replay_key, b"1", replay_ttl(validated, now)):
+            raise SamlResponseError("replay", "this SAML assertion was already used")
+        return validated.identity
+
+    def complete_login(
+        self,
+        saml_response: str,
+        relay_state: str | None,
+        *,
+        browser_token: str | None,
+        now: datetime | None = None,
+    ) -> tuple[CrewIdentity, str]:
+        """:meth:`take_pending` + :meth:`process_response`; returns ``(identity, return_to)``.
+
+        Without RelayState the response is treated as unsolicited (refused unless
+        ``allow_unsolicited``, then ``return_to`` is ``/``).
+        """
+        if not relay_state and self.config.allow_unsolicited:
+            return self.process_response(saml_response, None, expected=None, now=now), "/"
+        pending = self.take_pending(relay_state, browser_token=browser_token)
+        identity = self.process_response(saml_response, relay_state, expected=pending, now=now)
+        return identity, pending.return_to
+
+    # -- logout --------------------------------------------------------------------------
+
+    def start_logout(
+        self,
+        session: SamlSession | CrewIdentity,
+        *,
+        return_to: str = "/",
+        binding: Binding = "redirect",
+        now: datetime | None = None,
+    ) -> LogoutRequest:
+        """Build a signed LogoutRequest, or return ``message=None`` for local-only logout.
+
+        Local logout is the answer when the IdP metadata lists no logout endpoint.
+        """
+        now = self._now(now)
+        check_return_to(return_to)
+        if isinstance(session, CrewIdentity):
+            session = SamlSession.from_identity(session)
+        idp = self.idp(now)
+        url = idp.slo_redirect_url if binding == "redirect" else idp.slo_post_url
+        url = url or idp.slo_redirect_url or idp.slo_post_url
+        if url is None:
+            return LogoutRequest(message=None, pending=None)
+        if binding == "redirect" and url != idp.slo_redirect_url:
+            binding = "post"
+        elif binding == "post" and url != idp.slo_post_url:
+            binding = "redirect"
+        pending = PendingLogout(
+            request_id="_" + secrets.token_hex(20),
+            relay_state=secrets.token_urlsafe(32),
+            created_at=now,
+            return_to=return_to,
+        )
+        xml = _pysaml2.build_logout_request(
+            request_id=pending.request_id,
+            issue_instant=now,
+            destination=url,
+            sp_entity_id=self.config.sp_entity_id,
+            name_id=session.name_id,
+            name_id_format=session.name_id_format,
+            name_qualifier=session.name_qualifier,
+            sp_name_qualifier=session.sp_name_qualifier,
+            session_index=session.session_index,
+            lifetime=self.config.max_message_age,
+        )
+        message = self._message(
+            binding=binding,
+            url=url,
+            param="SAMLRequest",
+            xml=xml,
+            relay_state=pending.relay_state,
+            always_sign=True,
+        )
+        self.store.set(
+            _PENDING_LOGOUT + pending.relay_state, pending.to_json(), self.config.pending_ttl
+        )
+        return LogoutRequest(message=message, pending=pending)
+
+    def process_logout_response(
+        self,
+        *,
+        binding: Binding,
+        query_string: str | None = None,
+        saml_response: str | None = None,
+        relay_state: str | None = None,
+        now: datetime | None = None,
+    ) -> PendingLogout:
+        """Check the IdP's LogoutResponse against our pending request; return it.
+
+        For HTTP-Redirect pass the raw ``query_string`` (its signature covers the bytes as
+        sent); for HTTP-POST pass the ``SAMLResponse`` and ``RelayState`` form fields.
+        """
+        now = self._now(now)
+        self._require_logout_url()
+        root, query_relay_state = read_logout_message(
+            binding=binding,
+            param="SAMLResponse",
+            config=self.config,
+            idp=self.idp(now),
+            query_string=query_string,
+            form_value=saml_response,
+            tag="LogoutResponse",
+        )
+        relay_state = query_relay_state if binding == "redirect" else relay_state
+        if not relay_state or not _TOKEN.match(relay_state):
+            raise SamlResponseError("relay_state", "RelayState is not a pending-logout key")
+        stored = self.store.pop(_PENDING_LOGOUT + relay_state)
+        if stored is None:
+            raise SamlResponseError("relay_state", "RelayState names no pending logout")
+        expected = PendingLogout.from_json(stored)
+        validate_logout_response(root, config=self.config, expected=expected, now=now)
+        return expected
+
+    def process_logout_request(
+        self,
+        *,
+        binding: Binding,
+        session: SamlSession | CrewIdentity,
+        query_string: str | None = None,
+        saml_request: str | None = None,
+        relay_state: str | None = None,
+        now: datetime | None = None,
+    ) -> LogoutResult:
+        """Check an IdP-initiated LogoutRequest against ``session``; return our answer.
+
+        The request must be signed (over the raw ``query_string`` for HTTP-Redirect),
+        fresh, not replayed, and name the session's NameID and SessionIndex.
+        """
+        now = self._now(now)
+        self._require_logout_url()
+        if isinstance(session, CrewIdentity):
+            session = SamlSession.from_identity(session)
+        idp = self.idp(now)
+        root, query_relay_state = read_logout_message(
+            binding=binding,
+            param="SAMLRequest",
+            config=self.config,
+            idp=idp,
+            query_string=query_string,
+            form_value=saml_request,
+            tag="LogoutRequest",
+        )
+        if session.issuer != idp.entity_id:
+            raise SamlResponseError("issuer", "the session was not issued by this IdP")
+        validated = validate_logout_request(root, config=self.config, session=session, now=now)
+        ttl = self.config.max_message_age + 2 * self.config.clock_skew
+        if not self.store.add(_REPLAY + "logout:" + _hash(validated.request_id), b"1", ttl):
+            raise SamlResponseError("replay", "this LogoutRequest was already processed")
+        relay_state = query_relay_state if binding == "redirect" else relay_state
+        url = (idp.slo_redirect_url if binding == "redirect" else idp.slo_post_url) or (
+            idp.slo_redirect_url or idp.slo_post_url
+        )
+        if url is None:
+            raise SamlResponseError("destination", "the IdP metadata has no logout endpoint")
+        answer_binding: Binding = "redirect" if url == idp.slo_redirect_url else "post"
+        xml = _pysaml2.build_logout_response(
+            response_id="_" + secrets.token_hex(20),
+            issue_instant=now,
+            destination=url,
+            sp_entity_id=self.config.sp_entity_id,
+            in_response_to=validated.request_id,
+        )
+        message = self._message(
+            binding=answer_binding,
+            url=url,
+            param="SAMLResponse",
+            xml=xml,
+            relay_state=relay_state,
+            always_sign=True,
+        )
+        return LogoutResult(message=message, request_id=validated.request_id)
+
+    def _require_logout_url(self) -> None:
+        if self.config.logout_url is None:
+            raise ConfigurationError('SAML single logout needs "logout_url"')
+
+    # -- metadata ------------------------------------------------------------------------
+
+    def sp_metadata(self, *, valid_for: timedelta | None = None) -> bytes:
+        """This SP's metadata XML; both certificates are listed during a key rollover."""
+        certs = [_xmlsec.cert_der_b64(k.cert_pem) for k in self._keys]
+        valid_until = self._clock() + valid_for if valid_for is not None else None
+        xml = _pysaml2.build_sp_metadata(
+            entity_id=self.config.sp_entity_id,
+            acs_url=self.config.acs_url,
+            logout_url=self.config.logout_url,
+            certs=certs,
+            name_id_format=self.config.name_id_format,
+            authn_requests_signed=self.config.sign_requests,
+            valid_until=valid_until,
+        )
+        # Round-trip through the gate: what we publish must pass what we accept.
+        _gate.parse(xml, max_bytes=1024 * 1024, what="SP metadata")
+        return xml

@@ -1,0 +1,199 @@
+"""Per-login and per-session SAML state: frozen data the caller stores and hands back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from ..errors import SamlResponseError, ValidationError
+from ..identity import CrewIdentity
+
+__all__ = [
+    "BrowserCookie",
+    "LoginRequest",
+    "LogoutRequest",
+    "LogoutResult",
+    "PendingLogout",
+    "PendingRequest",
+    "SamlSession",
+    "SignedMessage",
+    "check_return_to",
+]
+
+Binding = Literal["redirect", "post"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PendingRequest:
+    """An AuthnRequest in flight: what the ACS must see come back.
+
+    Stored server-side under ``relay_state`` (an opaque random key, never a URL) and
+    bound to the browser by the SHA-256 of a cookie value (``browser_hash``).
+    """
+
+    request_id: str
+    relay_state: str
+    browser_hash: str
+    created_at: datetime
+    return_to: str = "/"
+
+    def to_json(self) -> bytes:
+        values = asdict(self)
+        values["created_at"] = self.created_at.isoformat()
+        return json.dumps(values).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> PendingRequest:
+        values = json.loads(data)
+        values["created_at"] = datetime.fromisoformat(values["created_at"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PendingLogout:
+    """An SP-initiated LogoutRequest in flight."""
+
+    request_id: str
+    relay_state: str
+    created_at: datetime
+    return_to: str = "/"
+
+    def to_json(self) -> bytes:
+        values = asdict(self)
+        values["created_at"] = self.created_at.isoformat()
+        return json.dumps(values).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> PendingLogout:
+        values = json.loads(data)
+        values["created_at"] = datetime.fromisoformat(values["created_at"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SamlSession:
+    """What logout needs from a login: the NameID as issued and the SessionIndex."""
+
+    issuer: str
+    name_id: str
+    name_id_format: str | None = None
+    name_qualifier: str | None = None
+    sp_name_qualifier: str | None = None
+    session_index: str | None = None
+
+    @classmethod
+    def from_identity(cls, identity: CrewIdentity) -> SamlSession:
+        """Take the session fields rpkit put into ``identity.claims`` at the ACS."""
+        if identity.protocol != "saml":
+            raise SamlResponseError("session", "identity did not come from a SAML login")
+        claims: Mapping[str, Any] = identity.claims
+        return cls(
+            issuer=identity.issuer,
+            name_id=identity.subject,
+            name_id_format=claims.get("name_id_format"),
+            name_qualifier=claims.get("name_qualifier"),
+            sp_name_qualifier=claims.get("sp_name_qualifier"),
+            session_index=claims.get("session_index"),
+        )
+
+    def to_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BrowserCookie:
+    """The cookie that binds a pending request to the browser that started it.
+
+    The IdP's POST to the ACS is a cross-site request, so the app's ``SameSite=Lax``
+    session cookie is not sent with it; this dedicated cookie is ``SameSite=None;
+    Secure; HttpOnly``, scoped to the ACS path and short-lived, and carries no session.
+    """
+
+    name: str
+    value: str
+    path: str
+    max_age: int
+    samesite: str = "None"
+    secure: bool = True
+    httponly: bool = True
+
+    def header_value(self) -> str:
+        """The ``Set-Cookie`` header value."""
+        return (
+            f"{self.name}={self.value}; Path={self.path}; Max-Age={self.max_age}; "
+            f"SameSite={self.samesite}; Secure; HttpOnly"
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SignedMessage:
+    """An outgoing SAML message: a redirect ``url``, or a POST ``form_action`` + ``form``."""
+
+    binding: Binding
+    url: str | None = None
+    form_action: str | None = None
+    form: Mapping[str, str] | None = None
+
+    def form_html(self) -> str:
+        """A self-submitting HTML form for the HTTP-POST binding (SAML Bindings §3.5.4)."""
+        from html import escape
+
+        if self.form_action is None or self.form is None:
+            raise ValueError("not an HTTP-POST message")
+        inputs = "".join(
+            f'<input type="hidden" name="{escape(k)}" value="{escape(v)}"/>'
+            for k, v in self.form.items()
+        )
+        return (
+            '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Continue</title></head>'
+            '<body onload="document.forms[0].submit()">'
+            f'<form method="post" action="{escape(self.form_action)}">{inputs}'
+            '<noscript><button type="submit">Continue</button></noscript></form></body></html>'
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoginRequest:
+    """What :meth:`ServiceProvider.start_login` returns.
+
+    Send ``message`` (redirect to ``message.url`` or render ``message.form_html()``) and
+    set ``cookie``. ``pending`` is already stored under ``pending.relay_state``.
+    """
+
+    message: SignedMessage
+    cookie: BrowserCookie
+    pending: PendingRequest
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LogoutRequest:
+    """What :meth:`ServiceProvider.start_logout` returns; ``message`` is None for local logout."""
+
+    message: SignedMessage | None
+    pending: PendingLogout | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LogoutResult:
+    """An IdP-initiated logout that passed every check: end the session, send ``message``."""
+
+    message: SignedMessage
+    request_id: str
+
+
+def check_return_to(return_to: str) -> str:
+    """Accept only a path on this site: ``/x``, not ``//host``, ``/\\host`` or a URL."""
+    parts = urlsplit(return_to)
+    if (
+        not return_to.startswith("/")
+        or return_to.startswith(("//", "/\\"))
+        or parts.scheme
+        or parts.netloc
+        or any(ord(c) < 0x20 or c == "\\" for c in return_to)
+    ):
+        raise ValidationError("return_to", "return_to must be a path on this site")
+    return return_to
