@@ -1,0 +1,17 @@
+"""The fake Dualog: OIDC provider, SAML IdP and SCIM API over one crew store.
+
+Start it with ``rpkit sandbox`` or, in-process, with :class:`SandboxServer`; in tests use
+:func:`rpkit.testing.sandbox_server`.
+"""
+
+from .config import OidcClientConfig, SamlServiceProviderConfig, SandboxConfig
+from .server import SandboxServer, env_block, render_banner
+
+__all__ = [
+    "OidcClientConfig",
+    "SamlServiceProviderConfig",
+    "SandboxConfig",
+    "SandboxServer",
+    "env_block",
+    "render_banner",
+]

@@ -1,0 +1,189 @@
+"""The control API under ``/_sandbox``: reset, faults, clock, keys, next-token claims, counts.
+
+Every call needs ``Authorization: Bearer <admin token>`` (printed at start).
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from .controls import ControlError, Fault
+from .oidc import sandbox
+
+__all__ = ["bp"]
+
+bp = Blueprint("admin", __name__, url_prefix="/_sandbox")
+
+
+def _problem(status: int, detail: str) -> Response:
+    response = jsonify(error="invalid_request" if status == 400 else "unauthorized", detail=detail)
+    response.status_code = status
+    return response
+
+
+@bp.before_request
+def _require_admin_token() -> Response | None:
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    expected = sandbox().config.admin_token
+    if not token or not hmac.compare_digest(token, expected):
+        return _problem(401, "the admin API needs 'Authorization: Bearer <admin token>'")
+    return None
+
+
+@bp.errorhandler(ControlError)
+def _control_error(err: ControlError) -> Response:
+    return _problem(400, str(err))
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ControlError("the request body must be a JSON object")
+    return data
+
+
+def _number(data: dict[str, Any], name: str, default: float | None = None) -> float:
+    value = data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ControlError(f'"{name}" must be a number')
+    return float(value)
+
+
+@bp.get("/urls")
+def urls() -> Response:
+    """Every public URL of this sandbox."""
+    return jsonify(sandbox().urls.as_dict())
+
+
+@bp.post("/reset")
+def reset() -> Response:
+    """Restore the seed and clear sessions, faults, counts and the clock offset."""
+    sandbox().reset()
+    return jsonify(status="reset")
+
+
+@bp.get("/requests")
+def requests_counts() -> Response:
+    """Requests per endpoint since the last reset."""
+    return jsonify(sandbox().controls.counts())
+
+
+@bp.delete("/requests")
+def reset_counts() -> Response:
+    """Zero the request counts."""
+    sandbox().controls.reset_counts()
+    return jsonify(status="cleared")
+
+
+@bp.get("/faults")
+def faults() -> Response:
+    """The active faults."""
+    return jsonify(sandbox().controls.faults())
+
+
+@bp.put("/faults/<endpoint>")
+def set_fault(endpoint: str) -> Response:
+    """Inject a fault: ``{"kind": "error"|"latency"|"rate_limit"|"malformed", ...}``."""
+    sandbox().controls.set_fault(endpoint, Fault.from_mapping(_body()))
+    return jsonify(sandbox().controls.faults())
+
+
+@bp.delete("/faults/<endpoint>")
+def clear_fault(endpoint: str) -> Response:
+    """Remove the fault on one endpoint."""
+    sandbox().controls.clear_fault(endpoint)
+    return jsonify(sandbox().controls.faults())
+
+
+@bp.delete("/faults")
+def clear_faults() -> Response:
+    """Remove every fault."""
+    sandbox().controls.clear_fault(None)
+    return jsonify({})
+
+
+@bp.post("/next-token-claims")
+def next_token_claims() -> Response:
+    """Override claims of the next token: ``{"token": "id_token", "claims": {...}}``."""
+    data = _body()
+    claims = data.get("claims")
+    if not isinstance(claims, dict):
+        raise ControlError('"claims" must be an object (null values remove a claim)')
+    sandbox().controls.set_next_claims(str(data.get("token", "id_token")), claims)
+    return jsonify(status="armed")
+
+
+@bp.get("/keys")
+def keys() -> Response:
+    """The OIDC key ring (no private parts)."""
+    return jsonify(sandbox().keys.describe())
+
+
+@bp.post("/keys/rotate")
+def rotate_keys() -> Response:
+    """Sign with a new key: ``{"grace_seconds": 300, "publish": true}``."""
+    data = _body()
+    grace = _number(data, "grace_seconds", 300)
+    if grace < 0:
+        raise ControlError('"grace_seconds" must not be negative')
+    publish = data.get("publish", True)
+    if not isinstance(publish, bool):
+        raise ControlError('"publish" must be true or false')
+    kid = sandbox().keys.rotate(grace=timedelta(seconds=grace), publish=publish)
+    return jsonify(kid=kid, keys=sandbox().keys.describe())
+
+
+@bp.post("/keys/publish")
+def publish_keys() -> Response:
+    """Publish every key (after ``rotate`` with ``publish: false``)."""
+    sandbox().keys.publish_all()
+    return jsonify(sandbox().keys.describe())
+
+
+@bp.get("/clock")
+def clock() -> Response:
+    """The sandbox time and its offset from the real clock."""
+    state = sandbox()
+    return jsonify(offset_seconds=state.clock.offset, now=state.clock.now().isoformat())
+
+
+@bp.post("/clock")
+def set_clock() -> Response:
+    """Shift the clock: ``{"offset_seconds": N}`` or ``{"advance_seconds": N}``."""
+    state = sandbox()
+    data = _body()
+    if "offset_seconds" in data:
+        state.clock.set_offset(_number(data, "offset_seconds"))
+    elif "advance_seconds" in data:
+        state.clock.advance(_number(data, "advance_seconds"))
+    else:
+        raise ControlError('give "offset_seconds" or "advance_seconds"')
+    return jsonify(offset_seconds=state.clock.offset, now=state.clock.now().isoformat())
+
+
+@bp.post("/service-providers")
+def register_sp() -> Response:
+    """Register a SAML SP from metadata: ``{"metadata": "<xml>"}`` or ``{"metadata_url": ...}``."""
+    from .saml_sp import SamlMetadataError, fetch_metadata, parse_sp_metadata
+
+    data = _body()
+    try:
+        if isinstance(data.get("metadata"), str):
+            sp = parse_sp_metadata(data["metadata"].encode())
+        elif isinstance(data.get("metadata_url"), str):
+            sp = parse_sp_metadata(fetch_metadata(data["metadata_url"]))
+        else:
+            raise ControlError('give "metadata" (XML text) or "metadata_url"')
+    except SamlMetadataError as err:
+        raise ControlError(str(err)) from err
+    state = sandbox()
+    with state.lock:
+        state.service_providers[sp.entity_id] = sp
+    return jsonify(entity_id=sp.entity_id, acs_urls=[a.url for a in sp.acs])

@@ -1,0 +1,242 @@
+"""Sandbox configuration: where it listens, what it calls itself, who may use it.
+
+``SandboxConfig.load`` reads an optional JSON (or TOML) file of extra OIDC clients and
+SAML service providers; the defaults match the rpkit sample app at
+``http://127.0.0.1:5000`` so the demo works with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_CLIENTS",
+    "DEFAULT_SERVICE_PROVIDERS",
+    "DEMO_APP_URL",
+    "OidcClientConfig",
+    "SamlServiceProviderConfig",
+    "SandboxConfig",
+]
+
+DEMO_APP_URL = "http://127.0.0.1:5000"
+SEED_FILE = Path(__file__).with_name("seed.json")
+
+OIDC_SCOPES = ("openid", "profile", "email", "offline_access", "crew.public")
+SCIM_SCOPES = ("crew_import", "crew_read")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OidcClientConfig:
+    """One registered OIDC/OAuth client (an "integration" or "API client" in Dualog)."""
+
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = OIDC_SCOPES
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
+    token_endpoint_auth_methods: tuple[str, ...] = ("client_secret_basic", "client_secret_post")
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.client_id:
+            raise ConfigurationError('sandbox client "client_id" is required')
+        for grant in self.grant_types:
+            if grant not in GRANT_TYPES:
+                raise ConfigurationError(f"sandbox client grant type {grant!r} is not supported")
+        for method in self.token_endpoint_auth_methods:
+            if method not in AUTH_METHODS:
+                raise ConfigurationError(f"sandbox client auth method {method!r} is unknown")
+        if "none" not in self.token_endpoint_auth_methods and not self.client_secret:
+            raise ConfigurationError(
+                f'sandbox client {self.client_id!r} needs "client_secret" or auth method "none"'
+            )
+        for uri in (*self.redirect_uris, *self.post_logout_redirect_uris):
+            if urlsplit(uri).scheme not in ("http", "https"):
+                raise ConfigurationError(f"sandbox client URI {uri!r} must be absolute http(s)")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> OidcClientConfig:
+        """Build from field names; unknown keys raise ``ConfigurationError``."""
+        built: OidcClientConfig = _build(cls, values)
+        return built
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SamlServiceProviderConfig:
+    """One registered SAML service provider.
+
+    Give ``entity_id`` and ``acs_urls`` directly, or ``metadata_file`` / ``metadata_url``
+    to read them from the SP's metadata when the sandbox starts.
+    """
+
+    entity_id: str = ""
+    acs_urls: tuple[str, ...] = ()
+    slo_urls: tuple[str, ...] = ()
+    name_id_format: str = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+    metadata_file: str | None = None
+    metadata_url: str | None = None
+
+    def __post_init__(self) -> None:
+        has_metadata = self.metadata_file is not None or self.metadata_url is not None
+        if not has_metadata and (not self.entity_id or not self.acs_urls):
+            raise ConfigurationError(
+                'sandbox SAML SP needs "entity_id" and "acs_urls", or a metadata file or URL'
+            )
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> SamlServiceProviderConfig:
+        """Build from field names; unknown keys raise ``ConfigurationError``."""
+        built: SamlServiceProviderConfig = _build(cls, values)
+        return built
+
+
+DEFAULT_CLIENTS: tuple[OidcClientConfig, ...] = (
+    OidcClientConfig(
+        client_id="rpkit-demo",
+        client_secret="rpkit-demo-secret",
+        name="rpkit sample app",
+        redirect_uris=(f"{DEMO_APP_URL}/auth/oidc/callback",),
+        post_logout_redirect_uris=(f"{DEMO_APP_URL}/",),
+        grant_types=("authorization_code", "refresh_token", "password"),
+    ),
+    OidcClientConfig(
+        client_id="rpkit-scim",
+        client_secret="rpkit-scim-secret",
+        name="CMS import (crew_import)",
+        scopes=SCIM_SCOPES,
+        grant_types=("client_credentials",),
+    ),
+    OidcClientConfig(
+        client_id="rpkit-scim-readonly",
+        client_secret="rpkit-scim-readonly-secret",
+        name="Read-only reporting (crew_read)",
+        scopes=("crew_read",),
+        grant_types=("client_credentials",),
+    ),
+)
+
+DEFAULT_SERVICE_PROVIDERS: tuple[SamlServiceProviderConfig, ...] = (
+    SamlServiceProviderConfig(
+        entity_id=f"{DEMO_APP_URL}/auth/saml/metadata",
+        acs_urls=(f"{DEMO_APP_URL}/auth/saml/acs",),
+        slo_urls=(f"{DEMO_APP_URL}/auth/saml/slo",),
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SandboxConfig:
+    """How one sandbox instance runs.
+
+    ``base_url`` is the public URL (behind a proxy, the proxy's); None means
+    ``http://<host>:<port>`` once the port is known. The OIDC issuer and SAML entity ID
+    are ``<base_url>/auth``, as on Dualog. ``allow_any_sp`` accepts AuthnRequests from
+    unregistered service providers (dev mode), answering at the ACS URL they name.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str | None = None
+    data_dir: Path = Path(".rpkit-sandbox")
+    seed_file: Path = SEED_FILE
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    clients: tuple[OidcClientConfig, ...] = DEFAULT_CLIENTS
+    service_providers: tuple[SamlServiceProviderConfig, ...] = DEFAULT_SERVICE_PROVIDERS
+    allow_any_sp: bool = False
+    id_token_lifetime: int = 3600
+    access_token_lifetime: int = 3600
+    client_credentials_lifetime: int = 86400  # Dualog User API: "valid for 24 hours"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigurationError(f'sandbox "port" {self.port} is out of range')
+        if self.base_url is not None:
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigurationError(f'sandbox "base_url" {self.base_url!r} is not a URL')
+            if parts.query or parts.fragment:
+                raise ConfigurationError('sandbox "base_url" must not have a query or fragment')
+            object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        ids = [c.client_id for c in self.clients]
+        if len(set(ids)) != len(ids):
+            raise ConfigurationError("sandbox client ids must be unique")
+        if len(self.admin_token) < 16:
+            raise ConfigurationError('sandbox "admin_token" must be at least 16 characters')
+
+    def with_overrides(self, **changes: Any) -> SandboxConfig:
+        """Return a copy with ``changes`` applied (validated again)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides: Any) -> SandboxConfig:
+        """Read extra clients and SPs from a JSON or TOML file.
+
+        Keys: ``clients`` (list of client mappings, added to the defaults),
+        ``service_providers`` (likewise), ``replace_defaults`` (bool), ``allow_any_sp``,
+        ``admin_token``. Unknown keys raise ``ConfigurationError``.
+        """
+        values = _read_mapping(Path(path))
+        known = {"clients", "service_providers", "replace_defaults", "allow_any_sp", "admin_token"}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigurationError(f"unknown sandbox config keys: {', '.join(sorted(unknown))}")
+        keep = not values.get("replace_defaults", False)
+        clients = tuple(OidcClientConfig.from_mapping(c) for c in _list(values, "clients"))
+        sps = tuple(
+            SamlServiceProviderConfig.from_mapping(s) for s in _list(values, "service_providers")
+        )
+        kwargs: dict[str, Any] = {
+            "clients": (DEFAULT_CLIENTS if keep else ()) + clients,
+            "service_providers": (DEFAULT_SERVICE_PROVIDERS if keep else ()) + sps,
+        }
+        if "allow_any_sp" in values:
+            kwargs["allow_any_sp"] = bool(values["allow_any_sp"])
+        if "admin_token" in values:
+            kwargs["admin_token"] = str(values["admin_token"])
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigurationError(f"sandbox config file {str(path)!r} is not readable") from err
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as err:
+        raise ConfigurationError(f"sandbox config file {str(path)!r} is not valid") from err
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"sandbox config file {str(path)!r} must hold an object")
+    return data
+
+
+def _list(values: Mapping[str, Any], key: str) -> Sequence[Mapping[str, Any]]:
+    items = values.get(key, [])
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ConfigurationError(f'sandbox config "{key}" must be a list of objects')
+    return items
+
+
+def _build(cls: type[Any], values: Mapping[str, Any]) -> Any:
+    names = {f.name for f in cls.__dataclass_fields__.values()}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigurationError(f"unknown {cls.__name__} keys: {', '.join(sorted(unknown))}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ConfigurationError(f"invalid {cls.__name__}: {err}") from err

@@ -1,0 +1,194 @@
+"""Test and demo controls: injected faults, next-token claim overrides, request counts."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["ENDPOINTS", "Controls", "Fault", "FaultKind"]
+
+# Endpoint names used by faults and request counts (stable: tests and docs use them).
+ENDPOINTS = (
+    "discovery",
+    "jwks",
+    "authorize",
+    "token",
+    "userinfo",
+    "endsession",
+    "saml_metadata",
+    "saml_sso",
+    "saml_slo",
+    "scim_users",
+    "scim_groups",
+    "scim_membership",
+    "scim_discovery",
+)
+
+FaultKind = Literal["latency", "error", "rate_limit", "malformed"]
+_KINDS = ("latency", "error", "rate_limit", "malformed")
+
+
+class ControlError(ValueError):
+    """An admin request asked for something impossible; the message says what."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Fault:
+    """One injected fault on one endpoint.
+
+    ``latency`` delays the answer by ``delay`` seconds; ``error`` answers ``status``
+    (5xx by default); ``rate_limit`` answers 429 with ``Retry-After: retry_after``;
+    ``malformed`` sends the real status and headers with a truncated body. ``times`` limits
+    how many requests it hits (None: until cleared).
+    """
+
+    kind: FaultKind
+    status: int = 503
+    delay: float = 0.0
+    retry_after: int = 30
+    times: int | None = None
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Fault:
+        """Build from a JSON object, raising ``ControlError`` on anything unexpected."""
+        unknown = set(values) - {"kind", "status", "delay", "retry_after", "times"}
+        if unknown:
+            raise ControlError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+        kind = values.get("kind")
+        if kind not in _KINDS:
+            raise ControlError(f'fault "kind" must be one of {", ".join(_KINDS)}')
+        try:
+            fault = cls(
+                kind=kind,
+                status=int(values.get("status", 503)),
+                delay=float(values.get("delay", 0.0)),
+                retry_after=int(values.get("retry_after", 30)),
+                times=None if values.get("times") is None else int(values["times"]),
+            )
+        except (TypeError, ValueError) as err:
+            raise ControlError("fault fields must be numbers") from err
+        if not 400 <= fault.status <= 599:
+            raise ControlError('fault "status" must be 400-599')
+        if not 0 <= fault.delay <= 60:
+            raise ControlError('fault "delay" must be 0-60 seconds')
+        if fault.times is not None and fault.times < 1:
+            raise ControlError('fault "times" must be at least 1')
+        return fault
+
+
+class Controls:
+    """Mutable, thread-safe knobs shared by every request handler."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: dict[str, Fault] = {}
+        self._remaining: dict[str, int | None] = {}
+        self._counts: Counter[str] = Counter()
+        self._next_claims: dict[str, dict[str, Any]] = {}
+
+    def reset(self) -> None:
+        """Clear faults, counts and pending claim overrides."""
+        with self._lock:
+            self._faults.clear()
+            self._remaining.clear()
+            self._counts.clear()
+            self._next_claims.clear()
+
+    # -- request counts -------------------------------------------------------------------
+
+    def count(self, endpoint: str) -> None:
+        """Record one request to ``endpoint``."""
+        with self._lock:
+            self._counts[endpoint] += 1
+
+    def counts(self) -> dict[str, int]:
+        """Requests per endpoint since the last reset."""
+        with self._lock:
+            return dict(self._counts)
+
+    def reset_counts(self) -> None:
+        """Zero the request counts."""
+        with self._lock:
+            self._counts.clear()
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def set_fault(self, endpoint: str, fault: Fault) -> None:
+        """Inject ``fault`` on ``endpoint`` (replacing any previous one)."""
+        if endpoint not in ENDPOINTS:
+            raise ControlError(f"unknown endpoint {endpoint!r}; use one of {', '.join(ENDPOINTS)}")
+        with self._lock:
+            self._faults[endpoint] = fault
+            self._remaining[endpoint] = fault.times
+
+    def clear_fault(self, endpoint: str | None = None) -> None:
+        """Remove the fault on ``endpoint``, or every fault."""
+        with self._lock:
+            if endpoint is None:
+                self._faults.clear()
+                self._remaining.clear()
+            else:
+                self._faults.pop(endpoint, None)
+                self._remaining.pop(endpoint, None)
+
+    def faults(self) -> dict[str, dict[str, Any]]:
+        """The active faults as JSON-ready objects."""
+        with self._lock:
+            return {
+                name: {
+                    "kind": f.kind,
+                    "status": f.status,
+                    "delay": f.delay,
+                    "retry_after": f.retry_after,
+                    "remaining": self._remaining.get(name),
+                }
+                for name, f in self._faults.items()
+            }
+
+    def take_fault(self, endpoint: str) -> Fault | None:
+        """Return the fault to apply to this request to ``endpoint``, using up one shot."""
+        with self._lock:
+            fault = self._faults.get(endpoint)
+            if fault is None:
+                return None
+            remaining = self._remaining.get(endpoint)
+            if remaining is not None:
+                if remaining <= 1:
+                    del self._faults[endpoint]
+                    del self._remaining[endpoint]
+                else:
+                    self._remaining[endpoint] = remaining - 1
+            return fault
+
+    # -- next-token claims ----------------------------------------------------------------
+
+    def set_next_claims(self, token: str, claims: Mapping[str, Any]) -> None:
+        """Override claims in the next ``token`` (``id_token``, ``access_token``, ``userinfo``).
+
+        A claim set to None is removed from that token. Applies once.
+        """
+        if token not in ("id_token", "access_token", "userinfo"):
+            raise ControlError('"token" must be id_token, access_token or userinfo')
+        with self._lock:
+            self._next_claims[token] = dict(claims)
+
+    def take_next_claims(self, token: str) -> dict[str, Any] | None:
+        """Return and forget the pending overrides for ``token``."""
+        with self._lock:
+            return self._next_claims.pop(token, None)
+
+
+def apply_overrides(claims: dict[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return ``claims`` with ``overrides`` applied; None values delete the claim."""
+    if not overrides:
+        return claims
+    result = dict(claims)
+    for name, value in overrides.items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = value
+    return result

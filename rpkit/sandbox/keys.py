@@ -1,0 +1,186 @@
+"""Signing keys, persisted in the data directory: the OIDC key ring and the SAML key pair."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from joserfc.jwk import KeySet, RSAKey
+
+from .clock import SandboxClock
+
+__all__ = ["KeyRing", "SamlKeyPair", "load_saml_key_pair"]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _new_rsa_jwk() -> RSAKey:
+    kid = f"sandbox-{secrets.token_hex(6)}"
+    return RSAKey.generate_key(
+        2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"}, private=True
+    )
+
+
+@dataclass(slots=True)
+class _Entry:
+    key: RSAKey
+    published: bool
+    retire_at: float | None  # when a retired key leaves the JWKS; None while signing
+
+
+class KeyRing:
+    """The OIDC signing keys: one signer, plus retired keys published during a grace period.
+
+    ``rotate(publish=False)`` makes the sandbox sign with a key that is *not yet* in the
+    JWKS, which is how a relying party's "unknown kid -> refetch JWKS" path gets tested.
+    """
+
+    def __init__(self, path: Path, clock: SandboxClock) -> None:
+        self._path = path
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: list[_Entry] = []
+        if path.is_file():
+            self._load()
+        if not self._entries:
+            self._entries = [_Entry(_new_rsa_jwk(), True, None)]
+            self._save()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self._path.read_text(encoding="utf-8"))
+            self._entries = [
+                _Entry(RSAKey.import_key(e["jwk"]), bool(e["published"]), e["retire_at"])
+                for e in data["keys"]
+            ]
+        except (OSError, ValueError, KeyError, TypeError):
+            self._entries = []
+
+    def _save(self) -> None:
+        data = {
+            "keys": [
+                {
+                    "jwk": e.key.as_dict(private=True),
+                    "published": e.published,
+                    "retire_at": e.retire_at,
+                }
+                for e in self._entries
+            ]
+        }
+        _write_atomic(self._path, json.dumps(data, indent=2))
+
+    def _live(self) -> list[_Entry]:
+        now = self._clock.time()
+        return [e for e in self._entries if e.retire_at is None or e.retire_at > now]
+
+    @property
+    def signing_key(self) -> RSAKey:
+        """The key that signs new tokens."""
+        with self._lock:
+            return next(e.key for e in self._entries if e.retire_at is None)
+
+    def public_jwks(self) -> dict[str, Any]:
+        """The JWKS document: published keys, including retired ones still in their grace."""
+        with self._lock:
+            keys = [e.key.as_dict(private=False) for e in self._live() if e.published]
+        return {"keys": keys}
+
+    def verification_keys(self) -> KeySet:
+        """Every key the sandbox itself accepts on tokens it issued (published or not)."""
+        with self._lock:
+            return KeySet([e.key for e in self._live()])
+
+    def rotate(self, *, grace: timedelta = timedelta(minutes=5), publish: bool = True) -> str:
+        """Start signing with a new key; the old one stays published for ``grace``.
+
+        Returns the new key's ``kid``.
+        """
+        with self._lock:
+            retire_at = self._clock.time() + grace.total_seconds()
+            for entry in self._entries:
+                if entry.retire_at is None:
+                    entry.retire_at = retire_at
+            new = _Entry(_new_rsa_jwk(), publish, None)
+            self._entries = [*self._live(), new]
+            self._save()
+            return str(new.key.kid)
+
+    def publish_all(self) -> None:
+        """Publish every key, e.g. the one a ``rotate(publish=False)`` made."""
+        with self._lock:
+            for entry in self._entries:
+                entry.published = True
+            self._save()
+
+    def describe(self) -> list[dict[str, Any]]:
+        """A JSON view of the ring for the admin API (no private parts)."""
+        with self._lock:
+            return [
+                {
+                    "kid": e.key.kid,
+                    "signing": e.retire_at is None,
+                    "published": e.published,
+                    "retire_at": e.retire_at,
+                }
+                for e in self._live()
+            ]
+
+
+@dataclass(frozen=True, slots=True)
+class SamlKeyPair:
+    """The IdP's SAML signing key and self-signed certificate, both PEM."""
+
+    key_pem: bytes
+    cert_pem: bytes
+
+    @property
+    def cert_base64(self) -> str:
+        """The certificate as the base64 DER that goes in ``<ds:X509Certificate>``."""
+        lines = self.cert_pem.decode().strip().splitlines()
+        return "".join(line for line in lines if not line.startswith("-----"))
+
+
+def load_saml_key_pair(directory: Path, common_name: str) -> SamlKeyPair:
+    """Load the SAML key pair from ``directory``, creating it on first use."""
+    key_path, cert_path = directory / "saml-key.pem", directory / "saml-cert.pem"
+    if key_path.is_file() and cert_path.is_file():
+        return SamlKeyPair(key_path.read_bytes(), cert_path.read_bytes())
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    _write_atomic(key_path, key_pem.decode())
+    _write_atomic(cert_path, cert_pem.decode())
+    return SamlKeyPair(key_pem, cert_pem)

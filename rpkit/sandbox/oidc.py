@@ -1,0 +1,266 @@
+"""The OIDC endpoints on Dualog's paths: discovery, JWKS, authorize (login page), token,
+userinfo and end session."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from .claims import oidc_claims
+from .config import GRANT_TYPES, OIDC_SCOPES, SCIM_SCOPES
+from .controls import apply_overrides
+from .models import CrewMember, SignInRefusedError, check_sign_in, verify_password
+from .oidc_server import SESSION_COOKIE
+from .pages import render_autopost, render_login, render_message
+from .state import SandboxState
+from .tokens import InvalidAccessTokenError
+
+__all__ = ["SESSION_COOKIE", "bp", "current_member", "sandbox", "start_session"]
+
+bp = Blueprint("oidc", __name__)
+
+
+def sandbox() -> SandboxState:
+    """The state of the sandbox serving this request."""
+    state: SandboxState = current_app.extensions["rpkit_sandbox"]
+    return state
+
+
+def _server() -> Any:
+    return current_app.extensions["rpkit_sandbox_oauth"]
+
+
+def current_member() -> CrewMember | None:
+    """The crew member signed in at the sandbox in this browser, if any and still allowed."""
+    state = sandbox()
+    sid = request.cookies.get(SESSION_COOKIE)
+    with state.lock:
+        session = state.sessions.get(sid or "")
+    if session is None:
+        return None
+    member = state.store.get_user(session.user_id)
+    if member is None:
+        return None
+    try:
+        check_sign_in(member, state.clock.today())
+    except SignInRefusedError:
+        return None
+    return member
+
+
+def start_session(response: Response, member: CrewMember) -> str:
+    """Sign ``member`` in at the sandbox: record a session and set its cookie."""
+    state = sandbox()
+    sid = request.cookies.get(SESSION_COOKIE)
+    with state.lock:
+        existing = state.sessions.get(sid or "")
+    if existing is not None and existing.user_id == member.id:
+        return sid or ""
+    sid, _ = state.new_session(member.id)
+    response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="Lax", path="/")
+    return sid
+
+
+def authenticate_form(state: SandboxState) -> tuple[CrewMember | None, str | None]:
+    """Resolve the login form (a crew card or email and password) to a member or a message."""
+    card = request.form.get("card")
+    if card:
+        member = state.store.find_user(card)
+        if member is None:
+            return None, "That crew member no longer exists."
+    else:
+        username = request.form.get("username", "").strip()
+        password = request.form.get("password", "")
+        member = state.store.find_user(username) if username else None
+        if member is None or not verify_password(password, member.password_hash):
+            return None, "Unknown email address or wrong password."
+    try:
+        check_sign_in(member, state.clock.today())
+    except SignInRefusedError as err:
+        return None, err.message
+    return member, None
+
+
+def _public_url(state: SandboxState, name: str) -> str:
+    """This request's URL rebuilt on the public base URL (correct behind a proxy)."""
+    query = request.query_string.decode("latin-1")
+    url = state.urls.as_dict()[name]
+    return f"{url}?{query}" if query else url
+
+
+def login_page(state: SandboxState, app_name: str, *, error: str | None, status: int) -> Response:
+    """Render the login page posting back to the current URL."""
+    html = render_login(
+        app_name=app_name,
+        action=_public_url(state, "authorize"),
+        hidden={},
+        crew=state.store.list_users(),
+        today=state.clock.today(),
+        error=error,
+        username=request.form.get("username", ""),
+    )
+    return Response(html, status=status, mimetype="text/html")
+
+
+@bp.get("/auth/.well-known/openid-configuration")
+def discovery() -> Response:
+    """OIDC Discovery 1.0 §3 metadata, with Dualog's endpoint paths."""
+    urls = sandbox().urls.as_dict()
+    return jsonify(
+        issuer=urls["issuer"],
+        authorization_endpoint=urls["authorize"],
+        token_endpoint=urls["token"],
+        userinfo_endpoint=urls["userinfo"],
+        jwks_uri=urls["jwks"],
+        end_session_endpoint=urls["endsession"],
+        scopes_supported=[*OIDC_SCOPES, *SCIM_SCOPES],
+        response_types_supported=["code"],
+        response_modes_supported=["query", "form_post"],
+        grant_types_supported=list(GRANT_TYPES),
+        subject_types_supported=["public"],
+        id_token_signing_alg_values_supported=["RS256"],
+        token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],
+        code_challenge_methods_supported=["S256"],
+        claims_supported=[
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "name",
+            "given_name",
+            "family_name",
+            "preferred_username",
+            "email",
+            "email_verified",
+            "rank",
+            "department",
+            "ship_name",
+            "ship_imo",
+        ],
+        request_parameter_supported=False,
+        frontchannel_logout_supported=False,
+        backchannel_logout_supported=False,
+    )
+
+
+@bp.get("/auth/.well-known/openid-configuration/jwks")
+def jwks() -> Response:
+    """The published signing keys (RFC 7517 §5)."""
+    response = jsonify(sandbox().keys.public_jwks())
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+@bp.route("/auth/connect/authorize", methods=["GET", "POST"])
+def authorize() -> Response:
+    """Authorization endpoint (OIDC Core 1.0 §3.1.2): login page, then code or error."""
+    state = sandbox()
+    server = _server()
+    response_mode = request.values.get("response_mode", "query")
+    if response_mode not in ("query", "form_post"):
+        return Response(
+            render_message("Unsupported response_mode", "Use query or form_post."), status=400
+        )
+    try:
+        grant = server.get_consent_grant(end_user=current_member())
+    except OAuth2Error as error:
+        return _as_form_post(server.handle_error_response(None, error), response_mode)
+    app_name = grant.client.config.name or grant.client.client_id
+    if request.method == "GET":
+        if request.args.get("prompt") == "none" and grant.request.user is not None:
+            return _finish(server, grant, grant.request.user, response_mode)
+        return login_page(state, app_name, error=None, status=200)
+    if request.form.get("deny"):
+        response = server.create_authorization_response(grant_user=None, grant=grant)
+        return _as_form_post(response, response_mode)
+    member, message = authenticate_form(state)
+    if member is None:
+        return login_page(state, app_name, error=message, status=403)
+    return _finish(server, grant, member, response_mode)
+
+
+def _finish(server: Any, grant: Any, member: CrewMember, response_mode: str) -> Response:
+    response = _as_form_post(
+        server.create_authorization_response(grant_user=member, grant=grant), response_mode
+    )
+    start_session(response, member)
+    return response
+
+
+def _as_form_post(response: Response, response_mode: str) -> Response:
+    """Turn a redirect into an auto-posting form (OAuth 2.0 Form Post Response Mode)."""
+    location = response.headers.get("Location")
+    if response_mode != "form_post" or response.status_code != 302 or not location:
+        return response
+    parts = urlsplit(location)
+    target = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    fields = dict(parse_qsl(parts.query, keep_blank_values=True))
+    return Response(render_autopost(target, fields), status=200, mimetype="text/html")
+
+
+@bp.post("/auth/connect/token")
+def token() -> Response:
+    """Token endpoint: authorization_code, refresh_token, client_credentials, password."""
+    response: Response = _server().create_token_response()
+    return response
+
+
+def _bearer_error(status: int, error: str, description: str) -> Response:
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = (
+        f'Bearer error="{error}", error_description="{description}"'
+    )
+    return response
+
+
+@bp.route("/auth/connect/userinfo", methods=["GET", "POST"])
+def userinfo() -> Response:
+    """UserInfo endpoint (OIDC Core 1.0 §5.3) for access tokens with ``openid``."""
+    state = sandbox()
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    if not token:
+        return _bearer_error(401, "invalid_token", "A bearer access token is required")
+    try:
+        claims = state.tokens.validate_access_token(token)
+    except InvalidAccessTokenError as err:
+        return _bearer_error(401, "invalid_token", str(err))
+    scopes = set(str(claims.get("scope", "")).split())
+    if "openid" not in scopes:
+        return _bearer_error(403, "insufficient_scope", "The token lacks the openid scope")
+    member = state.store.get_user(str(claims.get("sub")))
+    if member is None:
+        return _bearer_error(401, "invalid_token", "The user no longer exists")
+    data = apply_overrides(oidc_claims(member, scopes), state.controls.take_next_claims("userinfo"))
+    return jsonify(data)
+
+
+@bp.route("/auth/connect/endsession", methods=["GET", "POST"])
+def endsession() -> Response:
+    """End the sandbox session; redirect to a registered post_logout_redirect_uri."""
+    server = _server()
+    try:
+        validated = server.validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        return Response(
+            render_message("Sign-out failed", error.description or error.error, testid="error"),
+            status=400,
+            mimetype="text/html",
+        )
+    response: Response | None = server.create_endpoint_response("end_session", validated)
+    if response is None:
+        response = Response(
+            render_message(
+                "Signed out", "You are signed out of Dualog Identity.", testid="signed-out"
+            ),
+            mimetype="text/html",
+        )
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

@@ -1,0 +1,329 @@
+"""Dualog's User API (SCIM 2.0) over the crew store, with its documented semantics."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, request
+
+from .crew import DuplicateError
+from .oidc import sandbox
+from .scim_filter import FilterError, parse_filter
+from .scim_schema import LIST_URN, resource_types, schemas, service_provider_config
+from .scim_users import ScimError, group_from_scim, group_to_scim, user_from_scim, user_to_scim
+from .state import SCIM_LEGACY_PREFIX, SCIM_PREFIX
+from .tokens import InvalidAccessTokenError
+
+__all__ = ["bp"]
+
+bp = Blueprint("scim", __name__)
+_F = TypeVar("_F", bound=Callable[..., Response])
+_TITLES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    415: "UnsupportedMediaType",
+}
+_MAX_COUNT = 1000
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data), status=status, mimetype="application/scim+json")
+
+
+def _error(status: int, detail: str) -> Response:
+    """Dualog's error body: ``{type,title,status,detail,correlationId}``."""
+    response = _json(
+        {
+            "type": f"https://httpstatuses.com/{status}",
+            "title": _TITLES.get(status, "Error"),
+            "status": status,
+            "detail": detail,
+            "correlationId": str(uuid.uuid4()),
+        },
+        status,
+    )
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response
+
+
+@bp.errorhandler(ScimError)
+def _scim_error(err: ScimError) -> Response:
+    return _error(err.status, err.detail)
+
+
+def _authorized(write: bool) -> None:
+    """Require a client-credentials token: crew_read reads, crew_import reads and writes."""
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    if not token:
+        raise ScimError(401, "Authentication required: send a bearer access token")
+    try:
+        claims = sandbox().tokens.validate_access_token(token)
+    except InvalidAccessTokenError as err:
+        raise ScimError(401, f"Unauthorized: {err}") from err
+    scopes = set(str(claims.get("scope", "")).split())
+    if write and "crew_import" not in scopes:
+        raise ScimError(403, "The token's scope does not allow changes (needs crew_import)")
+    if not scopes & {"crew_import", "crew_read"}:
+        raise ScimError(403, "The token needs scope crew_import or crew_read")
+
+
+def _guarded(view: _F) -> _F:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        _authorized(write=request.method not in ("GET", "HEAD"))
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _body() -> Any:
+    if request.mimetype not in ("application/json", "application/scim+json"):
+        raise ScimError(415, "Send the body as application/json or application/scim+json")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ScimError(400, "The request body is not valid JSON")
+    return data
+
+
+def _base() -> str:
+    return sandbox().urls.as_dict()["scim_base"]
+
+
+def _page(items: list[Any]) -> dict[str, Any]:
+    try:
+        start = int(request.args.get("startIndex", "1"))
+        count = int(request.args.get("count", str(_MAX_COUNT)))
+    except ValueError as err:
+        raise ScimError(400, '"startIndex" and "count" must be integers') from err
+    start = max(start, 1)
+    count = min(max(count, 0), _MAX_COUNT)
+    page = items[start - 1 : start - 1 + count]
+    return {
+        "schemas": [LIST_URN],
+        "totalResults": len(items),
+        "startIndex": start,
+        "itemsPerPage": len(page),
+        "Resources": page,
+    }
+
+
+def _group_names() -> dict[str, str]:
+    return {g.id: g.display_name for g in sandbox().store.list_groups()}
+
+
+def _user_names() -> dict[str, str]:
+    return {u.id: u.name for u in sandbox().store.list_users()}
+
+
+# -- discovery ---------------------------------------------------------------------------
+
+
+@bp.get(SCIM_PREFIX)
+@bp.get(SCIM_PREFIX + "/")
+def root() -> Response:
+    """All available SCIM endpoints."""
+    base = _base()
+    return _json(
+        {
+            "endpoints": [
+                f"{base}/{n}"
+                for n in ("Users", "Groups", "ServiceProviderConfig", "ResourceTypes", "Schemas")
+            ]
+        }
+    )
+
+
+@bp.get(SCIM_PREFIX + "/ServiceProviderConfig")
+def service_provider_config_view() -> Response:
+    """RFC 7644 §4: what this API supports."""
+    return _json(service_provider_config(_base()))
+
+
+@bp.get(SCIM_PREFIX + "/ResourceTypes")
+def resource_types_view() -> Response:
+    """RFC 7644 §4: User and Group."""
+    items = resource_types(_base())
+    return _json(
+        {
+            "schemas": [LIST_URN],
+            "totalResults": len(items),
+            "startIndex": 1,
+            "itemsPerPage": len(items),
+            "Resources": items,
+        }
+    )
+
+
+@bp.get(SCIM_PREFIX + "/ResourceTypes/<name>")
+def resource_type(name: str) -> Response:
+    """One resource type."""
+    found = [r for r in resource_types(_base()) if r["id"] == name]
+    return _json(found[0]) if found else _error(404, f"Resource type {name} not found")
+
+
+@bp.get(SCIM_PREFIX + "/Schemas")
+def schemas_view() -> Response:
+    """RFC 7644 §4: the User, crew extension and Group schemas."""
+    items = schemas(_base())
+    return _json(
+        {
+            "schemas": [LIST_URN],
+            "totalResults": len(items),
+            "startIndex": 1,
+            "itemsPerPage": len(items),
+            "Resources": items,
+        }
+    )
+
+
+@bp.get(SCIM_PREFIX + "/Schemas/<path:schema_id>")
+def schema(schema_id: str) -> Response:
+    """One schema."""
+    found = [s for s in schemas(_base()) if s["id"] == schema_id]
+    return _json(found[0]) if found else _error(404, f"Schema {schema_id} not found")
+
+
+# -- users -------------------------------------------------------------------------------
+
+
+@bp.route(SCIM_PREFIX + "/Users", methods=["GET", "POST"])
+@_guarded
+def users() -> Response:
+    """List (startIndex, count, filter) or create users."""
+    state = sandbox()
+    if request.method == "POST":
+        member = user_from_scim(
+            _body(),
+            store=state.store,
+            now=state.clock.now(),
+            existing=None,
+            new_id=state.store.next_id("user"),
+        )
+        try:
+            state.store.save_user(member)
+        except DuplicateError as err:
+            raise ScimError(409, str(err)) from err
+        response = _json(user_to_scim(member, _base(), _group_names()), 201)
+        response.headers["Location"] = f"{_base()}/Users/{member.id}"
+        return response
+    members = state.store.list_users()
+    text = request.args.get("filter")
+    if text:
+        try:
+            predicate = parse_filter(text)
+        except FilterError as err:
+            raise ScimError(400, f"Invalid filter: {err}") from err
+        members = [m for m in members if predicate(m)]
+    names = _group_names()
+    return _json(_page([user_to_scim(m, _base(), names) for m in members]))
+
+
+@bp.route(SCIM_PREFIX + "/Users/<user_id>", methods=["GET", "PUT", "DELETE"])
+@_guarded
+def user(user_id: str) -> Response:
+    """Get, replace (PUT replaces the whole resource) or delete one user."""
+    state = sandbox()
+    existing = state.store.get_user(user_id)
+    if existing is None:
+        raise ScimError(404, f"User {user_id} not found")
+    if request.method == "DELETE":
+        state.store.delete_user(user_id)
+        return Response(status=204)
+    if request.method == "PUT":
+        member = user_from_scim(
+            _body(), store=state.store, now=state.clock.now(), existing=existing, new_id=user_id
+        )
+        try:
+            state.store.save_user(member)
+        except DuplicateError as err:
+            raise ScimError(409, str(err)) from err
+        existing = member
+    return _json(user_to_scim(existing, _base(), _group_names()))
+
+
+# -- groups ------------------------------------------------------------------------------
+
+
+@bp.route(SCIM_PREFIX + "/Groups", methods=["GET", "POST"])
+@_guarded
+def groups() -> Response:
+    """List (startIndex, count, ``displayName eq``) or create groups."""
+    state = sandbox()
+    if request.method == "POST":
+        group = group_from_scim(
+            _body(),
+            store=state.store,
+            now=state.clock.now(),
+            existing=None,
+            new_id=state.store.next_id("group"),
+        )
+        try:
+            state.store.save_group(group)
+        except DuplicateError as err:
+            raise ScimError(409, str(err)) from err
+        response = _json(group_to_scim(group, _base(), _user_names()), 201)
+        response.headers["Location"] = f"{_base()}/Groups/{group.id}"
+        return response
+    items = state.store.list_groups()
+    text = request.args.get("filter")
+    if text:
+        parts = text.split(None, 2)
+        if (
+            len(parts) != 3
+            or parts[0].lower() != "displayname"
+            or parts[1].lower() != "eq"
+            or not (parts[2].startswith('"') and parts[2].endswith('"'))
+        ):
+            raise ScimError(400, 'Invalid filter: groups filter on displayName eq "..." only')
+        wanted = parts[2][1:-1].lower()
+        items = [g for g in items if g.display_name.lower() == wanted]
+    names = _user_names()
+    return _json(_page([group_to_scim(g, _base(), names) for g in items]))
+
+
+@bp.route(SCIM_PREFIX + "/Groups/<group_id>", methods=["GET", "PUT", "DELETE"])
+@_guarded
+def group(group_id: str) -> Response:
+    """Get, replace or delete one group."""
+    state = sandbox()
+    existing = state.store.get_group(group_id)
+    if existing is None:
+        raise ScimError(404, f"Group {group_id} not found")
+    if request.method == "DELETE":
+        state.store.delete_group(group_id)
+        return Response(status=204)
+    if request.method == "PUT":
+        replaced = group_from_scim(
+            _body(), store=state.store, now=state.clock.now(), existing=existing, new_id=group_id
+        )
+        try:
+            state.store.save_group(replaced)
+        except DuplicateError as err:
+            raise ScimError(409, str(err)) from err
+        existing = replaced
+    return _json(group_to_scim(existing, _base(), _user_names()))
+
+
+@bp.route(SCIM_LEGACY_PREFIX + "/Users/<user_id>/Groups/<group_id>", methods=["PUT", "DELETE"])
+@_guarded
+def membership(user_id: str, group_id: str) -> Response:
+    """Add (PUT) or remove (DELETE) one group of one user; the legacy path, as documented."""
+    state = sandbox()
+    if state.store.get_user(user_id) is None:
+        raise ScimError(404, f"User {user_id} not found")
+    if state.store.get_group(group_id) is None:
+        raise ScimError(404, f"Group {group_id} not found")
+    state.store.set_membership(
+        user_id, group_id, member=request.method == "PUT", now=state.clock.now()
+    )
+    return Response(status=204)

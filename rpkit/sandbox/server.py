@@ -1,0 +1,147 @@
+"""Serve the sandbox with werkzeug's threaded server, in a background thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from ..errors import ConfigurationError
+from .app import create_app
+from .config import SandboxConfig
+from .state import SandboxState
+
+__all__ = ["SandboxServer"]
+
+
+class _Deferred:
+    """A WSGI app whose target is set once the port (hence the base URL) is known."""
+
+    target: Callable[..., Iterable[bytes]] | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        assert self.target is not None
+        return self.target(environ, start_response)
+
+
+class SandboxServer:
+    """One running fake Dualog.
+
+    ``start()`` binds (port 0 picks a free port), builds the state and serves in a daemon
+    thread; ``stop()`` shuts it down. Usable as a context manager.
+    """
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._state: SandboxState | None = None
+
+    @property
+    def state(self) -> SandboxState:
+        """The running sandbox's state (crew store, keys, controls, clock)."""
+        if self._state is None:
+            raise RuntimeError("the sandbox is not started")
+        return self._state
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL, e.g. ``http://127.0.0.1:8080``."""
+        return self.state.urls.base_url
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        return int(self._server.server_port)
+
+    def start(self) -> SandboxServer:
+        """Bind, build and serve in a background thread; return self."""
+        deferred = _Deferred()
+        try:
+            server = make_server(self.config.host, self.config.port, deferred, threaded=True)
+        except (OSError, SystemExit) as err:
+            # werkzeug reports a taken port by printing and calling sys.exit(1).
+            raise ConfigurationError(
+                f"cannot listen on {self.config.host}:{self.config.port} (in use or not allowed)"
+            ) from err
+        host = self.config.host
+        shown = f"[{host}]" if ":" in host else host
+        base_url = self.config.base_url or f"http://{shown}:{server.server_port}"
+        self._state = SandboxState(self.config, base_url)
+        deferred.target = create_app(self._state)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="rpkit-sandbox", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Block until interrupted (the CLI's foreground mode)."""
+        if self._thread is None:
+            self.start()
+        assert self._thread is not None
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop serving and release the port and the database."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+        if self._state is not None:
+            self._state.close()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def banner(self) -> str:
+        """The start-up text: every URL and a ready-to-paste env block for an app."""
+        return render_banner(self.state)
+
+
+def env_block(state: SandboxState) -> dict[str, str]:
+    """The environment an app needs to use this sandbox (demo client and SCIM client)."""
+    urls = state.urls.as_dict()
+    env = {"RPKIT_OIDC_ISSUER": urls["issuer"]}
+    demo = state.clients.get("rpkit-demo")
+    if demo is not None:
+        env["RPKIT_OIDC_CLIENT_ID"] = demo.client_id
+        env["RPKIT_OIDC_CLIENT_SECRET"] = demo.client_secret or ""
+    env["RPKIT_SAML_IDP_METADATA_URL"] = urls["saml_metadata"]
+    env["RPKIT_SCIM_BASE_URL"] = urls["scim_base"]
+    env["RPKIT_SCIM_TOKEN_URL"] = urls["token"]
+    scim = state.clients.get("rpkit-scim")
+    if scim is not None:
+        env["RPKIT_SCIM_CLIENT_ID"] = scim.client_id
+        env["RPKIT_SCIM_CLIENT_SECRET"] = scim.client_secret or ""
+    return env
+
+
+def render_banner(state: SandboxState) -> str:
+    """Human-readable start-up text."""
+    urls = state.urls.as_dict()
+    width = max(len(k) for k in urls)
+    lines = ["rpkit sandbox: a local fake of Dualog Identity", ""]
+    lines += [f"  {name.ljust(width)}  {url}" for name, url in urls.items()]
+    lines += ["", f"  admin token  {state.config.admin_token}", ""]
+    lines += ["Paste into your app's environment:", ""]
+    lines += [f"{k}={v}" for k, v in env_block(state).items()]
+    lines += ["", f"Seeded crew sign in with password {state.seed.get('default_password', '')!r}."]
+    return "\n".join(lines)

@@ -1,0 +1,174 @@
+"""The sandbox's shared state: config, clock, crew store, keys, controls and live sessions."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .clock import SandboxClock
+from .config import OidcClientConfig, SandboxConfig
+from .controls import Controls
+from .crew import CrewStore, load_seed
+from .keys import KeyRing, SamlKeyPair, load_saml_key_pair
+from .saml_sp import RegisteredSP, sp_from_config
+from .tokens import TokenService
+
+__all__ = ["AuthorizationCode", "RefreshToken", "SandboxState", "Urls"]
+
+SCIM_PREFIX = "/api/cd-customer-scim-public-api/api/scim/v2"
+SCIM_LEGACY_PREFIX = "/api/cd-customer-scim-public-api/api/v2"
+
+
+@dataclass(frozen=True, slots=True)
+class Urls:
+    """Every public URL of one sandbox, derived from its base URL."""
+
+    base_url: str
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.base_url}/auth"
+
+    def as_dict(self) -> dict[str, str]:
+        """Name -> URL for printing and for the admin API."""
+        issuer = self.issuer
+        return {
+            "issuer": issuer,
+            "discovery": f"{issuer}/.well-known/openid-configuration",
+            "authorize": f"{issuer}/connect/authorize",
+            "token": f"{issuer}/connect/token",
+            "userinfo": f"{issuer}/connect/userinfo",
+            "jwks": f"{issuer}/.well-known/openid-configuration/jwks",
+            "endsession": f"{issuer}/connect/endsession",
+            "saml_metadata": f"{issuer}/saml/metadata",
+            "saml_sso": f"{issuer}/saml/sso",
+            "saml_slo": f"{issuer}/saml/slo",
+            "scim_base": f"{self.base_url}{SCIM_PREFIX}",
+            "scim_legacy_base": f"{self.base_url}{SCIM_LEGACY_PREFIX}",
+            "admin": f"{self.base_url}/_sandbox",
+        }
+
+
+@dataclass(slots=True)
+class AuthorizationCode:
+    """One issued authorization code (Authlib's AuthorizationCodeMixin surface)."""
+
+    code: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    user_id: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    auth_time: int
+    expires_at: float
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> None:
+        return None
+
+    def get_amr(self) -> None:
+        return None
+
+
+@dataclass(slots=True)
+class RefreshToken:
+    """One issued refresh token (Authlib's TokenMixin surface)."""
+
+    token: str
+    client_id: str
+    user_id: str
+    scope: str
+    expires_at: float
+    auth_time: int
+    revoked: bool = False
+
+    def check_client(self, client: Any) -> bool:
+        return bool(client.get_client_id() == self.client_id)
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def is_revoked(self) -> bool:
+        return self.revoked
+
+
+@dataclass(slots=True)
+class IdpSession:
+    """A browser's signed-in session at the sandbox (for SSO logout)."""
+
+    user_id: str
+    session_index: str
+    saml_sps: dict[str, str] = field(default_factory=dict)  # SP entity ID -> NameID sent
+
+
+class SandboxState:
+    """Everything one running sandbox shares between requests."""
+
+    def __init__(self, config: SandboxConfig, base_url: str) -> None:
+        self.config = config
+        self.urls = Urls(base_url.rstrip("/"))
+        self.issuer = self.urls.issuer
+        self.clock = SandboxClock()
+        self.controls = Controls()
+        data_dir = Path(config.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.seed = load_seed(Path(config.seed_file))
+        self.store = CrewStore(data_dir / "crew.sqlite3")
+        if self.store.is_empty():
+            self.store.reset(self.seed, self.clock.now())
+        self.keys = KeyRing(data_dir / "oidc-keys.json", self.clock)
+        self.saml_keys: SamlKeyPair = load_saml_key_pair(data_dir, self.issuer)
+        self.tokens = TokenService(
+            issuer=self.issuer, keys=self.keys, clock=self.clock, controls=self.controls
+        )
+        self.clients: dict[str, OidcClientConfig] = {c.client_id: c for c in config.clients}
+        self.lock = threading.Lock()
+        self.codes: dict[str, AuthorizationCode] = {}
+        self.refresh_tokens: dict[str, RefreshToken] = {}
+        self.sessions: dict[str, IdpSession] = {}
+        self.pending_saml: dict[str, Any] = {}
+        self.used_nonces: set[tuple[str, str]] = set()
+        self.service_providers: dict[str, RegisteredSP] = {}
+        for sp_config in config.service_providers:
+            sp = sp_from_config(sp_config)
+            self.service_providers[sp.entity_id] = sp
+
+    def reset(self) -> None:
+        """Restore the seed, clear sessions, codes, tokens, faults, counts and the clock offset."""
+        self.clock.set_offset(0)
+        self.store.reset(self.seed, self.clock.now())
+        self.controls.reset()
+        with self.lock:
+            self.codes.clear()
+            self.refresh_tokens.clear()
+            self.sessions.clear()
+            self.pending_saml.clear()
+            self.used_nonces.clear()
+
+    def new_session(self, user_id: str) -> tuple[str, IdpSession]:
+        """Start an IdP session for ``user_id``; return its cookie value and record."""
+        sid = secrets.token_urlsafe(24)
+        session = IdpSession(user_id=user_id, session_index=f"_s{secrets.token_hex(16)}")
+        with self.lock:
+            self.sessions[sid] = session
+        return sid, session
+
+    def close(self) -> None:
+        """Release the database."""
+        self.store.close()

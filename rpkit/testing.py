@@ -1,0 +1,252 @@
+"""Public test helpers: a fake Dualog on loopback for your tests.
+
+In a ``conftest.py``::
+
+    from rpkit.testing import sandbox_fixture
+
+    sandbox = sandbox_fixture()            # function-scoped, fresh data dir per test
+
+or, as a pytest plugin (``pytest_plugins = ["rpkit.testing"]``), use the ``rpkit_sandbox``
+fixture. Either yields a :class:`SandboxHandle`::
+
+    def test_login(sandbox):
+        sandbox.base_url, sandbox.issuer, sandbox.urls["token"]
+        sandbox.set_fault("jwks", "error", status=503, times=1)
+        sandbox.rotate_keys(grace_seconds=0)
+        assert sandbox.request_counts()["jwks"] == 2
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+from joserfc.jwk import KeySet
+
+if TYPE_CHECKING:  # the sandbox needs Flask and python-xmlsec; import it only when used
+    from .sandbox import SandboxServer
+    from .sandbox.state import SandboxState
+
+__all__ = [
+    "DEMO_CLIENT_ID",
+    "DEMO_CLIENT_SECRET",
+    "DEMO_PASSWORD",
+    "SCIM_CLIENT_ID",
+    "SCIM_CLIENT_SECRET",
+    "SCIM_READONLY_CLIENT_ID",
+    "SCIM_READONLY_CLIENT_SECRET",
+    "SandboxHandle",
+    "sandbox_fixture",
+    "sandbox_server",
+]
+
+DEMO_CLIENT_ID = "rpkit-demo"
+DEMO_CLIENT_SECRET = "rpkit-demo-secret"
+SCIM_CLIENT_ID = "rpkit-scim"
+SCIM_CLIENT_SECRET = "rpkit-scim-secret"
+SCIM_READONLY_CLIENT_ID = "rpkit-scim-readonly"
+SCIM_READONLY_CLIENT_SECRET = "rpkit-scim-readonly-secret"
+DEMO_PASSWORD = "Dualog-Demo-1"
+
+
+class SandboxHandle:
+    """A running sandbox and its admin API, as tests use it."""
+
+    def __init__(self, server: SandboxServer) -> None:
+        self.server = server
+        self._http = requests.Session()
+
+    @property
+    def state(self) -> SandboxState:
+        """Direct access to the crew store, keys, clock and controls (same process)."""
+        return self.server.state
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return self.server.base_url
+
+    @property
+    def issuer(self) -> str:
+        """``<base_url>/auth``, as on Dualog."""
+        return self.state.issuer
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Every public URL by name (``token``, ``jwks``, ``saml_metadata``, ``scim_base``...)."""
+        return self.state.urls.as_dict()
+
+    @property
+    def local_url(self) -> str:
+        """Where this process reaches the server (differs from ``base_url`` behind a proxy)."""
+        host = self.server.config.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.server.port}"
+
+    def _local(self, url: str) -> str:
+        return self.local_url + url.removeprefix(self.base_url)
+
+    @property
+    def admin_token(self) -> str:
+        """The bearer token of the admin API."""
+        return self.state.config.admin_token
+
+    def admin(self, method: str, path: str, json: Any = None) -> Any:
+        """Call the admin API (``path`` under ``/_sandbox``); raise on a non-2xx answer."""
+        response = self._http.request(
+            method,
+            f"{self.local_url}/_sandbox/{path.lstrip('/')}",
+            json=json,
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self) -> None:
+        """Restore the seed; clear sessions, faults, counts, claim overrides, clock offset."""
+        self.admin("POST", "reset")
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests per endpoint name (``discovery``, ``jwks``, ``token``...) since reset."""
+        counts: dict[str, int] = self.admin("GET", "requests")
+        return counts
+
+    def reset_counts(self) -> None:
+        """Zero the request counts."""
+        self.admin("DELETE", "requests")
+
+    def set_fault(self, endpoint: str, kind: str, **options: Any) -> None:
+        """Inject a fault: ``kind`` is ``latency`` (``delay``), ``error`` (``status``),
+        ``rate_limit`` (``retry_after``) or ``malformed``; ``times`` limits it."""
+        self.admin("PUT", f"faults/{endpoint}", {"kind": kind, **options})
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self.admin("DELETE", "faults")
+
+    def set_next_token_claims(self, claims: Mapping[str, Any], token: str = "id_token") -> None:
+        """Override claims in the next ``id_token``/``access_token``/``userinfo`` (None
+        deletes a claim)."""
+        self.admin("POST", "next-token-claims", {"token": token, "claims": dict(claims)})
+
+    def rotate_keys(self, *, grace_seconds: float = 300, publish: bool = True) -> str:
+        """Sign with a new key (unpublished if ``publish`` is False); return its ``kid``."""
+        result = self.admin(
+            "POST", "keys/rotate", {"grace_seconds": grace_seconds, "publish": publish}
+        )
+        return str(result["kid"])
+
+    def publish_keys(self) -> None:
+        """Publish every key in the ring."""
+        self.admin("POST", "keys/publish")
+
+    def shift_clock(self, seconds: float) -> None:
+        """Move the sandbox clock by ``seconds`` (tokens expire, contracts end)."""
+        self.admin("POST", "clock", {"advance_seconds": seconds})
+
+    def register_sp(self, metadata: str) -> None:
+        """Register a SAML SP from its metadata XML."""
+        self.admin("POST", "service-providers", {"metadata": metadata})
+
+    def jwks(self) -> dict[str, Any]:
+        """The published JWKS (counts as a JWKS request)."""
+        data: dict[str, Any] = self._http.get(self._local(self.urls["jwks"]), timeout=10).json()
+        return data
+
+    def key_set(self) -> KeySet:
+        """The published JWKS as a joserfc ``KeySet`` (counts as a JWKS request)."""
+        return KeySet.import_key_set(self.jwks())  # type: ignore[arg-type]
+
+    def scim_token(self, scope: str = "crew_import") -> str:
+        """A client-credentials access token for the SCIM API."""
+        client = (
+            (SCIM_READONLY_CLIENT_ID, SCIM_READONLY_CLIENT_SECRET)
+            if scope == "crew_read"
+            else (SCIM_CLIENT_ID, SCIM_CLIENT_SECRET)
+        )
+        response = self._http.post(
+            self._local(self.urls["token"]),
+            data={"grant_type": "client_credentials", "scope": scope},
+            auth=client,
+            timeout=10,
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def password_tokens(
+        self,
+        user_name: str,
+        *,
+        password: str = DEMO_PASSWORD,
+        scope: str = "openid profile email crew.public offline_access",
+    ) -> dict[str, Any]:
+        """Tokens for a crew member via the (legacy) password grant and the demo client."""
+        response = self._http.post(
+            self._local(self.urls["token"]),
+            data={
+                "grant_type": "password",
+                "username": user_name,
+                "password": password,
+                "scope": scope,
+            },
+            auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
+            timeout=10,
+        )
+        response.raise_for_status()
+        tokens: dict[str, Any] = response.json()
+        return tokens
+
+    def close(self) -> None:
+        """Stop the server."""
+        self._http.close()
+        self.server.stop()
+
+
+@contextmanager
+def sandbox_server(data_dir: str | Path | None = None, **config: Any) -> Iterator[SandboxHandle]:
+    """Run a sandbox on 127.0.0.1, port 0, in this process; stop it on exit.
+
+    ``config`` overrides :class:`rpkit.sandbox.SandboxConfig` fields (``clients``,
+    ``service_providers``, ``allow_any_sp``...). Without ``data_dir`` a temporary directory
+    is used and removed afterwards.
+    """
+    from .sandbox import SandboxConfig, SandboxServer
+
+    with tempfile.TemporaryDirectory(prefix="rpkit-sandbox-") as tmp:
+        directory = Path(data_dir) if data_dir is not None else Path(tmp)
+        settings: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "data_dir": directory}
+        settings.update(config)
+        handle = SandboxHandle(SandboxServer(SandboxConfig(**settings)).start())
+        try:
+            yield handle
+        finally:
+            handle.close()
+
+
+def sandbox_fixture(
+    *, scope: str = "function", name: str | None = None, **config: Any
+) -> Callable[..., Any]:
+    """Make a pytest fixture yielding a :class:`SandboxHandle` (fresh temp data dir).
+
+    Assign it in a conftest: ``sandbox = sandbox_fixture()``.
+    """
+    import pytest
+
+    def _fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+        with sandbox_server(tmp_path_factory.mktemp("rpkit-sandbox"), **config) as handle:
+            yield handle
+
+    return pytest.fixture(scope=scope, name=name)(_fixture)  # type: ignore[call-overload,no-any-return]
+
+
+try:  # pytest plugin: ``pytest_plugins = ["rpkit.testing"]`` gives the ``rpkit_sandbox`` fixture.
+    import pytest as _pytest  # noqa: F401
+except ImportError:  # pragma: no cover - pytest is a test-time dependency
+    pass
+else:
+    rpkit_sandbox = sandbox_fixture(name="rpkit_sandbox")
