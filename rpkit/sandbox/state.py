@@ -150,8 +150,13 @@ class SandboxState:
             self.service_providers[sp.entity_id] = sp
 
     def reset(self) -> None:
-        """Restore the seed, clear sessions, codes, tokens, faults, counts and the clock offset."""
+        """Restore the seed, clear sessions, codes, tokens, faults, counts and the clock offset.
+
+        Every signing key is published again, so a test that rotated to an unpublished
+        key does not leave the next one with an empty JWKS.
+        """
         self.clock.set_offset(0)
+        self.keys.publish_all()
         self.store.reset(self.seed, self.clock.now())
         self.controls.reset()
         with self.lock:

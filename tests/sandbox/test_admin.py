@@ -200,3 +200,11 @@ def test_keys_persist_across_restart(tmp_path: Path) -> None:
         kids = {k["kid"] for k in first.jwks()["keys"]}
     with sandbox_server(tmp_path) as second:
         assert {k["kid"] for k in second.jwks()["keys"]} == kids
+
+
+def test_reset_publishes_every_key_again(sandbox: SandboxHandle) -> None:
+    """A rotation to an unpublished key does not leave the next test with an empty JWKS."""
+    kid = sandbox.rotate_keys(grace_seconds=0, publish=False)
+    assert sandbox.jwks()["keys"] == []
+    sandbox.reset()
+    assert [k["kid"] for k in sandbox.jwks()["keys"]] == [kid]
