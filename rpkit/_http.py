@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -50,6 +51,12 @@ class _PinnedAdapter(HTTPAdapter):
         pool_kwargs["assert_hostname"] = False
         pool_kwargs["assert_fingerprint"] = self._fingerprint
         return dict(host_params), pool_kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        # requests calls this on every send and, with the session's verify=True, would put
+        # CERT_REQUIRED and the default CA bundle back on the connection, so a pinned
+        # self-signed certificate failed the chain check. The pin is checked by urllib3.
+        super().cert_verify(conn, url, False, cert)  # type: ignore[no-untyped-call]
 
 
 def build_session(config: HttpConfig, session: requests.Session | None = None) -> requests.Session:
@@ -176,8 +183,14 @@ def json_object(response: requests.Response, what: str) -> dict[str, Any]:
     return body
 
 
-def error_from_response(response: requests.Response, what: str) -> ProviderResponseError:
-    """Build an error from an OAuth (RFC 6749 §5.2) or SCIM/Dualog error body."""
+def error_from_response(
+    response: requests.Response, what: str, *, redact: Iterable[str | None] = ()
+) -> ProviderResponseError:
+    """Build an error from an OAuth (RFC 6749 §5.2) or SCIM/Dualog error body.
+
+    ``redact`` lists what the request carried (code, refresh token, password, secret):
+    providers sometimes echo it in their error text, which must not reach messages or logs.
+    """
     error: str | None = None
     description: str | None = None
     correlation_id = correlation_id_of(response)
@@ -197,6 +210,8 @@ def error_from_response(response: requests.Response, what: str) -> ProviderRespo
         if error is None and body.get("detail") is not None:
             description = _str_or_none(body.get("detail"))
         correlation_id = _str_or_none(body.get("correlationId")) or correlation_id
+    secrets = [s for s in redact if s]
+    error, description = _redacted(error, secrets), _redacted(description, secrets)
     text = f"{what}: HTTP {response.status_code}"
     if error:
         text += f" {error}"
@@ -211,6 +226,15 @@ def error_from_response(response: requests.Response, what: str) -> ProviderRespo
         error_description=description,
         correlation_id=correlation_id,
     )
+
+
+def _redacted(value: str | None, secrets: list[str]) -> str | None:
+    if value is None:
+        return None
+    for secret in secrets:
+        for form in (secret, quote(secret, safe=""), quote_plus(secret)):
+            value = value.replace(form, "[redacted]")
+    return value
 
 
 def _str_or_none(value: Any) -> str | None:

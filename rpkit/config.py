@@ -8,8 +8,10 @@ keys raise) or from the environment (``from_env``: ``RPKIT_<CONCERN>_<FIELD>``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import ipaddress
+import json
 import os
 import types
 import typing
@@ -110,6 +112,34 @@ class HttpConfig:
         return _from_mapping(cls, values)
 
 
+@functools.lru_cache(maxsize=8)
+def load_client_private_key(value: str) -> Any:
+    """Import the ``private_key_jwt`` key: PEM or JWK JSON, RSA or EC, private.
+
+    Returns a joserfc ``RSAKey`` or ``ECKey``.
+
+    Raises:
+        ConfigurationError: the value is not such a key.
+    """
+    from joserfc.errors import JoseError
+    from joserfc.jwk import ECKey, RSAKey
+
+    data: Any = value
+    if value.lstrip().startswith("{"):
+        try:
+            data = json.loads(value)
+        except ValueError as err:
+            raise ConfigurationError('"client_private_key" is not valid JWK JSON') from err
+    for key_type in (RSAKey, ECKey):
+        try:
+            key = key_type.import_key(data)
+        except (JoseError, ValueError, TypeError, KeyError):
+            continue
+        if key.is_private:
+            return key
+    raise ConfigurationError('"client_private_key" is not a PEM or JWK private key (RSA or EC)')
+
+
 def _normalize_fingerprint(value: str) -> str:
     hexdigits = value.lower().removeprefix("sha256:").replace(":", "").strip()
     if len(hexdigits) != 64 or any(c not in "0123456789abcdef" for c in hexdigits):
@@ -189,6 +219,7 @@ class OidcConfig:
         if self.token_endpoint_auth_method == "private_key_jwt":
             if not self.client_private_key:
                 raise ConfigurationError('"private_key_jwt" needs "client_private_key"')
+            load_client_private_key(self.client_private_key)
         if not self.id_token_signing_algs:
             raise ConfigurationError('"id_token_signing_algs" must not be empty')
         for alg in self.id_token_signing_algs:

@@ -331,7 +331,7 @@ class OidcClient:
             headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
         )
         if response.status_code != 200:
-            raise error_from_response(response, "userinfo")
+            raise error_from_response(response, "userinfo", redact=(access_token,))
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         if content_type == "application/jwt":
             claims = self._signed_userinfo(response.text)
@@ -401,6 +401,12 @@ class OidcClient:
         finally:
             flight.done_at = time.monotonic()
             flight.event.set()
+            if flight.result is None:
+                # Only a success is shared with late callers (the provider may have rotated
+                # the refresh token); a failure, often a flaky link, must not block a retry.
+                with self._flights_lock:
+                    if self._flights.get(key) is flight:
+                        del self._flights[key]
 
     def _refresh(self, refresh_token: str, previous: IdToken) -> RefreshResult:
         metadata = self.metadata()
@@ -499,7 +505,9 @@ class OidcClient:
                 what="client credentials",
                 clock=self.wall_clock,
             )
-            self._cc_tokens[key] = tokens
+            if tokens.expires_at is not None:
+                # Without expires_in there is no safe moment to reuse it: fetch anew.
+                self._cc_tokens[key] = tokens
             return tokens
 
     def forget_client_credentials(self, scopes: tuple[str, ...]) -> None:

@@ -112,8 +112,10 @@ def validate_logout_token(
         secret=client_secret,
     )
     typ = header.get("typ")
-    if typ is not None and str(typ).lower() not in ("logout+jwt", "application/logout+jwt"):
-        # §2.4: explicit typing keeps an ID token from being replayed as a logout token.
+    # §2.4 recommends typ logout+jwt; older IdentityServer releases send plain JWT, which is
+    # accepted because the events claim and the nonce ban below already keep an ID token
+    # from passing as a logout token. Any other explicit type (at+jwt...) is refused.
+    if typ is not None and str(typ).lower() not in ("logout+jwt", "application/logout+jwt", "jwt"):
         raise TokenError("typ", f"logout token typ {typ!r} is not logout+jwt")
     if claims.get("iss") != issuer:
         raise TokenError("issuer", f'logout token "iss" is {claims.get("iss")!r}, not {issuer!r}')

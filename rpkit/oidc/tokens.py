@@ -12,15 +12,19 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote_plus
 
 from authlib.integrations.requests_client.oauth2_session import OAuth2ClientAuth
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from joserfc.jwk import ECKey
 
 from .._http import HttpClient, error_from_response, json_object
-from ..config import OidcConfig
+from ..config import OidcConfig, load_client_private_key
 from ..errors import ProviderResponseError
 
 __all__ = ["TokenSet", "request_token"]
+
+_EC_ALG = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -70,11 +74,22 @@ def client_auth(config: OidcConfig, token_endpoint: str) -> OAuth2ClientAuth:
     """Authlib's requests auth for the configured token endpoint auth method."""
     method = config.token_endpoint_auth_method
     if method == "private_key_jwt":
-        headers = {"kid": config.client_private_key_id} if config.client_private_key_id else None
+        # Imported here, not by Authlib: it reads a str as an RSA PEM only, so a JWK JSON
+        # or an EC key (both allowed by OidcConfig) failed with a bare ValueError.
+        key = load_client_private_key(config.client_private_key or "")
+        kid = config.client_private_key_id or key.kid
+        alg = _EC_ALG.get(str(key.get("crv")), "ES256") if isinstance(key, ECKey) else "RS256"
         return OAuth2ClientAuth(
             config.client_id,
-            config.client_private_key,
-            PrivateKeyJWT(token_endpoint, headers=headers),
+            key,
+            PrivateKeyJWT(token_endpoint, headers={"kid": kid} if kid else None, alg=alg),
+        )
+    if method == "client_secret_basic":
+        # RFC 6749 §2.3.1: form-urlencode (UTF-8) both before Basic encoding. Authlib sends
+        # them raw, so a secret with "+", "%", ":" or non-ASCII failed at providers that
+        # decode, as IdentityServer (Dualog) does.
+        return OAuth2ClientAuth(
+            quote_plus(config.client_id), quote_plus(config.client_secret or ""), method
         )
     return OAuth2ClientAuth(config.client_id, config.client_secret or "", method)
 
@@ -106,9 +121,11 @@ def request_token(
         headers={"Accept": "application/json"},
         auth=client_auth(config, token_endpoint),
     )
+    sent = [data.get(k) for k in ("code", "code_verifier", "refresh_token", "password")]
+    sent.append(config.client_secret)
     if response.status_code != 200:
-        raise error_from_response(response, what)
+        raise error_from_response(response, what, redact=sent)
     body = json_object(response, what)
     if "error" in body:
-        raise error_from_response(response, what)
+        raise error_from_response(response, what, redact=sent)
     return TokenSet.from_response(body, now=clock())

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -19,6 +20,16 @@ def op() -> Iterator[FakeOP]:
     server = FakeOP().start()
     yield server
     server.stop()
+
+
+class Clock:
+    """An injectable wall clock in epoch seconds; tests move ``now`` instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def make_client(op: FakeOP, **overrides: Any) -> OidcClient:
@@ -53,3 +64,10 @@ def follow_authorize(url: str) -> dict[str, str]:
 def login(client: OidcClient, **start: Any) -> Any:
     url, _state = client.start_login(**start)
     return client.finish_login(follow_authorize(url))
+
+
+def follow_end_session(url: str) -> dict[str, str]:
+    """Play the browser at the end-session endpoint: return the post-logout redirect's query."""
+    response = requests.get(url, allow_redirects=False, timeout=5)
+    assert response.status_code == 302, response.status_code
+    return dict(parse_qsl(urlsplit(response.headers["Location"]).query))

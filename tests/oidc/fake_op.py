@@ -1,8 +1,10 @@
 """A scriptable OpenID provider on loopback, for tests that need a hostile or broken OP.
 
-It signs real tokens with real keys and serves real HTTP; each test turns knobs
-(``id_token_claims``, ``id_token_header``, ``sign_with``, ``fail``...) to reproduce one
-misbehaviour. ``counts`` records requests per path so tests can assert network cost.
+It signs real tokens with real keys and serves real HTTP (or HTTPS, with ``tls``); each
+test turns knobs (``id_token_claims``, ``id_token_header``, ``sign_with``, ``fail``...) to
+reproduce one misbehaviour. ``counts`` records requests per path so tests can assert network
+cost; ``authorize_requests``, ``token_requests``, ``userinfo_requests`` and
+``end_session_requests`` record what the relying party sent.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import base64
 import hashlib
 import json
 import secrets
+import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -18,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
 from joserfc import jws
 from joserfc.jwk import ECKey, OctKey, RSAKey
@@ -28,6 +32,7 @@ from rpkit.oidc.id_token import token_hash
 CLIENT_ID = "test-client"
 CLIENT_SECRET = "test-secret-0123456789-0123456789"
 REDIRECT_URI = "http://127.0.0.1:5999/callback"
+JWKS_PATH = "/auth/.well-known/openid-configuration/jwks"
 
 
 def new_rsa_key(kid: str | None) -> RSAKey:
@@ -84,15 +89,42 @@ class FakeOP:
     refresh_claims: dict[str, Any] = field(default_factory=dict)
     fail: set[str] = field(default_factory=set)  # path suffixes answered with HTTP 500
     authorize_error: str | None = None
+    authorize_error_description: str = "The user said no"
     callback_extra: dict[str, str] = field(default_factory=dict)
     callback_state: str | None = None  # override the state echoed back
+    callback_iss: bool = False  # add RFC 9207 ``iss`` to the authorization response
+    logout_state: str | None = None  # override the state echoed after end_session
+    logout_drop_state: bool = False  # return from end_session without ``state``
+    jwks_path: str = JWKS_PATH
+    # Set to hold JWKS responses until the test releases them (single-flight tests);
+    # ``jwks_requested`` is set when a JWKS request arrives.
+    jwks_gate: threading.Event | None = None
+    jwks_requested: threading.Event = field(default_factory=threading.Event)
+    # Replace the token endpoint's answer: form -> (status, body); a str body is sent as-is.
+    token_response: Callable[[dict[str, str]], tuple[int, Any]] | None = None
+    client_credentials_expires_in: int = 86400
+    users: dict[str, str] = field(default_factory=lambda: {"ingrid": "Sjoe-Mann-2026!"})
+    client_secret: str = CLIENT_SECRET  # what the token endpoint accepts for CLIENT_ID
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this server context
     counts: Counter[str] = field(default_factory=Counter)
+    authorize_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, Any]] = field(default_factory=list)
+    token_responses: list[tuple[int, Any]] = field(default_factory=list)
+    userinfo_requests: list[dict[str, Any]] = field(default_factory=list)
+    end_session_requests: list[dict[str, str]] = field(default_factory=list)
+    issued_id_tokens: list[str] = field(default_factory=list)
+    issued_access_tokens: set[str] = field(default_factory=set)
     grants: dict[str, Grant] = field(default_factory=dict)
     refresh_tokens: dict[str, Grant] = field(default_factory=dict)
     token_hook: Callable[[dict[str, Any]], None] | None = None
+    _held: socket.socket | None = field(default=None, repr=False)  # see stop(hold_port=True)
 
-    def start(self) -> FakeOP:
+    def start(self, *, sock: socket.socket | None = None) -> FakeOP:
+        """Serve on a fresh loopback port, or on ``sock`` (bound, not yet listening).
+
+        Passing ``sock`` lets a test hold a port that refuses connections (bound but not
+        listening: the provider is down) and later bring the provider up on it.
+        """
         op = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -105,18 +137,45 @@ class FakeOP:
             def do_POST(self) -> None:
                 op._handle(self, "POST")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        server = _Server(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        server.tls = self.tls
+        if sock is None:
+            server.server_bind()
+        else:
+            server.socket.close()
+            server.socket = sock
+            server.server_address = sock.getsockname()
+        server.server_activate()
+        self._server = server
+        self._lock = threading.Lock()
+        self.port = server.server_address[1]
+        scheme = "https" if self.tls is not None else "http"
+        self.base = f"{scheme}://127.0.0.1:{self.port}"
         self.issuer = f"{self.base}/auth"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
         self._thread.start()
+        self._running = True
         return self
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def stop(self, *, hold_port: bool = False) -> None:
+        """Stop serving; connections are then refused. Idempotent.
+
+        ``hold_port`` keeps the port bound (not listening) so that no other test's server
+        can take it while this provider is "down"; a later plain ``stop()`` releases it.
+        """
+        if getattr(self, "_running", False):
+            self._running = False
+            self._server.shutdown()
+            self._server.server_close()
+        held = self._held
+        if hold_port and held is None:
+            held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            held.bind(("127.0.0.1", self.port))
+            self._held = held
+        elif not hold_port and held is not None:
+            held.close()
+            self._held = None
 
     # -- documents -------------------------------------------------------------------
 
@@ -126,7 +185,7 @@ class FakeOP:
             "authorization_endpoint": f"{self.issuer}/connect/authorize",
             "token_endpoint": f"{self.issuer}/connect/token",
             "userinfo_endpoint": f"{self.issuer}/connect/userinfo",
-            "jwks_uri": f"{self.issuer}/.well-known/openid-configuration/jwks",
+            "jwks_uri": f"{self.base}{self.jwks_path}",
             "end_session_endpoint": f"{self.issuer}/connect/endsession",
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "form_post"],
@@ -171,9 +230,11 @@ class FakeOP:
         claims.update(extra)
         claims = {k: v for k, v in claims.items() if v is not None}
         key = self.sign_with if self.sign_with is not None else self.keys[0]
-        return sign_jwt(
+        token = sign_jwt(
             claims, key if self.alg != "none" else None, alg=self.alg, header=self.id_token_header
         )
+        self.issued_id_tokens.append(token)
+        return token
 
     def signed_logout_token(self, **overrides: Any) -> str:
         now = int(time.time())
@@ -199,7 +260,8 @@ class FakeOP:
     def _handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
         parts = urlsplit(req.path)
         path = parts.path
-        self.counts[path] += 1
+        with self._lock:
+            self.counts[path] += 1
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         body: dict[str, str] = {}
         if method == "POST":
@@ -209,7 +271,10 @@ class FakeOP:
             return self._send(req, 500, {"error": "server_error"})
         if path == "/auth/.well-known/openid-configuration":
             return self._send(req, 200, self.discovery())
-        if path == "/auth/.well-known/openid-configuration/jwks":
+        if path == self.jwks_path:
+            self.jwks_requested.set()
+            if self.jwks_gate is not None:
+                self.jwks_gate.wait(10)
             return self._send(req, 200, self.jwks())
         if path == "/auth/connect/authorize":
             return self._authorize(req, query)
@@ -217,8 +282,15 @@ class FakeOP:
             return self._token(req, body)
         if path == "/auth/connect/userinfo":
             auth = req.headers.get("Authorization", "")
+            self.userinfo_requests.append({"query": query, "body": body, "auth": auth})
             if not auth.startswith("Bearer "):
                 return self._send(req, 401, {"error": "invalid_token"})
+            if auth[7:] not in self.issued_access_tokens:
+                # A chatty provider that quotes the token back, as some do.
+                description = f"token {auth[7:]} is not active"
+                return self._send(
+                    req, 401, {"error": "invalid_token", "error_description": description}
+                )
             claims = {
                 "sub": self.sub,
                 "email": "ingrid.hansen@nordic-tankers.example",
@@ -227,18 +299,31 @@ class FakeOP:
             claims.update(self.userinfo_claims)
             return self._send(req, 200, claims)
         if path == "/auth/connect/endsession":
-            target = query.get("post_logout_redirect_uri", "")
-            if target:
-                extra = {"state": query["state"]} if "state" in query else {}
-                return self._redirect(req, target + ("?" + urlencode(extra) if extra else ""))
-            return self._send(req, 200, {"logged_out": True})
+            return self._end_session(req, query)
         return self._send(req, 404, {"error": "not_found"})
 
+    def _end_session(self, req: BaseHTTPRequestHandler, q: dict[str, str]) -> None:
+        self.end_session_requests.append(q)
+        hint = q.get("id_token_hint")
+        if hint is not None and hint not in self.issued_id_tokens:
+            return self._send(req, 400, {"error": "invalid_request"})
+        if q.get("client_id") not in (None, CLIENT_ID):
+            return self._send(req, 400, {"error": "invalid_client"})
+        target = q.get("post_logout_redirect_uri", "")
+        if not target:
+            return self._send(req, 200, {"logged_out": True})
+        state = self.logout_state if self.logout_state is not None else q.get("state")
+        extra = {"state": state} if state is not None and not self.logout_drop_state else {}
+        return self._redirect(req, target + ("?" + urlencode(extra) if extra else ""))
+
     def _authorize(self, req: BaseHTTPRequestHandler, q: dict[str, str]) -> None:
+        self.authorize_requests.append(q)
         state = self.callback_state if self.callback_state is not None else q.get("state", "")
         params: dict[str, str] = {"state": state} if state else {}
         if self.authorize_error:
-            params.update(error=self.authorize_error, error_description="The user said no")
+            params.update(
+                error=self.authorize_error, error_description=self.authorize_error_description
+            )
         else:
             code = secrets.token_urlsafe(16)
             self.grants[code] = Grant(
@@ -250,6 +335,8 @@ class FakeOP:
                 sub=self.sub,
             )
             params["code"] = code
+        if self.callback_iss:
+            params["iss"] = self.issuer
         params.update(self.callback_extra)
         if q.get("response_mode") == "form_post":
             inputs = "".join(
@@ -263,8 +350,15 @@ class FakeOP:
         self.token_requests.append({"form": form, "auth": req.headers.get("Authorization")})
         if self.token_hook:
             self.token_hook(form)
+        if self.token_response is not None:
+            status, body = self.token_response(form)
+            content_type = "text/html" if isinstance(body, str) else "application/json"
+            return self._send(req, status, body, content_type=content_type)
+        if not self._client_authenticated(req, form):
+            return self._send(req, 401, {"error": "invalid_client"})
         grant_type = form.get("grant_type")
         access_token = secrets.token_urlsafe(24)
+        self.issued_access_tokens.add(access_token)
         if grant_type == "authorization_code":
             grant = self.grants.pop(form.get("code", ""), None)
             if grant is None:
@@ -313,11 +407,51 @@ class FakeOP:
                 {
                     "access_token": access_token,
                     "token_type": "Bearer",
-                    "expires_in": 86400,
+                    "expires_in": self.client_credentials_expires_in,
+                    "scope": form.get("scope", ""),
+                },
+            )
+        if grant_type == "password":
+            username = form.get("username", "")
+            if self.users.get(username) != form.get("password"):
+                return self._send(
+                    req, 400, {"error": "invalid_grant", "error_description": "bad credentials"}
+                )
+            return self._send(
+                req,
+                200,
+                {
+                    "access_token": access_token,
+                    "token_type": "Bearer",
+                    "expires_in": 3600,
+                    "refresh_token": secrets.token_urlsafe(24),
                     "scope": form.get("scope", ""),
                 },
             )
         return self._send(req, 400, {"error": "unsupported_grant_type"})
+
+    def _client_authenticated(self, req: BaseHTTPRequestHandler, form: dict[str, str]) -> bool:
+        """Check client_secret_basic or client_secret_post; accept any client assertion.
+
+        Tests verify a ``private_key_jwt`` assertion themselves, with the client's public key.
+        """
+        auth = req.headers.get("Authorization")
+        if auth is not None:
+            if not auth.startswith("Basic "):
+                return False
+            try:
+                user, _, password = base64.b64decode(auth[6:]).decode("ascii").partition(":")
+            except ValueError:  # not base64, or raw non-ASCII instead of %-encoding
+                return False
+            # RFC 6749 §2.3.1: both are form-urlencoded before Basic encoding.
+            return unquote_plus(user) == CLIENT_ID and unquote_plus(password) == self.client_secret
+        if "client_assertion" in form:
+            return form.get("client_assertion_type") == (
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            )
+        return (
+            form.get("client_id") == CLIENT_ID and form.get("client_secret") == self.client_secret
+        )
 
     def _send(
         self,
@@ -326,6 +460,8 @@ class FakeOP:
         body: Any,
         content_type: str = "application/json",
     ) -> None:
+        if urlsplit(req.path).path == "/auth/connect/token":
+            self.token_responses.append((status, body))
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         req.send_response(status)
         req.send_header("Content-Type", content_type)
@@ -338,3 +474,23 @@ class FakeOP:
         req.send_header("Location", location)
         req.send_header("Content-Length", "0")
         req.end_headers()
+
+
+class _Server(ThreadingHTTPServer):
+    """A threading HTTP server that speaks TLS when ``tls`` is set."""
+
+    daemon_threads = True
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            conn = self.tls.wrap_socket(request, server_side=True)
+        except OSError:
+            return  # the client refused our certificate; nothing to answer
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            conn.close()
