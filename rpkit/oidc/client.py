@@ -235,13 +235,23 @@ class OidcClient:
         *,
         expected: LoginState | None = None,
         fetch_userinfo: bool = False,
+        received_via: ResponseMode | None = None,
     ) -> LoginResult:
         """Complete the login from the callback parameters (query or form_post body).
 
         ``expected`` defaults to the stored state named by ``params["state"]``, which
-        is consumed, so a replayed callback fails with ``state_unknown``.
+        is consumed, so a replayed callback fails with ``state_unknown``. Pass
+        ``received_via`` (``"query"`` for a GET, ``"form_post"`` for a POST) to refuse a
+        response delivered in another mode than the login asked for.
         """
         login = expected if expected is not None else self.take_login_state(params.get("state"))
+        if received_via is not None and received_via != login.response_mode:
+            # A code moved from a form post into a URL ends up in logs and Referer headers.
+            raise CallbackError(
+                "response_mode",
+                f"the login asked for response_mode={login.response_mode} but the callback "
+                f"came as {received_via}",
+            )
         metadata = self.metadata()
         code = parse_callback(params, expected=login, metadata=metadata)
         tokens = request_token(

@@ -36,3 +36,19 @@ def test_replayed_callback_is_refused(op: FakeOP) -> None:
     with pytest.raises(CallbackError) as exc:
         client.finish_login(params)
     assert exc.value.reason == "state_unknown"
+
+
+def test_callback_in_another_response_mode_is_refused(op: FakeOP) -> None:
+    client = make_client(op)
+    url, _ = client.start_login(response_mode="form_post")
+    params = follow_authorize(url)
+    with pytest.raises(CallbackError) as exc:
+        client.finish_login(params, received_via="query")
+    assert exc.value.reason == "response_mode"
+
+
+def test_callback_in_the_requested_response_mode_is_accepted(op: FakeOP) -> None:
+    client = make_client(op)
+    url, _ = client.start_login(response_mode="form_post")
+    result = client.finish_login(follow_authorize(url), received_via="form_post")
+    assert result.identity.rank == "Chief Officer"
