@@ -20,8 +20,7 @@ from .idp import NOW, ResponseSpec, TestIdp
 @pytest.fixture
 def redis_store(tmp_path: Path) -> Iterator[RedisStore]:
     server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed (scripts/bootstrap installs it)")
+    assert server is not None, "redis-server is not installed: run scripts/bootstrap"
     sock = tmp_path / "redis.sock"
     proc = subprocess.Popen(
         [
