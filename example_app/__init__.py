@@ -1,0 +1,135 @@
+"""rpkit sample app: sign in with Dualog Identity over OIDC or SAML.
+
+``create_app()`` reads ``app.config`` and the ``RPKIT_*`` environment. With no identity
+provider configured it starts the local sandbox (a fake Dualog) in-process and uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template_string
+from werkzeug.exceptions import HTTPException
+
+from rpkit.flask import (
+    Rpkit,
+    bearer_required,
+    current_access_token,
+    current_identity,
+    current_session,
+    error_response,
+    login_required,
+    rank_required,
+    rpkit_state,
+)
+from rpkit.flask.settings import DEFAULT_BASE_URL, collect_env
+
+from . import pages
+from .sandbox import provider_configured, sandbox_env, sandbox_url
+
+__all__ = ["create_app"]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the sample app; ``config`` overrides the environment (same ``RPKIT_*`` keys)."""
+    app = Flask(__name__)
+    app.config.update(config or {})
+    values = collect_env(app.config)
+    base_url = (values.get("RPKIT_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    if not provider_configured(values, app.config) and values.get("RPKIT_SANDBOX") != "off":
+        app.config.update(sandbox_env(base_url, values))
+        app.config["EXAMPLE_SANDBOX_URL"] = sandbox_url(base_url)
+    Rpkit(app)
+    _routes(app)
+    _errors(app)
+    return app
+
+
+def _render(body: str, **context: Any) -> str:
+    return render_template_string(pages.LAYOUT.replace("{body}", body), **context)
+
+
+def _routes(app: Flask) -> None:
+    @app.get("/")
+    def home() -> str:
+        return _render(
+            pages.HOME,
+            identity=current_identity(),
+            protocols=rpkit_state().protocols,
+            sandbox_url=app.config.get("EXAMPLE_SANDBOX_URL"),
+        )
+
+    @app.get("/profile")
+    @login_required
+    def profile() -> str:
+        identity = current_identity()
+        assert identity is not None
+        ranks = rpkit_state().settings.ranks
+        return _render(
+            pages.PROFILE,
+            identity=identity,
+            canonical_rank=ranks.canonical(identity.rank),
+            is_deck_officer=ranks.allows(identity.rank, "deck_officers"),
+        )
+
+    @app.get("/bridge")
+    @rank_required("deck_officers")
+    def bridge() -> str:
+        return _render(pages.BRIDGE, identity=current_identity())
+
+    @app.get("/me")
+    def me() -> Response:
+        record = current_session()
+        if record is None:
+            answer = jsonify({"authenticated": False})
+            answer.status_code = 401
+            return answer
+        identity = record.identity
+        return jsonify(
+            {
+                "authenticated": True,
+                "protocol": identity.protocol,
+                "issuer": identity.issuer,
+                "subject": identity.subject,
+                "email": identity.email,
+                "name": identity.display_name,
+                "rank": identity.rank,
+                "department": identity.department,
+                "ship_name": identity.ship_name,
+                "ship_imo": identity.ship_imo,
+            }
+        )
+
+    @app.get("/api/crew/me")
+    @bearer_required()
+    def api_crew_me() -> Response:
+        token = current_access_token()
+        assert token is not None
+        claims = token.claims
+        return jsonify(
+            {
+                "issuer": token.issuer,
+                "subject": token.subject,
+                "client_id": token.client_id,
+                "scopes": list(token.scopes),
+                "rank": claims.get("rank"),
+                "ship_name": claims.get("ship_name"),
+            }
+        )
+
+
+def _errors(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        title = exc.name if status < 500 else "Something went wrong"
+        message = exc.description if status < 500 else "Please try again later."
+        return error_response(status, title, message or title, code=f"http_{status}")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        app.logger.exception("unexpected error")
+        return error_response(
+            500, "Something went wrong", "Please try again later.", code="internal_error"
+        )

@@ -1,0 +1,197 @@
+"""``Rpkit``: the Flask extension object; its state lives in ``app.extensions["rpkit"]``."""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, current_app, g, request
+
+from ..errors import ConfigurationError, RpkitError
+from ..identity import CrewIdentity
+from ..oidc import OidcClient
+from .sessions import ServerSession, SessionStore
+from .settings import Settings
+from .web import correlation_id, response_for_error
+
+if TYPE_CHECKING:
+    from ..saml import ServiceProvider
+
+__all__ = ["Rpkit", "RpkitState", "current_identity", "current_session", "rpkit_state"]
+
+EXTENSION_KEY = "rpkit"
+
+
+class RpkitState:
+    """Per-app state: settings, the shared store, the protocol clients and the sessions.
+
+    Nothing here talks to an identity provider when it is built: discovery and SAML
+    metadata are fetched at the first login, so the app starts while Dualog is unreachable.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sessions = SessionStore(settings.store, lifetime=settings.session_lifetime)
+        self.oidc: OidcClient | None = (
+            OidcClient(settings.oidc, store=settings.store) if settings.oidc else None
+        )
+        self.saml: ServiceProvider | None = None
+        if settings.saml is not None:
+            from ..saml import ServiceProvider
+
+            self.saml = ServiceProvider(settings.saml, store=settings.store)
+        secure = settings.secure_cookies
+        # __Host- binds the cookie to this exact origin (no Domain, Path=/, Secure).
+        self.session_cookie = (
+            "__Host-rpkit_session" if secure and not settings.path_prefix else "rpkit_session"
+        )
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        """The configured protocols, in the order buttons are shown."""
+        return tuple(
+            name for name, on in (("oidc", self.oidc), ("saml", self.saml)) if on is not None
+        )
+
+    def require_oidc(self) -> OidcClient:
+        if self.oidc is None:
+            raise ConfigurationError("Sign-in with OpenID Connect is not configured for this app.")
+        return self.oidc
+
+    def require_saml(self) -> ServiceProvider:
+        if self.saml is None:
+            raise ConfigurationError("Sign-in with SAML is not configured for this app.")
+        return self.saml
+
+    def set_cookie(
+        self,
+        response: Response,
+        name: str,
+        value: str,
+        *,
+        path: str = "/",
+        max_age: int | None = None,
+    ) -> None:
+        response.set_cookie(
+            name,
+            value,
+            path=path,
+            max_age=max_age,
+            secure=self.settings.secure_cookies,
+            httponly=True,
+            samesite="Lax",
+        )
+
+    def clear_cookie(self, response: Response, name: str, *, path: str = "/") -> None:
+        response.delete_cookie(
+            name, path=path, secure=self.settings.secure_cookies, httponly=True, samesite="Lax"
+        )
+
+    def start_session(
+        self, response: Response, identity: CrewIdentity, protocol_data: dict[str, Any]
+    ) -> ServerSession:
+        """Sign the browser in: end any previous session, issue a fresh id (rotation)."""
+        previous = current_session()
+        if previous is not None:
+            self.sessions.end(previous)
+        session_id, record = self.sessions.create(identity, protocol_data=protocol_data)
+        self.set_cookie(
+            response,
+            self.session_cookie,
+            session_id,
+            max_age=int(self.settings.session_lifetime.total_seconds()),
+        )
+        g.rpkit_session = record
+        return record
+
+    def end_session(self, response: Response, record: ServerSession | None) -> None:
+        if record is not None:
+            self.sessions.end(record)
+        self.clear_cookie(response, self.session_cookie)
+        g.rpkit_session = None
+
+
+class Rpkit:
+    """Sign-in with Dualog Identity for a Flask app (OIDC and SAML).
+
+    ``Rpkit(app)`` or, with an app factory, ``rpkit = Rpkit()`` then ``rpkit.init_app(app)``.
+    Configuration comes from ``app.config`` and the ``RPKIT_*`` environment (see
+    :mod:`rpkit.flask.settings`); a bad configuration raises ``ConfigurationError`` here.
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        from .views import bp
+
+        settings = Settings.from_config(app.config)
+        if settings.secret_key and not app.config.get("SECRET_KEY"):
+            app.config["SECRET_KEY"] = settings.secret_key
+        elif not app.config.get("SECRET_KEY"):
+            app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
+        app.extensions[EXTENSION_KEY] = RpkitState(settings)
+        app.register_blueprint(bp)
+        app.register_error_handler(RpkitError, _handle_rpkit_error)
+        app.after_request(_security_headers)
+        app.context_processor(_template_globals)
+
+    @staticmethod
+    def state(app: Flask | None = None) -> RpkitState:
+        return rpkit_state(app)
+
+
+def rpkit_state(app: Flask | None = None) -> RpkitState:
+    """The extension state of ``app`` (default: the current app)."""
+    target = app if app is not None else current_app
+    try:
+        state: RpkitState = target.extensions[EXTENSION_KEY]
+    except KeyError as err:
+        raise RuntimeError("rpkit.flask.Rpkit was not initialised on this app") from err
+    return state
+
+
+def current_session() -> ServerSession | None:
+    """The signed-in session of this request, or None (loaded once per request)."""
+    if "rpkit_session" not in g:
+        state = rpkit_state()
+        g.rpkit_session = state.sessions.load(request.cookies.get(state.session_cookie))
+    record: ServerSession | None = g.rpkit_session
+    return record
+
+
+def current_identity() -> CrewIdentity | None:
+    """The signed-in crew member of this request, or None."""
+    record = current_session()
+    return record.identity if record is not None else None
+
+
+def csrf_token() -> str:
+    """The CSRF token to put in forms that change state (logout); empty when signed out."""
+    record = current_session()
+    return record.csrf_token if record is not None else ""
+
+
+def _template_globals() -> dict[str, Any]:
+    return {
+        "rpkit_identity": current_identity,
+        "rpkit_csrf_token": csrf_token,
+        "rpkit_protocols": lambda: rpkit_state().protocols,
+    }
+
+
+def _handle_rpkit_error(exc: RpkitError) -> Response:
+    return response_for_error(exc)
+
+
+def _security_headers(response: Response) -> Response:
+    # Signed-in pages and the auth routes must not be cached by shared proxies; the
+    # callback URL carries a code, so it must not leak through Referer to other sites.
+    if request.path.startswith("/auth/") or current_session() is not None:
+        response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Correlation-ID", correlation_id())
+    return response

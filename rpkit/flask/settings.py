@@ -1,0 +1,234 @@
+"""Extension settings: ``app.config`` first, then the ``RPKIT_*`` environment.
+
+Public contract (README): ``RPKIT_BASE_URL``, ``RPKIT_SECRET_KEY``, ``RPKIT_OIDC_*``
+(``ISSUER`` or ``SHIP_HOST``, ``CLIENT_ID``, ``CLIENT_SECRET``...), ``RPKIT_CA_BUNDLE``,
+``RPKIT_HTTP_*``, ``RPKIT_SAML_*`` (``IDP_METADATA_URL`` or ``IDP_METADATA_FILE``...),
+``RPKIT_REDIS_URL``. Objects may be passed in ``app.config`` instead: ``RPKIT_OIDC``
+(an ``OidcConfig``), ``RPKIT_SAML`` (a ``SamlConfig``), ``RPKIT_STORE`` (a ``StateStore``),
+``RPKIT_RANKS`` (a ``RankVocabulary``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..config import OidcConfig, is_loopback_host
+from ..errors import ConfigurationError
+from ..ranks import DEFAULT_RANKS, RankVocabulary
+from ..store import MemoryStore, RedisStore, StateStore
+
+__all__ = ["DEFAULT_BASE_URL", "Settings", "collect_env"]
+
+log = logging.getLogger("rpkit.flask")
+
+DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+OIDC_PROVIDER_KEYS = ("RPKIT_OIDC_ISSUER", "RPKIT_OIDC_SHIP_HOST", "RPKIT_OIDC_CLIENT_ID")
+SAML_PROVIDER_KEYS = ("RPKIT_SAML_IDP_METADATA_URL", "RPKIT_SAML_IDP_METADATA_FILE")
+_DEMO_CERTS = Path(__file__).resolve().parents[2] / "certs"
+
+
+def collect_env(
+    config: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Every ``RPKIT_*`` string setting: the environment, overridden by ``app.config``."""
+    env = os.environ if environ is None else environ
+    merged = {k: v for k, v in env.items() if k.startswith("RPKIT_")}
+    for key, value in config.items():
+        if key.startswith("RPKIT_") and isinstance(value, str):
+            merged[key] = value
+        elif key.startswith("RPKIT_") and value is None:
+            merged.pop(key, None)
+    return merged
+
+
+def _base_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f'"RPKIT_BASE_URL" {value!r} must be an absolute http(s) URL')
+    if parts.query or parts.fragment or parts.username:
+        raise ConfigurationError('"RPKIT_BASE_URL" must not have a query, fragment or user')
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigurationError(
+            f'"RPKIT_BASE_URL" {value!r} is plain http to a non-loopback host; session '
+            "cookies would travel in clear text. Serve the app over https."
+        )
+    return value.rstrip("/")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Settings:
+    """Everything the extension needs, validated at ``init_app`` (``ConfigurationError``)."""
+
+    base_url: str
+    oidc: OidcConfig | None
+    saml: Any | None  # rpkit.saml.SamlConfig; typed loosely so the saml extra stays optional
+    store: StateStore
+    ranks: RankVocabulary = DEFAULT_RANKS
+    session_lifetime: timedelta = timedelta(hours=8)
+    secret_key: str | None = field(default=None, repr=False)
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Secure cookies everywhere but plain http on loopback (the local demo)."""
+        return urlsplit(self.base_url).scheme == "https"
+
+    @property
+    def path_prefix(self) -> str:
+        return urlsplit(self.base_url).path.rstrip("/")
+
+    def url(self, path: str) -> str:
+        """An absolute URL of this app for ``path`` (which starts with ``/``)."""
+        return self.base_url + path
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        values = collect_env(config, environ)
+        base_url = _base_url(values.get("RPKIT_BASE_URL") or DEFAULT_BASE_URL)
+        store = config.get("RPKIT_STORE")
+        if store is None:
+            redis_url = values.get("RPKIT_REDIS_URL")
+            store = RedisStore(redis_url) if redis_url else MemoryStore()
+        if not isinstance(store, StateStore):
+            raise ConfigurationError('"RPKIT_STORE" must implement rpkit.store.StateStore')
+        ranks = config.get("RPKIT_RANKS", DEFAULT_RANKS)
+        if not isinstance(ranks, RankVocabulary):
+            raise ConfigurationError('"RPKIT_RANKS" must be a rpkit.ranks.RankVocabulary')
+        lifetime = values.get("RPKIT_SESSION_LIFETIME")
+        try:
+            session_lifetime = (
+                timedelta(seconds=float(lifetime)) if lifetime else timedelta(hours=8)
+            )
+        except ValueError as err:
+            raise ConfigurationError('"RPKIT_SESSION_LIFETIME" must be seconds') from err
+        return cls(
+            base_url=base_url,
+            oidc=_oidc(config, values, base_url),
+            saml=_saml(config, values, base_url),
+            store=store,
+            ranks=ranks,
+            session_lifetime=session_lifetime,
+            secret_key=values.get("RPKIT_SECRET_KEY") or None,
+        )
+
+
+def _oidc(config: Mapping[str, Any], values: Mapping[str, str], base_url: str) -> OidcConfig | None:
+    given = config.get("RPKIT_OIDC")
+    if given is not None:
+        if not isinstance(given, OidcConfig):
+            raise ConfigurationError('"RPKIT_OIDC" must be an rpkit.OidcConfig')
+        return given
+    if not any(values.get(k) for k in OIDC_PROVIDER_KEYS):
+        return None
+    env = {
+        k: v
+        for k, v in values.items()
+        if k.startswith(("RPKIT_OIDC_", "RPKIT_HTTP_")) or k == "RPKIT_CA_BUNDLE"
+    }
+    env.setdefault("RPKIT_OIDC_REDIRECT_URI", base_url + "/auth/oidc/callback")
+    env.setdefault("RPKIT_OIDC_POST_LOGOUT_REDIRECT_URI", base_url + "/")
+    return OidcConfig.from_env(env)
+
+
+def _saml(config: Mapping[str, Any], values: Mapping[str, str], base_url: str) -> Any | None:
+    given = config.get("RPKIT_SAML")
+    if given is not None:
+        return given
+    if not any(values.get(k) for k in SAML_PROVIDER_KEYS):
+        return None
+    try:
+        from ..saml import SamlConfig
+    except ImportError as err:  # pragma: no cover - depends on the install
+        raise ConfigurationError('SAML needs the "saml" extra: pip install rpkit[saml]') from err
+    env = {
+        k: v
+        for k, v in values.items()
+        if k.startswith(("RPKIT_SAML_", "RPKIT_HTTP_")) or k == "RPKIT_CA_BUNDLE"
+    }
+    env.setdefault("RPKIT_SAML_SP_ENTITY_ID", base_url + "/auth/saml/metadata")
+    env.setdefault("RPKIT_SAML_ACS_URL", base_url + "/auth/saml/acs")
+    if "RPKIT_SAML_IDP_ENTITY_ID" not in env:
+        env["RPKIT_SAML_IDP_ENTITY_ID"] = idp_entity_id_from(env)
+    if "RPKIT_SAML_SP_KEY_FILE" not in env and "RPKIT_SAML_SP_CERT_FILE" not in env:
+        key, cert = _demo_key_pair(base_url)
+        env["RPKIT_SAML_SP_KEY_FILE"], env["RPKIT_SAML_SP_CERT_FILE"] = key, cert
+    env.setdefault("RPKIT_SAML_LOGOUT_URL", base_url + "/auth/saml/slo")
+    return SamlConfig.from_env(env)
+
+
+def idp_entity_id_from(env: Mapping[str, str]) -> str:
+    """The IdP entity ID when ``RPKIT_SAML_IDP_ENTITY_ID`` is not set.
+
+    From a metadata file: the ``entityID`` of its single ``EntityDescriptor``. From a URL:
+    Dualog's layout, where ``<issuer>/saml/metadata`` describes the entity ``<issuer>``
+    (developer guide, "SAML Integration"); fetching the URL here would make start-up
+    depend on the IdP being reachable.
+    """
+    path = env.get("RPKIT_SAML_IDP_METADATA_FILE")
+    if path:
+        return _entity_id_in_file(path)
+    url = env.get("RPKIT_SAML_IDP_METADATA_URL", "")
+    parts = urlsplit(url)
+    if parts.path.rstrip("/").endswith("/saml/metadata") and not parts.query:
+        return url.rstrip("/").removesuffix("/saml/metadata")
+    raise ConfigurationError(
+        f'cannot tell the IdP entity ID from "RPKIT_SAML_IDP_METADATA_URL" {url!r}; '
+        'set "RPKIT_SAML_IDP_ENTITY_ID"'
+    )
+
+
+def _entity_id_in_file(path: str) -> str:
+    from lxml import etree
+
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
+    try:
+        root = etree.fromstring(Path(path).read_bytes(), parser)
+    except (OSError, etree.XMLSyntaxError) as err:
+        raise ConfigurationError(f'"RPKIT_SAML_IDP_METADATA_FILE" {path!r} is unreadable') from err
+    md = "{urn:oasis:names:tc:SAML:2.0:metadata}"
+    descriptors = (
+        [root] if root.tag == md + "EntityDescriptor" else root.findall(md + "EntityDescriptor")
+    )
+    entity_ids = [d.get("entityID") for d in descriptors if d.get("entityID")]
+    if len(entity_ids) != 1:
+        raise ConfigurationError(
+            f'"RPKIT_SAML_IDP_METADATA_FILE" {path!r} does not describe exactly one entity; '
+            'set "RPKIT_SAML_IDP_ENTITY_ID"'
+        )
+    return str(entity_ids[0])
+
+
+def _demo_key_pair(base_url: str) -> tuple[str, str]:
+    """The throwaway demo SP key pair, for an app on loopback only.
+
+    Anywhere else a published private key would let anyone sign as this SP, so a real
+    deployment must configure its own (``rpkit.saml.generate_sp_certificate``).
+    """
+    host = urlsplit(base_url).hostname or ""
+    key, cert = _DEMO_CERTS / "demo-sp.key", _DEMO_CERTS / "demo-sp.crt"
+    if not is_loopback_host(host):
+        raise ConfigurationError(
+            'SAML needs "RPKIT_SAML_SP_KEY_FILE" and "RPKIT_SAML_SP_CERT_FILE" (the demo key '
+            "pair is only used for an app on loopback)"
+        )
+    if key.is_file() and cert.is_file():
+        log.warning("rpkit: using the throwaway demo SAML SP key pair (loopback demo only)")
+        return str(key), str(cert)
+    import tempfile
+
+    from ..saml import generate_sp_certificate
+
+    directory = Path(tempfile.mkdtemp(prefix="rpkit-sp-"))
+    key_path, cert_path = generate_sp_certificate(directory, name="demo-sp", key_size=2048)
+    log.warning("rpkit: generated a temporary SAML SP key pair in %s", directory)
+    return str(key_path), str(cert_path)

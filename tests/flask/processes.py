@@ -1,0 +1,120 @@
+"""Subprocess helpers: the sample app via ``python -m example_app`` and a private Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from .helpers import ROOT
+
+
+def wait_until(check: object, *, timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll ``check()`` until it is truthy (short back-off, bounded), else fail."""
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except (OSError, requests.RequestException):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.25)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without any RPKIT_* variable, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RPKIT_")}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def example_app_process(
+    base_url: str, env: Mapping[str, str], cwd: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``python -m example_app`` until it answers ``/me``; stop it afterwards."""
+    log = open(cwd / f"app-{base_url.rsplit(':', 1)[1]}.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "example_app"],
+        env=dict(env),
+        cwd=cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"example_app exited: {log.name}")
+            return requests.get(f"{base_url}/me", timeout=2).status_code == 401
+
+        wait_until(ready, what=f"example_app at {base_url}")
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        log.close()
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server on a unix socket; yields its ``unix://`` URL."""
+    import redis
+
+    directory = Path(tempfile.mkdtemp(prefix="rpkit-redis-", dir="/tmp"))
+    socket = directory / "redis.sock"
+    process = subprocess.Popen(
+        [
+            shutil.which("redis-server") or "/usr/bin/redis-server",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = redis.Redis(unix_socket_path=str(socket))
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError("redis-server exited")
+            try:
+                return bool(client.ping())
+            except redis.RedisError:
+                return False
+
+        wait_until(ready, what="redis-server")
+        client.close()
+        yield f"unix://{socket}"
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,134 @@
+"""End to end in real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
+
+Screenshots of the key pages go to ``artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from .conftest import Stack
+from .helpers import INGRID, JONAS, ROOT, TOMAS
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = ROOT / "artifacts" / "screenshots"
+
+# A missing browser is a broken machine, not a reason to pass: scripts/bootstrap installs it.
+assert os.path.exists(CHROMIUM), "Debian chromium is missing: run scripts/bootstrap"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def shot(page: Page, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _pick(page: Page, user: str) -> None:
+    page.get_by_test_id(f"crew-card-{user}").click()
+
+
+def _sign_out(page: Page) -> None:
+    page.get_by_test_id("logout").click()
+
+
+def test_oidc_login_profile_logout(stack: Stack, page: Page) -> None:
+    """OIDC: home, sandbox login, profile with rank and ship, logout back to home."""
+    page.goto(stack.base_url + "/")
+    shot(page, "01-home-signed-out")
+    page.get_by_test_id("login-oidc").click()
+    expect(page.get_by_test_id("crew-cards")).to_be_visible()
+    shot(page, "02-sandbox-login-oidc")
+    _pick(page, INGRID)
+    expect(page.get_by_test_id("profile-rank")).to_contain_text("Master")
+    expect(page.get_by_test_id("profile-ship")).to_contain_text("MV Nordic Aurora")
+    expect(page.get_by_test_id("profile-protocol")).to_have_text("OIDC")
+    assert page.url == stack.base_url + "/profile"
+    shot(page, "03-profile-oidc")
+    page.get_by_test_id("bridge-link").click()
+    expect(page.get_by_test_id("bridge-title")).to_be_visible()
+    _sign_out(page)
+    expect(page.get_by_test_id("login-oidc")).to_be_visible()
+    assert page.url == stack.base_url + "/"
+    shot(page, "04-signed-out-oidc")
+    me = page.request.get(stack.base_url + "/me")
+    assert me.status == 401
+
+
+def test_saml_login_profile_logout(stack: Stack, page: Page) -> None:
+    """SAML: sandbox login, profile with rank and ship, bridge for a C/O, single logout."""
+    page.goto(stack.base_url + "/")
+    page.get_by_test_id("login-saml").click()
+    expect(page.get_by_test_id("crew-cards")).to_be_visible()
+    shot(page, "05-sandbox-login-saml")
+    _pick(page, TOMAS)
+    expect(page.get_by_test_id("profile-rank")).to_contain_text("Chief Officer")
+    expect(page.get_by_test_id("profile-ship")).to_contain_text("MV Nordic Aurora")
+    expect(page.get_by_test_id("profile-protocol")).to_have_text("SAML")
+    shot(page, "06-profile-saml")
+    page.goto(stack.base_url + "/bridge")
+    expect(page.get_by_test_id("bridge-title")).to_be_visible()
+    shot(page, "07-bridge-chief-officer")
+    _sign_out(page)
+    expect(page.get_by_test_id("login-saml")).to_be_visible()
+    assert page.url == stack.base_url + "/"
+    shot(page, "08-signed-out-saml")
+    assert page.request.get(stack.base_url + "/me").status == 401
+
+
+def test_ab_refused_on_bridge(stack: Stack, page: Page) -> None:
+    """An AB signs in but the deck officers' page answers a friendly 403."""
+    page.goto(stack.base_url + "/bridge")
+    page.get_by_test_id("login-oidc").click()
+    _pick(page, JONAS)
+    expect(page.get_by_test_id("error-title")).to_have_text("Not for your rank")
+    expect(page.get_by_test_id("correlation-id")).not_to_be_empty()
+    assert page.url == stack.base_url + "/bridge"
+    shot(page, "09-bridge-refused-ab")
+
+
+@pytest.mark.parametrize("protocol", ["oidc", "saml"])
+def test_sandbox_deny_shows_error_page(stack: Stack, page: Page, protocol: str) -> None:
+    """Pressing Deny at the sandbox lands on the app's friendly error page; no session."""
+    page.goto(stack.base_url + "/")
+    page.get_by_test_id(f"login-{protocol}").click()
+    page.get_by_test_id("deny").click()
+    expect(page.get_by_test_id("error-title")).to_have_text("Sign-in was refused")
+    expect(page.get_by_test_id("correlation-id")).not_to_be_empty()
+    shot(page, f"10-deny-{protocol}")
+    assert page.request.get(stack.base_url + "/me").status == 401

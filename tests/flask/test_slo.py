@@ -1,0 +1,75 @@
+"""IdP-initiated SAML single logout, with and without the browser's session cookie."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+import requests
+
+from .conftest import Stack
+from .helpers import INGRID, TOMAS, forms, saml_login
+
+
+def _assert_logout_response(stack: Stack, answer: requests.Response) -> None:
+    """The app answers with a LogoutResponse to the IdP, over either binding."""
+    if answer.status_code == 302:
+        location = answer.headers["Location"]
+        assert location.startswith(stack.sandbox.urls["saml_slo"] + "?SAMLResponse=")
+        assert "Signature=" in location
+    else:
+        assert answer.status_code == 200, answer.text[:300]
+        reply = forms(answer.text)[0]
+        assert reply["action"] == stack.sandbox.urls["saml_slo"]
+        assert "SAMLResponse" in reply["fields"]
+
+
+def _idp_logout_form(stack: Stack, http: requests.Session) -> dict[str, object]:
+    """Ask the sandbox to log this browser out; return its LogoutRequest form to the app."""
+    answer = http.get(stack.sandbox.issuer + "/saml/logout")
+    assert answer.status_code == 200, answer.text[:300]
+    form = forms(answer.text)[0]
+    assert form["action"] == f"{stack.base_url}/auth/saml/slo"
+    assert "SAMLRequest" in form["fields"]
+    return form
+
+
+@pytest.mark.parametrize("with_cookie", [True, False], ids=["same_browser", "cross_site"])
+def test_idp_initiated_logout(stack: Stack, http: requests.Session, with_cookie: bool) -> None:
+    """The IdP's signed LogoutRequest ends the session and is answered with a LogoutResponse."""
+    saml_login(http, stack.base_url, TOMAS)
+    with requests.Session() as bystander:
+        saml_login(bystander, stack.base_url, INGRID)
+        form = _idp_logout_form(stack, http)
+        poster = http if with_cookie else requests.Session()
+        answer = poster.post(str(form["action"]), data=form["fields"], allow_redirects=False)
+        _assert_logout_response(stack, answer)
+        assert http.get(f"{stack.base_url}/me").status_code == 401
+        assert bystander.get(f"{stack.base_url}/me").status_code == 200
+        replay = poster.post(str(form["action"]), data=form["fields"], allow_redirects=False)
+        assert replay.status_code == 400
+
+
+def test_forged_logout_request_is_refused(stack: Stack, http: requests.Session) -> None:
+    """A LogoutRequest whose signed content was changed ends nothing."""
+    saml_login(http, stack.base_url, TOMAS)
+    form = _idp_logout_form(stack, http)
+    fields = dict(form["fields"])  # type: ignore[call-overload]
+    xml = base64.b64decode(fields["SAMLRequest"])
+    # Same NameID (so the session is found), but a signed value was changed.
+    match = re.search(rb"SessionIndex>([^<]+)<", xml)
+    assert match is not None
+    forged = xml.replace(match.group(1), match.group(1)[::-1], 1)
+    assert forged != xml
+    fields["SAMLRequest"] = base64.b64encode(forged).decode()
+    with requests.Session() as attacker:
+        answer = attacker.post(str(form["action"]), data=fields, allow_redirects=False)
+    assert answer.status_code == 400
+    assert http.get(f"{stack.base_url}/me").status_code == 200
+
+
+def test_slo_without_message(stack: Stack, http: requests.Session) -> None:
+    """The SLO endpoint without SAMLRequest or SAMLResponse answers 400."""
+    assert http.get(f"{stack.base_url}/auth/saml/slo").status_code == 400
+    assert http.post(f"{stack.base_url}/auth/saml/slo").status_code == 400
