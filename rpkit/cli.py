@@ -129,7 +129,14 @@ def _register_sandbox(subparsers: Subparsers) -> None:
     reset.set_defaults(handler=_reset_sandbox)
 
 
-COMMANDS: list[Register] = [_register_sandbox]
+def _register_scim(subparsers: Subparsers) -> None:
+    # Imported here so `rpkit sandbox` does not load the SCIM client, and vice versa.
+    from .scim.cli import add_subcommands
+
+    add_subcommands(subparsers)
+
+
+COMMANDS: list[Register] = [_register_sandbox, _register_scim]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,315 @@
+"""The handlers behind ``rpkit crew sync`` and ``rpkit scim ...``: one function per command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import IO, Any
+
+from ..errors import ValidationError
+from .client import ScimClient
+from .config import ScimConfig
+from .filters import Filter
+from .models import CrewExtension, Email, Group, GroupRef, User, user_to_scim
+from .roster import RosterColumns, read_roster
+from .sync import Action, PlannedAction, SyncOptions, SyncPlan, apply_plan, plan_sync
+
+# How a command builds its client from the config (tests pass one with a recording sleep).
+ClientFactory = Callable[[ScimConfig], ScimClient]
+
+
+def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> ScimConfig:
+    """``ScimConfig.from_env`` with the connection flags laid over the environment."""
+    env = dict(environ)
+    for flag, name in (
+        ("base_url", "RPKIT_SCIM_BASE_URL"),
+        ("token_url", "RPKIT_SCIM_TOKEN_URL"),
+        ("client_id", "RPKIT_SCIM_CLIENT_ID"),
+        ("scope", "RPKIT_SCIM_SCOPE"),
+    ):
+        value = getattr(args, flag, None)
+        if value:
+            env[name] = value
+    return ScimConfig.from_env(env)
+
+
+class Context:
+    """What every handler needs: the environment, the client factory and the streams."""
+
+    def __init__(self, environ: Mapping[str, str] | None, factory: ClientFactory) -> None:
+        self._environ = environ
+        self.factory = factory
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return os.environ if self._environ is None else self._environ
+
+    @property
+    def stdout(self) -> IO[str]:
+        return sys.stdout  # looked up per call, so redirection (and capsys) applies
+
+    @property
+    def stderr(self) -> IO[str]:
+        return sys.stderr
+
+    def client(self, args: argparse.Namespace) -> ScimClient:
+        return self.factory(config_from(args, self.environ))
+
+    def out(self, text: str = "") -> None:
+        print(text, file=self.stdout)
+
+    def json(self, value: Any) -> None:
+        print(json.dumps(value, indent=2, ensure_ascii=False), file=self.stdout)
+
+
+def _table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+# -- crew sync ---------------------------------------------------------------------------
+
+
+def _describe(action: PlannedAction) -> str:
+    parts = [f"{c.field}: {c.old or '-'} -> {c.new or '-'}" for c in action.changes]
+    parts.extend(action.notes)
+    return "; ".join(parts)
+
+
+def _plan_table(plan: SyncPlan) -> str:
+    rows = [
+        [
+            a.action.replace("_", "-"),
+            str(a.line) if a.line is not None else "",
+            a.user_name,
+            a.external_id or "",
+            _describe(a),
+        ]
+        for a in plan.actions
+    ]
+    return _table(rows, ["ACTION", "LINE", "USER", "EMPLOYEE ID", "DETAILS"])
+
+
+def _summary(plan: SyncPlan) -> str:
+    names: tuple[Action, ...] = ("create", "update", "transfer", "sign_off", "departure", "invalid")
+    counts = [f"{plan.count(n)} {n.replace('_', '-')}" for n in names if plan.count(n)]
+    return f"plan: {', '.join(counts) or 'nothing to do'} ({plan.unchanged} unchanged)"
+
+
+def _progress_bar(stream: IO[str]) -> Callable[[int, int, PlannedAction], None]:
+    def show(done: int, total: int, action: PlannedAction) -> None:
+        width = 30
+        filled = width * done // total if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        label = f"{action.action.replace('_', '-')} {action.user_name}"[:50]
+        stream.write(f"\r[{bar}] {done}/{total} {label:<50}")
+        if done == total:
+            stream.write("\n")
+        stream.flush()
+
+    return show
+
+
+def crew_sync(ctx: Context, args: argparse.Namespace) -> int:
+    columns = RosterColumns.from_spec(args.columns) if args.columns else RosterColumns()
+    roster = read_roster(
+        args.roster, columns=columns, date_format=args.date_format, delimiter=args.delimiter
+    )
+    client = ctx.client(args)
+    options = SyncOptions(
+        departure_policy=args.departure_policy, default_groups=tuple(args.default_group or ())
+    )
+    plan = plan_sync(roster, client.list_users(), today=client.today(), options=options)
+    if plan.actions:
+        ctx.out(_plan_table(plan))
+        ctx.out()
+    ctx.out(_summary(plan))
+    if not args.apply:
+        if plan.actions:
+            ctx.out("dry run: nothing was sent; add --apply to apply the plan")
+        return 0
+    report = apply_plan(client, plan, progress=_progress_bar(ctx.stderr))
+    ctx.out(f"applied {len(report.applied)}, failed {len(report.failed)}")
+    if report.failed:
+        rows = [
+            [
+                str(f.action.line) if f.action.line is not None else "",
+                f.action.user_name,
+                f.action.action.replace("_", "-"),
+                f.reason,
+                f.correlation_id or "",
+            ]
+            for f in report.failed
+        ]
+        ctx.out(_table(rows, ["LINE", "USER", "ACTION", "REASON", "CORRELATION ID"]))
+        return 1
+    return 0
+
+
+# -- scim users --------------------------------------------------------------------------
+
+
+def _user_json(user: User) -> dict[str, Any]:
+    body = {"id": user.id, **user_to_scim(user)}
+    if user.meta is not None:
+        body["meta"] = {
+            "resourceType": user.meta.resource_type,
+            "created": user.meta.created,
+            "lastModified": user.meta.last_modified,
+            "location": user.meta.location,
+        }
+    return body
+
+
+def _filter(text: str | None) -> Filter | None:
+    if not text:
+        return None
+    attribute, sep, value = text.partition("=")
+    if not sep:
+        raise ValidationError("filter", f"--filter takes ATTRIBUTE=VALUE, got {text!r}")
+    return Filter.eq(attribute.strip(), value)
+
+
+def users_list(ctx: Context, args: argparse.Namespace) -> int:
+    users = ctx.client(args).list_users(filter=_filter(args.filter))
+    if args.json:
+        ctx.json([_user_json(u) for u in users])
+        return 0
+    rows = [
+        [
+            u.id or "",
+            u.user_name,
+            u.external_id or "",
+            f"{u.given_name} {u.family_name}".strip(),
+            u.crew.rank or "",
+            u.crew.ship_name or u.crew.ship_imo or "",
+            "yes" if u.active else "no",
+        ]
+        for u in users
+    ]
+    ctx.out(_table(rows, ["ID", "USERNAME", "EXTERNAL ID", "NAME", "RANK", "SHIP", "ACTIVE"]))
+    return 0
+
+
+def users_get(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.json(_user_json(ctx.client(args).get_user(args.id)))
+    return 0
+
+
+def _apply_user_flags(user: User, args: argparse.Namespace) -> User:
+    crew_changes: dict[str, Any] = {}
+    for flag, name in (
+        ("rank", "rank"),
+        ("department", "department"),
+        ("ship_imo", "ship_imo"),
+        ("contract_start", "contract_start_date"),
+        ("contract_end", "contract_end_date"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            crew_changes[name] = value or None
+    changes: dict[str, Any] = {}
+    for flag in ("given_name", "family_name", "external_id", "display_name"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            changes[flag] = value
+    if getattr(args, "active", None) is not None:
+        changes["active"] = args.active
+    if getattr(args, "personal_email", None):
+        others = tuple(e for e in user.emails if e.type != "home")
+        changes["emails"] = (*others, Email(value=args.personal_email, type="home", primary=False))
+    if crew_changes.get("ship_imo") is None and "ship_imo" in crew_changes:
+        crew_changes["ship_name"] = None
+    return replace(user, crew=replace(user.crew, **crew_changes), **changes)
+
+
+def users_create(ctx: Context, args: argparse.Namespace) -> int:
+    user = User(
+        user_name=args.user_name,
+        given_name=args.given_name,
+        family_name=args.family_name,
+        emails=(Email(value=args.user_name, type="work", primary=True),),
+        groups=tuple(GroupRef(value=g) for g in args.group or ()),
+        crew=CrewExtension(force_change_password=not args.no_force_change_password),
+    )
+    user = _apply_user_flags(user, args)
+    ctx.json(_user_json(ctx.client(args).create_user(user)))
+    return 0
+
+
+def users_update(ctx: Context, args: argparse.Namespace) -> int:
+    updated = ctx.client(args).update_user(args.id, lambda u: _apply_user_flags(u, args))
+    ctx.json(_user_json(updated))
+    return 0
+
+
+def users_delete(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.client(args).delete_user(args.id)
+    ctx.out(f"deleted user {args.id}")
+    return 0
+
+
+# -- scim groups -------------------------------------------------------------------------
+
+
+def _group_json(group: Group) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "displayName": group.display_name,
+        "members": [{"value": m.value, "display": m.display} for m in group.members],
+    }
+
+
+def groups_list(ctx: Context, args: argparse.Namespace) -> int:
+    groups = list(ctx.client(args).list_groups())
+    if args.json:
+        ctx.json([_group_json(g) for g in groups])
+        return 0
+    rows = [[g.id or "", g.display_name, str(len(g.members))] for g in groups]
+    ctx.out(_table(rows, ["ID", "NAME", "MEMBERS"]))
+    return 0
+
+
+def groups_get(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.json(_group_json(ctx.client(args).get_group(args.id)))
+    return 0
+
+
+def groups_create(ctx: Context, args: argparse.Namespace) -> int:
+    group = ctx.client(args).create_group(args.name, members=tuple(args.member or ()))
+    ctx.json(_group_json(group))
+    return 0
+
+
+def groups_rename(ctx: Context, args: argparse.Namespace) -> int:
+    group = ctx.client(args).update_group(args.id, lambda g: replace(g, display_name=args.name))
+    ctx.json(_group_json(group))
+    return 0
+
+
+def groups_delete(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.client(args).delete_group(args.id)
+    ctx.out(f"deleted group {args.id}")
+    return 0
+
+
+def groups_add_member(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.client(args).add_to_group(args.user_id, args.group_id)
+    ctx.out(f"added user {args.user_id} to group {args.group_id}")
+    return 0
+
+
+def groups_remove_member(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.client(args).remove_from_group(args.user_id, args.group_id)
+    ctx.out(f"removed user {args.user_id} from group {args.group_id}")
+    return 0

@@ -1,0 +1,274 @@
+"""Bearer-token calls to the User API: token cache, one refresh on 401, retries.
+
+Tokens come from client credentials via Authlib's client authentication
+(``rpkit.oidc.tokens.request_token``), either at a configured token URL or through an
+``OidcClient`` (which finds the token endpoint by discovery and caches the token itself).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+
+from .._http import HttpClient, error_from_response, json_object
+from ..config import OidcConfig
+from ..errors import ConfigurationError, ProviderResponseError, ProviderUnavailableError
+from ..oidc.tokens import TokenSet, request_token
+from .config import ScimConfig
+
+if TYPE_CHECKING:
+    from ..oidc.client import OidcClient
+
+__all__ = ["Transport", "list_pages"]
+
+log = logging.getLogger("rpkit.scim")
+
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+
+
+class _TokenSource:
+    """A client-credentials token, cached until ``token_refresh_margin`` before expiry."""
+
+    def __init__(
+        self, config: ScimConfig, http: HttpClient, oidc: OidcClient | None, clock: Clock
+    ) -> None:
+        self._config = config
+        self._http = http
+        self._oidc = oidc
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: TokenSet | None = None
+        self._auth: OidcConfig | None = None
+        if oidc is None:
+            if not config.client_id or not config.client_secret:
+                raise ConfigurationError(
+                    'SCIM needs "client_id" and "client_secret" (or an OidcClient)'
+                )
+            token_url = config.effective_token_url
+            parts = urlsplit(token_url)
+            # request_token takes the client registration as an OidcConfig; only the
+            # client id, secret and auth method are used, the issuer is a placeholder.
+            self._auth = OidcConfig(
+                issuer=f"{parts.scheme}://{parts.netloc}",
+                client_id=config.client_id,
+                client_secret=config.client_secret,
+                http=config.http,
+            )
+        elif config.token_url is not None:
+            raise ConfigurationError('set "token_url" or pass an OidcClient, not both')
+
+    def get(self) -> str:
+        """A valid access token, fetched if none is cached or it is about to expire."""
+        if self._oidc is not None:
+            return self._oidc.client_credentials((self._config.scope,)).access_token
+        margin = self._config.token_refresh_margin.total_seconds()
+        with self._lock:
+            cached = self._token
+            if cached is not None and not cached.expires_within(margin, now=self._clock()):
+                return cached.access_token
+            assert self._auth is not None
+            self._token = request_token(
+                self._http,
+                self._auth,
+                self._config.effective_token_url,
+                {"grant_type": "client_credentials", "scope": self._config.scope},
+                what="SCIM client credentials",
+                clock=self._clock,
+            )
+            return self._token.access_token
+
+    def forget(self, token: str) -> None:
+        """Drop ``token`` (the API answered 401 to it)."""
+        if self._oidc is not None:
+            self._oidc.forget_client_credentials((self._config.scope,))
+            return
+        with self._lock:
+            if self._token is not None and self._token.access_token == token:
+                self._token = None
+
+
+class Transport:
+    """Sends User API requests with a bearer token; retries what is safe to retry."""
+
+    def __init__(
+        self,
+        config: ScimConfig,
+        *,
+        oidc: OidcClient | None = None,
+        http: HttpClient | None = None,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.http = http if http is not None else HttpClient(config.http)
+        self.sleep = sleep
+        self._tokens = _TokenSource(config, self.http, oidc, clock)
+        self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter only
+
+    def delay_for(self, attempt: int, err: ProviderUnavailableError) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based) after ``err``.
+
+        ``Retry-After`` wins when the server sent one (RFC 9110 §10.2.3); otherwise
+        exponential backoff with jitter, capped at ``max_backoff``.
+
+        Raises:
+            ProviderUnavailableError: ``err`` itself, when Retry-After exceeds
+                ``max_retry_after``.
+        """
+        if err.retry_after is not None:
+            if err.retry_after > self.config.max_retry_after.total_seconds():
+                raise err
+            return float(err.retry_after)
+        base = self.config.backoff.total_seconds() * (2.0 ** (attempt - 1))
+        capped = min(base, self.config.max_backoff.total_seconds())
+        return capped / 2 + self._rng.uniform(0, capped / 2)
+
+    def send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> requests.Response:
+        """One request (plus one resend with a new token after a 401); no other retry."""
+        token = self._tokens.get()
+        response = self._send(method, url, token, what=what, params=params, json_body=json_body)
+        if response.status_code == 401:
+            # Dualog: "refresh tokens when encountering 401 errors with expired tokens";
+            # the token may also have been revoked. Once, so a bad client cannot loop.
+            log.info("%s: HTTP 401, fetching a new token and retrying once", what)
+            self._tokens.forget(token)
+            token = self._tokens.get()
+            response = self._send(method, url, token, what=what, params=params, json_body=json_body)
+        return response
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        token: str,
+        *,
+        what: str,
+        params: Mapping[str, str] | None,
+        json_body: Any,
+    ) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/scim+json"}
+        return self.http.request(
+            method, url, what=what, params=params, json_body=json_body, headers=headers
+        )
+
+    def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        ok: tuple[int, ...] = (200,),
+        parse: bool = True,
+        missing_ok_on_retry: bool = False,
+        redact: tuple[str | None, ...] = (),
+    ) -> dict[str, Any] | None:
+        """An idempotent call, retried on network errors, timeouts, 5xx, 429 and bodies
+        cut short; return the JSON object (or None when ``parse`` is False).
+
+        ``missing_ok_on_retry``: a 404 after a retry means an earlier attempt succeeded
+        (a DELETE whose answer was lost), so it counts as success. ``redact`` lists what
+        the body carried that must not reach an error message (a password).
+
+        Raises:
+            ProviderUnavailableError: still failing after ``max_retries`` retries.
+            ProviderResponseError: a 4xx (with Dualog's ``correlationId``) or a bad body.
+        """
+        attempt = 0
+        while True:
+            try:
+                response = self.send_once(
+                    method, url, what=what, params=params, json_body=json_body
+                )
+                if response.status_code == 404 and missing_ok_on_retry and attempt > 0:
+                    return None
+                if response.status_code not in ok:
+                    raise error_from_response(response, what, redact=redact)
+                if not parse:
+                    return None
+                try:
+                    return json_object(response, what)
+                except ProviderResponseError as err:
+                    # A truncated or garbled success body: the call is idempotent, ask again.
+                    raise ProviderUnavailableError(
+                        f"{what}: unreadable response body (HTTP {response.status_code})",
+                        status=response.status_code,
+                    ) from err
+            except ProviderUnavailableError as err:
+                attempt += 1
+                if attempt > self.config.max_retries:
+                    raise
+                delay = self.delay_for(attempt, err)
+                log.warning("%s failed (%s); retry %d in %.1fs", what, err.message, attempt, delay)
+                self.sleep(delay)
+
+
+def list_pages(
+    transport: Transport, url: str, resource: str, *, filter: str | None, count: int
+) -> Iterator[Mapping[str, Any]]:
+    """Every resource of a list, page by page (RFC 7644 §3.4.2.4).
+
+    The next ``startIndex`` advances by the resources actually received, not by
+    ``count``, so a server that under-fills pages (or caps ``count``) loses nothing;
+    an empty page or one that goes backwards ends the listing instead of looping.
+    """
+    start = 1
+    seen: set[str] = set()
+    while True:
+        params = {"startIndex": str(start), "count": str(count)}
+        if filter is not None:
+            params["filter"] = filter
+        page = transport.call("GET", url, what=f"SCIM list {resource}", params=params)
+        assert page is not None
+        total = page.get("totalResults")
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+            raise ProviderResponseError(f'SCIM list {resource}: no valid "totalResults"')
+        items = page.get("Resources") or []
+        if not isinstance(items, list):
+            raise ProviderResponseError(f'SCIM list {resource}: "Resources" is not a list')
+        answered_start = page.get("startIndex", start)
+        if isinstance(answered_start, int) and 1 < start and answered_start < start and items:
+            raise ProviderResponseError(
+                f"SCIM list {resource}: asked for startIndex {start}, got {answered_start}"
+            )
+        per_page = page.get("itemsPerPage")
+        if isinstance(per_page, int) and per_page != len(items):
+            # Seen in the wild: itemsPerPage echoes "count" while fewer resources come.
+            log.debug(
+                "SCIM list %s: itemsPerPage %s but %d resources at startIndex %d",
+                resource,
+                per_page,
+                len(items),
+                start,
+            )
+        for item in items:
+            if not isinstance(item, Mapping):
+                raise ProviderResponseError(f"SCIM list {resource}: a resource is not an object")
+            # Entries can shift between pages when others change the list meanwhile.
+            ident = item.get("id")
+            if isinstance(ident, str):
+                if ident in seen:
+                    continue
+                seen.add(ident)
+            yield item
+        start += len(items)
+        if not items or start > total:
+            return

@@ -1,0 +1,238 @@
+"""Read a crew roster exported from a Crew Management System (CSV).
+
+The columns are the fields Dualog's CMS guide lists under "Data Synchronized": first name,
+surname, email, rank, employee id (sent as ``externalId``), ship name, IMO number,
+contract start and end, personal email and phone. Header names are configurable; matching
+ignores case and surrounding spaces. A row that breaks a rule is kept with its
+``problem`` set, so the sync reports it instead of treating the person as departed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime
+from pathlib import Path
+
+from ..errors import ValidationError
+from .validation import validate_email, validate_imo
+
+__all__ = ["Roster", "RosterColumns", "RosterRow", "parse_roster", "read_roster", "rows_to_csv"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RosterColumns:
+    """Header name of each roster field (defaults: the CMS guide's field names)."""
+
+    first_name: str = "First Name"
+    surname: str = "Surname"
+    email: str = "Email Address"
+    rank: str = "Rank"
+    employee_id: str = "Employee ID"
+    ship_name: str = "Ship Name"
+    imo: str = "IMO Number"
+    contract_start: str = "Contract Start Date"
+    contract_end: str = "Contract End Date"
+    personal_email: str = "Personal Email"
+    phone: str = "Phone Number"
+    department: str = "Department"
+
+    @classmethod
+    def from_spec(cls, spec: str) -> RosterColumns:
+        """Parse ``"email=E-mail,imo=IMO"`` (field=header pairs; ``;`` also separates).
+
+        Raises:
+            ValidationError: unknown field name or a pair without ``=``.
+        """
+        known = {f.name for f in fields(cls)}
+        values: dict[str, str] = {}
+        for pair in spec.replace(";", ",").split(","):
+            if not pair.strip():
+                continue
+            name, sep, header = pair.partition("=")
+            name = name.strip().lower().replace("-", "_")
+            if not sep or not header.strip():
+                raise ValidationError(
+                    "columns", f"column mapping {pair.strip()!r} needs field=Header"
+                )
+            if name not in known:
+                raise ValidationError(
+                    "columns", f"unknown roster field {name!r}; known: {', '.join(sorted(known))}"
+                )
+            values[name] = header.strip()
+        return cls(**values)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RosterRow:
+    """One crew member as the CMS sees them. ``line`` is the CSV line number."""
+
+    line: int
+    first_name: str
+    surname: str
+    email: str
+    employee_id: str | None = None
+    rank: str | None = None
+    department: str | None = None
+    ship_name: str | None = None
+    ship_imo: str | None = None
+    contract_start: date | None = None
+    contract_end: date | None = None
+    personal_email: str | None = None
+    phone: str | None = None
+    problem: ValidationError | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Roster:
+    """The rows of one export, in file order."""
+
+    rows: tuple[RosterRow, ...]
+
+    @property
+    def valid_rows(self) -> tuple[RosterRow, ...]:
+        return tuple(r for r in self.rows if r.problem is None)
+
+
+_REQUIRED = ("first_name", "surname", "email")
+
+
+def _cell(record: Mapping[str, str], header: str | None) -> str | None:
+    if header is None:
+        return None
+    value = record.get(header)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _normalize_imo(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.upper().removeprefix("IMO").replace(" ", "").strip()
+    return text or None
+
+
+def _date(value: str | None, field_name: str, date_format: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, date_format).date()
+    except ValueError as err:
+        raise ValidationError(
+            field_name, f'"{field_name}" {value!r} does not match the date format {date_format}'
+        ) from err
+
+
+def _row(
+    line: int, record: Mapping[str, str], headers: Mapping[str, str | None], date_format: str
+) -> RosterRow:
+    def cell(name: str) -> str | None:
+        return _cell(record, headers[name])
+
+    base = RosterRow(
+        line=line,
+        first_name=cell("first_name") or "",
+        surname=cell("surname") or "",
+        email=cell("email") or "",
+        employee_id=cell("employee_id"),
+        rank=cell("rank"),
+        department=cell("department"),
+        ship_name=cell("ship_name"),
+        ship_imo=_normalize_imo(cell("imo")),
+        personal_email=cell("personal_email"),
+        phone=cell("phone"),
+    )
+    try:
+        if not base.first_name:
+            raise ValidationError("name.givenName", "first name is empty")
+        if not base.surname:
+            raise ValidationError("name.familyName", "surname is empty")
+        validate_email(base.email, "userName")
+        if base.personal_email is not None:
+            validate_email(base.personal_email, "emails")
+        if base.ship_imo is not None:
+            validate_imo(base.ship_imo, ship_name=base.ship_name)
+        start = _date(cell("contract_start"), "contractStartDate", date_format)
+        end = _date(cell("contract_end"), "contractEndDate", date_format)
+        if base.ship_imo is not None and start is None:
+            raise ValidationError(
+                "contractStartDate", "a ship assignment needs a contract start date"
+            )
+        if start is not None and end is not None and end < start:
+            raise ValidationError(
+                "contractEndDate",
+                f"contract end {end.isoformat()} is before its start {start.isoformat()}",
+            )
+    except ValidationError as err:
+        return replace(base, problem=err)
+    return replace(base, contract_start=start, contract_end=end)
+
+
+def parse_roster(
+    text: str,
+    *,
+    columns: RosterColumns | None = None,
+    date_format: str = "%Y-%m-%d",
+    delimiter: str | None = None,
+) -> Roster:
+    """Parse a CMS export. The delimiter (``,`` ``;`` or tab) is detected unless given.
+
+    Raises:
+        ValidationError: ``field="columns"`` when a required column (first name, surname,
+            email) is missing from the header, or the file has no header.
+    """
+    columns = columns or RosterColumns()
+    text = text.removeprefix("\ufeff")  # Excel writes a BOM
+    if delimiter is None:
+        first = text.split("\n", 1)[0]
+        delimiter = max((",", ";", "\t"), key=first.count)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    present = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
+    if not present:
+        raise ValidationError("columns", "the roster has no header row")
+    headers: dict[str, str | None] = {}
+    for f in fields(columns):
+        wanted = getattr(columns, f.name)
+        headers[f.name] = present.get(wanted.strip().lower())
+        if headers[f.name] is None and f.name in _REQUIRED:
+            raise ValidationError(
+                "columns",
+                f"the roster has no {wanted!r} column ({f.name}); columns: "
+                f"{', '.join(h for h in present.values() if h)}",
+            )
+    rows = []
+    for record in reader:
+        if not any((v or "").strip() for v in record.values() if isinstance(v, str)):
+            continue
+        rows.append(_row(reader.line_num, record, headers, date_format))
+    return Roster(rows=tuple(rows))
+
+
+def read_roster(
+    path: str | Path,
+    *,
+    columns: RosterColumns | None = None,
+    date_format: str = "%Y-%m-%d",
+    delimiter: str | None = None,
+    encoding: str = "utf-8-sig",
+) -> Roster:
+    """Read a CMS export file; see :func:`parse_roster`."""
+    text = Path(path).read_text(encoding=encoding)
+    return parse_roster(text, columns=columns, date_format=date_format, delimiter=delimiter)
+
+
+def rows_to_csv(rows: Iterable[Mapping[str, str]], columns: RosterColumns | None = None) -> str:
+    """Write rows keyed by roster field names as CSV with ``columns``' headers (for tests
+    and exports)."""
+    columns = columns or RosterColumns()
+    names = [f.name for f in fields(columns)]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([getattr(columns, n) for n in names])
+    for row in rows:
+        writer.writerow([row.get(n, "") for n in names])
+    return out.getvalue()
