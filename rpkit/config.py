@@ -296,12 +296,7 @@ class OidcConfig:
             raise ConfigurationError('"ship_port" needs "ship_host"')
         if "issuer" not in values or not values["issuer"]:
             values["issuer"] = DUALOG_CLOUD_ISSUER
-        http = values.pop("http", None)
-        if isinstance(http, Mapping):
-            values["http"] = HttpConfig.from_mapping(http)
-        elif http is not None:
-            values["http"] = http
-        return _from_mapping(cls, values)
+        return _from_mapping(cls, with_http_config(values))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OidcConfig:
@@ -310,16 +305,34 @@ class OidcConfig:
         Unknown ``RPKIT_OIDC_``/``RPKIT_HTTP_`` variables raise, so a typo is not silently
         ignored.
         """
-        env = os.environ if environ is None else environ
-        oidc: dict[str, Any] = {
-            k[len("RPKIT_OIDC_") :].lower(): v
-            for k, v in env.items()
-            if k.startswith("RPKIT_OIDC_")
-        }
-        http = http_values_from_env(env)
-        if http:
-            oidc["http"] = http
-        return cls.from_mapping(oidc)
+        return cls.from_mapping(values_from_env("RPKIT_OIDC_", environ))
+
+
+def values_from_env(prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Collect ``<prefix><FIELD>`` variables as field names, plus an ``http`` mapping.
+
+    Every concern's ``from_env`` goes through here, so ``RPKIT_HTTP_*`` and
+    ``RPKIT_CA_BUNDLE`` mean the same for OIDC, SAML and SCIM.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {
+        k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)
+    }
+    http = http_values_from_env(env)
+    if http:
+        values["http"] = http
+    return values
+
+
+def with_http_config(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``values`` with a nested ``http`` mapping built into an ``HttpConfig``."""
+    result = dict(values)
+    http = result.get("http")
+    if isinstance(http, Mapping):
+        result["http"] = HttpConfig.from_mapping(http)
+    elif http is None:
+        result.pop("http", None)
+    return result
 
 
 def http_values_from_env(env: Mapping[str, str]) -> dict[str, str]:

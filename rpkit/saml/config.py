@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,7 +15,8 @@ from ..config import (
     _from_mapping,
     _seconds,
     check_transport,
-    http_values_from_env,
+    values_from_env,
+    with_http_config,
 )
 from ..errors import ConfigurationError
 
@@ -207,12 +207,7 @@ class SamlConfig:
         ``attribute_mapping`` may be a mapping of field to a name or a list of names, or the
         env form ``"rank=urn:x:rank|rank,email=mail"``.
         """
-        values = dict(values)
-        http = values.pop("http", None)
-        if isinstance(http, Mapping):
-            values["http"] = HttpConfig.from_mapping(http)
-        elif http is not None:
-            values["http"] = http
+        values = with_http_config(values)
         mapping = values.get("attribute_mapping")
         if isinstance(mapping, str):
             pairs = [p.split("=", 1) for p in mapping.replace(",", " ").split() if p]
@@ -227,16 +222,7 @@ class SamlConfig:
 
         Unknown ``RPKIT_SAML_`` variables raise, so a typo is not silently ignored.
         """
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {
-            k[len("RPKIT_SAML_") :].lower(): v
-            for k, v in env.items()
-            if k.startswith("RPKIT_SAML_")
-        }
-        http = http_values_from_env(env)
-        if http:
-            values["http"] = http
-        return cls.from_mapping(values)
+        return cls.from_mapping(values_from_env("RPKIT_SAML_", environ))
 
 
 def _merge_mapping(mapping: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..config import HttpConfig, _from_mapping, check_transport, http_values_from_env
+from ..config import (
+    HttpConfig,
+    _from_mapping,
+    check_transport,
+    values_from_env,
+    with_http_config,
+)
 from ..errors import ConfigurationError
 
 __all__ = ["DUALOG_SCIM_BASE_URL", "DUALOG_SCIM_TOKEN_URL", "SCIM_SCOPES", "ScimConfig"]
@@ -87,13 +92,7 @@ class ScimConfig:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ScimConfig:
         """Build from field names (``http`` may be a mapping); unknown keys raise."""
-        values = dict(values)
-        http = values.pop("http", None)
-        if isinstance(http, Mapping):
-            values["http"] = HttpConfig.from_mapping(http)
-        elif http is not None:
-            values["http"] = http
-        return _from_mapping(cls, values)
+        return _from_mapping(cls, with_http_config(values))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ScimConfig:
@@ -103,13 +102,5 @@ class ScimConfig:
         ``RPKIT_SCIM_CLIENT_SECRET``, ``RPKIT_SCIM_SCOPE``... Unknown ``RPKIT_SCIM_``
         variables raise, so a typo is not ignored.
         """
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {
-            k[len("RPKIT_SCIM_") :].lower(): v
-            for k, v in env.items()
-            if k.startswith("RPKIT_SCIM_") and v != ""
-        }
-        http = http_values_from_env(env)
-        if http:
-            values["http"] = http
-        return cls.from_mapping(values)
+        values = values_from_env("RPKIT_SCIM_", environ)
+        return cls.from_mapping({k: v for k, v in values.items() if v != ""})
