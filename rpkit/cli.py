@@ -68,22 +68,81 @@ def _run_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin_token(args: argparse.Namespace) -> str:
+    token: str = args.admin_token or ""
+    if not token:
+        stored = Path(args.data_dir) / "admin-token"
+        token = stored.read_text(encoding="utf-8").strip() if stored.is_file() else ""
+    if not token:
+        raise ConfigurationError('the admin API needs "--admin-token" (printed at sandbox start)')
+    return token
+
+
+def _admin_call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    """Call a running sandbox's admin API (``/_sandbox/<path>``) and return its JSON."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - the user's own sandbox URL
+        args.url.rstrip("/") + "/_sandbox/" + path,
+        method=method,
+        data=data,
+        headers={
+            "Authorization": f"Bearer {_admin_token(args)}",
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.load(response)
+
+
+def _control(args: argparse.Namespace) -> int:
+    """Run one admin-API call built by the subcommand's ``control`` function."""
+    method, path, body = args.control(args)
+    try:
+        result = _admin_call(args, method, path, body)
+    except (OSError, ValueError) as err:
+        print(f"rpkit: the sandbox admin API at {args.url} failed: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
+def _claim_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _next_claims(args: argparse.Namespace) -> tuple[str, str, Any]:
+    claims: dict[str, Any] = {}
+    for item in args.claims:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigurationError(
+                f"claim {item!r} must be NAME=VALUE (VALUE as JSON; null removes)"
+            )
+        claims[name] = _claim_value(value)
+    return "POST", "next-token-claims", {"token": args.token, "claims": claims}
+
+
+def _fault(args: argparse.Namespace) -> tuple[str, str, Any]:
+    body: dict[str, Any] = {"kind": args.kind}
+    for name in ("status", "retry_after", "delay", "times"):
+        if getattr(args, name) is not None:
+            body[name] = getattr(args, name)
+    return "PUT", f"faults/{args.endpoint}", body
+
+
+def _clock(args: argparse.Namespace) -> tuple[str, str, Any]:
+    if args.offset is not None:
+        return "POST", "clock", {"offset_seconds": args.offset}
+    return "POST", "clock", {"advance_seconds": args.advance}
+
+
 def _reset_sandbox(args: argparse.Namespace) -> int:
     if args.url:
-        token = args.admin_token
-        if not token:
-            stored = Path(args.data_dir) / "admin-token"
-            token = stored.read_text(encoding="utf-8").strip() if stored.is_file() else ""
-        if not token:
-            raise ConfigurationError('"--url" needs "--admin-token" (printed at sandbox start)')
-        request = urllib.request.Request(  # noqa: S310 - the user's own sandbox URL
-            args.url.rstrip("/") + "/_sandbox/reset",
-            method="POST",
-            headers={"Authorization": f"Bearer {token}"},
-        )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-                json.load(response)
+            _admin_call(args, "POST", "reset")
         except (OSError, ValueError) as err:
             print(f"rpkit: reset over the admin API failed: {err}", file=sys.stderr)
             return 1
@@ -120,13 +179,55 @@ def _register_sandbox(subparsers: Subparsers) -> None:
         "--allow-any-sp", action="store_true", help="accept unregistered SAML SPs (dev)"
     )
     parser.set_defaults(handler=_run_sandbox)
-    commands = parser.add_subparsers(dest="sandbox_command", metavar="{reset}")
+    commands = parser.add_subparsers(dest="sandbox_command", metavar="COMMAND")
     reset = commands.add_parser("reset", help="restore the seed data")
     reset.add_argument("--data-dir", default=".rpkit-sandbox", help="the sandbox data dir")
     reset.add_argument("--seed", metavar="FILE", help="seed file (default: the shipped one)")
     reset.add_argument("--url", help="reset a running sandbox over its admin API instead")
     reset.add_argument("--admin-token", help="the running sandbox's admin token")
     reset.set_defaults(handler=_reset_sandbox)
+    _register_controls(commands)
+
+
+def _register_controls(commands: Subparsers) -> None:
+    """Admin-API controls of a running sandbox, for demos and manual tests."""
+
+    def control(name: str, help_text: str, build: Callable[[argparse.Namespace], Any]) -> Any:
+        parser = commands.add_parser(name, help=help_text)
+        parser.add_argument("--url", default="http://127.0.0.1:8080", help="running sandbox")
+        parser.add_argument("--data-dir", default=".rpkit-sandbox", help="holds admin-token")
+        parser.add_argument("--admin-token", help="the running sandbox's admin token")
+        parser.set_defaults(handler=_control, control=build)
+        return parser
+
+    control("counts", "requests per endpoint since reset", lambda a: ("GET", "requests", None))
+    fault = control("fault", "inject a fault into an endpoint", _fault)
+    fault.add_argument("endpoint", help="discovery, jwks, token, userinfo, scim_users, ...")
+    fault.add_argument("kind", choices=("latency", "error", "rate_limit", "malformed"))
+    fault.add_argument("--status", type=int, help="HTTP status for kind=error")
+    fault.add_argument("--retry-after", type=float, help="seconds, for kind=rate_limit")
+    fault.add_argument("--delay", type=float, help="seconds, for kind=latency")
+    fault.add_argument("--times", type=int, help="only the next N requests")
+    control("clear-faults", "remove every injected fault", lambda a: ("DELETE", "faults", None))
+    claims = control("next-claims", "override claims of the next token", _next_claims)
+    claims.add_argument(
+        "--token", default="id_token", choices=("id_token", "access_token", "userinfo")
+    )
+    claims.add_argument(
+        "claims", nargs="+", metavar="NAME=VALUE", help="VALUE is JSON; null removes"
+    )
+    rotate = control(
+        "rotate-keys",
+        "sign with a new key",
+        lambda a: ("POST", "keys/rotate", {"grace_seconds": a.grace, "publish": not a.unpublished}),
+    )
+    rotate.add_argument("--grace", type=float, default=300, help="old key stays published (s)")
+    rotate.add_argument("--unpublished", action="store_true", help="do not publish the new key")
+    control("publish-keys", "publish every key", lambda a: ("POST", "keys/publish", None))
+    clock = control("clock", "shift the sandbox clock", _clock)
+    group = clock.add_mutually_exclusive_group(required=True)
+    group.add_argument("--advance", type=float, help="move the clock forward by seconds")
+    group.add_argument("--offset", type=float, help="set the offset from real time (s)")
 
 
 def _register_scim(subparsers: Subparsers) -> None:
