@@ -22,6 +22,7 @@ from ..errors import (
     ConfigurationError,
     IdTokenError,
     ProviderResponseError,
+    ProviderUnavailableError,
     RpkitError,
     TokenError,
     UserinfoError,
@@ -401,7 +402,7 @@ class OidcClient:
                 return flight.result
             if flight.error is not None:
                 raise flight.error
-            raise CallbackError("refresh_in_flight", "a concurrent refresh did not finish")
+            raise ProviderUnavailableError("refresh: a concurrent refresh did not finish in time")
         try:
             flight.result = self._refresh(refresh_token, previous)
             return flight.result
