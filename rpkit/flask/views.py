@@ -139,7 +139,9 @@ def oidc_callback() -> Response:
         except CallbackError:
             pass
         raise CallbackError("browser_binding", "the login was started in another browser")
-    result = client.finish_login(params)
+    result = client.finish_login(
+        params, received_via="form_post" if request.method == "POST" else "query"
+    )
     data: dict[str, Any] = {"id_token": result.tokens.id_token}
     sid = result.id_token.claims.get("sid")
     if isinstance(sid, str) and sid:

@@ -60,6 +60,15 @@ def test_callback_in_another_browser(stack: Stack, http: requests.Session) -> No
     _refused(http.get(url, allow_redirects=False))
 
 
+def test_query_callback_replayed_as_form_post(stack: Stack, http: requests.Session) -> None:
+    """A login that asked for a query response refuses the same parameters posted."""
+    url = oidc_callback_url(http, stack.base_url)
+    parts = urlsplit(url)
+    form = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    _refused(http.post(url.split("?", 1)[0], data=form, allow_redirects=False))
+    assert http.get(f"{stack.base_url}/me").status_code == 401
+
+
 def test_oidc_deny_shows_error_page(stack: Stack, http: requests.Session) -> None:
     """The sandbox's Deny comes back as error=access_denied: a friendly 400 page."""
     url = oidc_callback_url(http, stack.base_url, deny=True)
