@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import requests
 from joserfc.jwk import KeySet
@@ -111,9 +111,21 @@ class SandboxHandle:
         """Restore the seed; clear sessions, faults, counts, claim overrides, clock offset."""
         self.admin("POST", "reset")
 
-    def request_counts(self) -> dict[str, int]:
-        """Requests per endpoint name (``discovery``, ``jwks``, ``token``...) since reset."""
-        counts: dict[str, int] = self.admin("GET", "requests")
+    @overload
+    def request_counts(self, by_method: Literal[False] = False) -> dict[str, int]: ...
+
+    @overload
+    def request_counts(self, by_method: Literal[True]) -> dict[str, dict[str, int]]: ...
+
+    def request_counts(self, by_method: bool = False) -> dict[str, Any]:
+        """Requests per endpoint name (``discovery``, ``jwks``, ``token``...) since reset.
+
+        With ``by_method=True``, per endpoint and HTTP method:
+        ``{"scim_users": {"GET": 3, "POST": 1}}``.
+        """
+        counts: dict[str, Any] = self.admin(
+            "GET", "requests?by=method" if by_method else "requests"
+        )
         return counts
 
     def reset_counts(self) -> None:
@@ -121,8 +133,9 @@ class SandboxHandle:
         self.admin("DELETE", "requests")
 
     def set_fault(self, endpoint: str, kind: str, **options: Any) -> None:
-        """Inject a fault: ``kind`` is ``latency`` (``delay``), ``error`` (``status``),
-        ``rate_limit`` (``retry_after``) or ``malformed``; ``times`` limits it."""
+        """Inject a fault: ``kind`` is ``latency`` (``delay``; ``when="after"`` handles the
+        request first and delays only the answer), ``error`` (``status``), ``rate_limit``
+        (``retry_after``) or ``malformed``; ``times`` limits it."""
         self.admin("PUT", f"faults/{endpoint}", {"kind": kind, **options})
 
     def clear_faults(self) -> None:
@@ -152,6 +165,21 @@ class SandboxHandle:
     def register_sp(self, metadata: str) -> None:
         """Register a SAML SP from its metadata XML."""
         self.admin("POST", "service-providers", {"metadata": metadata})
+
+    def backchannel_logout(self, user_name: str) -> list[dict[str, Any]]:
+        """End ``user_name``'s sessions and send OIDC back-channel logout tokens now.
+
+        Returns one outcome per client notified (``client_id``, ``uri``, ``ok``, ``status``,
+        ``error``, ``sid``, ``jti``...).
+        """
+        result = self.admin("POST", "backchannel-logout", {"user": user_name})
+        deliveries: list[dict[str, Any]] = result["deliveries"]
+        return deliveries
+
+    def backchannel_deliveries(self) -> list[dict[str, Any]]:
+        """Every back-channel logout delivery since reset, oldest first."""
+        deliveries: list[dict[str, Any]] = self.admin("GET", "backchannel-deliveries")
+        return deliveries
 
     def jwks(self) -> dict[str, Any]:
         """The published JWKS (counts as a JWKS request)."""

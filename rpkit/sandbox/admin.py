@@ -71,8 +71,13 @@ def reset() -> Response:
 
 @bp.get("/requests")
 def requests_counts() -> Response:
-    """Requests per endpoint since the last reset."""
-    return jsonify(sandbox().controls.counts())
+    """Requests per endpoint since the last reset; ``?by=method`` splits them by HTTP method."""
+    by = request.args.get("by")
+    if by is None:
+        return jsonify(sandbox().controls.counts())
+    if by != "method":
+        raise ControlError('"by" must be "method" (or left out for totals per endpoint)')
+    return jsonify(sandbox().controls.counts_by_method())
 
 
 @bp.delete("/requests")
@@ -111,13 +116,35 @@ def clear_faults() -> Response:
 
 @bp.post("/next-token-claims")
 def next_token_claims() -> Response:
-    """Override claims of the next token: ``{"token": "id_token", "claims": {...}}``."""
+    """Override claims of the next token: ``{"token": "id_token", "claims": {...}}``
+    (``id_token``, ``access_token``, ``userinfo`` or ``logout_token``)."""
     data = _body()
     claims = data.get("claims")
     if not isinstance(claims, dict):
         raise ControlError('"claims" must be an object (null values remove a claim)')
     sandbox().controls.set_next_claims(str(data.get("token", "id_token")), claims)
     return jsonify(status="armed")
+
+
+@bp.post("/backchannel-logout")
+def backchannel_logout() -> Response:
+    """End every session of ``{"user": userName}`` and send logout tokens now (for tests)."""
+    state = sandbox()
+    user = _body().get("user")
+    if not isinstance(user, str) or not user:
+        raise ControlError('"user" (a userName) is required')
+    member = state.store.find_user(user)
+    if member is None:
+        raise ControlError(f"no user has userName {user!r}")
+    sessions = state.end_sessions(user_id=member.id)
+    deliveries = [d.as_dict() for s in sessions for d in state.notify_logout(s, wait=True)]
+    return jsonify(sessions=len(sessions), deliveries=deliveries)
+
+
+@bp.get("/backchannel-deliveries")
+def backchannel_deliveries() -> Response:
+    """How every back-channel logout delivery went, oldest first."""
+    return jsonify(sandbox().backchannel.deliveries())
 
 
 @bp.get("/keys")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
+import json
 import uuid
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .controls import Fault
+from .controls import Controls, Fault
 from .oidc import bp as oidc_bp
 from .oidc_server import create_authorization_server
 from .state import SandboxState
@@ -42,26 +42,70 @@ _ENDPOINT_NAMES = {
 }
 
 
-def _fault_response(fault: Fault) -> Response | None:
-    if fault.kind == "latency":
-        time.sleep(fault.delay)
-        return None
-    if fault.kind == "rate_limit":
+def _problem(endpoint: str, status: int, title: str, detail: str) -> Response:
+    """Dualog's error body ``{type,title,status,detail,correlationId}`` (User API guide)."""
+    body = {
+        "type": f"https://httpstatuses.com/{status}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "correlationId": str(uuid.uuid4()),
+    }
+    # The SCIM API answers application/scim+json, its own errors included (scim.py).
+    mimetype = "application/scim+json" if endpoint.startswith("scim_") else "application/json"
+    return Response(json.dumps(body), status=status, mimetype=mimetype)
+
+
+def _rate_limited(endpoint: str, retry_after: int) -> Response:
+    if endpoint.startswith("scim_"):
+        response = _problem(
+            endpoint, 429, "TooManyRequests", "Too many requests (injected by the rpkit sandbox)"
+        )
+    else:
+        # OAuth endpoints: an RFC 6749 §5.2-style error object, as OAuth clients parse.
         response = jsonify(error="rate_limited", error_description="Too many requests (injected)")
         response.status_code = 429
-        response.headers["Retry-After"] = str(fault.retry_after)
-        return response
-    if fault.kind == "error":
-        response = jsonify(
-            type=f"https://httpstatuses.com/{fault.status}",
-            title="InjectedFault",
-            status=fault.status,
-            detail="Fault injected by the rpkit sandbox",
-            correlationId=str(uuid.uuid4()),
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _fault_response(
+    endpoint: str, fault: Fault, generation: int, controls: Controls
+) -> Response | None:
+    if fault.kind == "latency":
+        if fault.when == "after":
+            g.rpkit_delay_after = fault.delay
+            return None
+        if controls.delay(fault.delay, generation):
+            return None
+        # A reset happened while this request waited: refuse it rather than let a write
+        # land in the state the reset just restored.
+        return _problem(
+            endpoint,
+            503,
+            "SandboxReset",
+            "The sandbox was reset while this request was delayed; it was not processed.",
         )
-        response.status_code = fault.status
-        return response
+    if fault.kind == "rate_limit":
+        return _rate_limited(endpoint, fault.retry_after)
+    if fault.kind == "error":
+        return _problem(
+            endpoint, fault.status, "InjectedFault", "Fault injected by the rpkit sandbox"
+        )
     return None
+
+
+def _garble(response: Response) -> None:
+    """Make the answer unparseable as what the client expects (the ``malformed`` fault)."""
+    body = response.get_data()
+    if body:
+        response.set_data(body[: max(1, len(body) // 2)])
+        return
+    # An empty answer (204 No Content) cannot be truncated: send a 200 with a cut-off JSON
+    # body instead, so a client expecting "204, no body" sees a wrong status and junk.
+    response.status_code = 200
+    response.mimetype = "application/json"
+    response.set_data(b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:Er')
 
 
 def create_app(state: SandboxState) -> Flask:
@@ -84,21 +128,32 @@ def create_app(state: SandboxState) -> Flask:
         name = _ENDPOINT_NAMES.get(request.endpoint or "")
         if name is None:
             return None
-        state.controls.count(name)
-        fault = state.controls.take_fault(name)
+        controls = state.controls
+        generation = controls.enter()
+        g.rpkit_generation = generation
+        controls.count(name, request.method)
+        fault = controls.take_fault(name)
         if fault is None:
             return None
         if fault.kind == "malformed":
             g.rpkit_malformed = True
             return None
-        return _fault_response(fault)
+        return _fault_response(name, fault, generation, controls)
 
     @app.after_request
-    def _malform(response: Response) -> Response:
+    def _malform_or_delay(response: Response) -> Response:
         if g.get("rpkit_malformed"):
-            body = response.get_data()
-            response.set_data(body[: max(1, len(body) // 2)] or b"{")
+            _garble(response)
+        delay = g.get("rpkit_delay_after")
+        if delay is not None:
+            # The request is handled (a write is committed); only the answer is late.
+            state.controls.delay(delay, g.rpkit_generation)
         return response
+
+    @app.teardown_request
+    def _leave(_exc: BaseException | None) -> None:
+        if g.pop("rpkit_generation", None) is not None:
+            state.controls.leave()
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response:

@@ -48,6 +48,7 @@ class OidcClientConfig:
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
     token_endpoint_auth_methods: tuple[str, ...] = ("client_secret_basic", "client_secret_post")
     name: str = ""
+    backchannel_logout_uri: str | None = None
 
     def __post_init__(self) -> None:
         if not self.client_id:
@@ -65,6 +66,14 @@ class OidcClientConfig:
         for uri in (*self.redirect_uris, *self.post_logout_redirect_uris):
             if urlsplit(uri).scheme not in ("http", "https"):
                 raise ConfigurationError(f"sandbox client URI {uri!r} must be absolute http(s)")
+        if self.backchannel_logout_uri is not None:
+            parts = urlsplit(self.backchannel_logout_uri)
+            # Back-Channel Logout 1.0 §2.2: an absolute URL without a fragment.
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+                raise ConfigurationError(
+                    f'sandbox client "backchannel_logout_uri" {self.backchannel_logout_uri!r} '
+                    "must be an absolute http(s) URL without a fragment"
+                )
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> OidcClientConfig:
@@ -110,6 +119,7 @@ DEFAULT_CLIENTS: tuple[OidcClientConfig, ...] = (
         redirect_uris=(f"{DEMO_APP_URL}/auth/oidc/callback",),
         post_logout_redirect_uris=(f"{DEMO_APP_URL}/",),
         grant_types=("authorization_code", "refresh_token", "password"),
+        backchannel_logout_uri=f"{DEMO_APP_URL}/auth/oidc/backchannel-logout",
     ),
     OidcClientConfig(
         client_id="rpkit-scim",
@@ -158,6 +168,7 @@ class SandboxConfig:
     id_token_lifetime: int = 3600
     access_token_lifetime: int = 3600
     client_credentials_lifetime: int = 86400  # Dualog User API: "valid for 24 hours"
+    backchannel_logout_timeout: float = 3.0  # seconds per logout-token POST to an RP
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -172,6 +183,8 @@ class SandboxConfig:
         ids = [c.client_id for c in self.clients]
         if len(set(ids)) != len(ids):
             raise ConfigurationError("sandbox client ids must be unique")
+        if not 0 < self.backchannel_logout_timeout <= 30:
+            raise ConfigurationError('sandbox "backchannel_logout_timeout" must be 0-30 seconds')
         if len(self.admin_token) < 16:
             raise ConfigurationError('sandbox "admin_token" must be at least 16 characters')
 

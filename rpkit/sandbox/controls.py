@@ -1,8 +1,10 @@
-"""Test and demo controls: injected faults, next-token claim overrides, request counts."""
+"""Test and demo controls: injected faults, next-token claim overrides, request counts and
+requests in flight (so a reset can wait for them)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +30,12 @@ ENDPOINTS = (
 )
 
 FaultKind = Literal["latency", "error", "rate_limit", "malformed"]
+FaultWhen = Literal["before", "after"]
 _KINDS = ("latency", "error", "rate_limit", "malformed")
+_WHEN = ("before", "after")
+
+# How long a reset waits for requests in flight (a delayed write must not land afterwards).
+RESET_DRAIN_SECONDS = 5.0
 
 
 class ControlError(ValueError):
@@ -39,33 +46,42 @@ class ControlError(ValueError):
 class Fault:
     """One injected fault on one endpoint.
 
-    ``latency`` delays the answer by ``delay`` seconds; ``error`` answers ``status``
-    (5xx by default); ``rate_limit`` answers 429 with ``Retry-After: retry_after``;
-    ``malformed`` sends the real status and headers with a truncated body. ``times`` limits
-    how many requests it hits (None: until cleared).
+    ``latency`` delays by ``delay`` seconds: ``when="before"`` (the default) waits before
+    handling the request, ``when="after"`` handles it (a write is committed) and then waits
+    before answering; ``error`` answers ``status`` (5xx by default); ``rate_limit``
+    answers 429 with ``Retry-After: retry_after``; ``malformed`` sends the real status and
+    headers with a truncated body (an empty 204 becomes a 200 with a garbled body).
+    ``times`` limits how many requests it hits (None: until cleared).
     """
 
     kind: FaultKind
     status: int = 503
     delay: float = 0.0
     retry_after: int = 30
+    when: FaultWhen = "before"
     times: int | None = None
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Fault:
         """Build from a JSON object, raising ``ControlError`` on anything unexpected."""
-        unknown = set(values) - {"kind", "status", "delay", "retry_after", "times"}
+        unknown = set(values) - {"kind", "status", "delay", "retry_after", "when", "times"}
         if unknown:
             raise ControlError(f"unknown fault fields: {', '.join(sorted(unknown))}")
         kind = values.get("kind")
         if kind not in _KINDS:
             raise ControlError(f'fault "kind" must be one of {", ".join(_KINDS)}')
+        when = values.get("when", "before")
+        if when not in _WHEN:
+            raise ControlError('fault "when" must be "before" or "after"')
+        if when == "after" and kind != "latency":
+            raise ControlError('fault "when" applies to kind "latency" only')
         try:
             fault = cls(
                 kind=kind,
                 status=int(values.get("status", 503)),
                 delay=float(values.get("delay", 0.0)),
                 retry_after=int(values.get("retry_after", 30)),
+                when=when,
                 times=None if values.get("times") is None else int(values["times"]),
             )
         except (TypeError, ValueError) as err:
@@ -84,10 +100,14 @@ class Controls:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._faults: dict[str, Fault] = {}
         self._remaining: dict[str, int | None] = {}
         self._counts: Counter[str] = Counter()
+        self._method_counts: dict[str, Counter[str]] = {}
         self._next_claims: dict[str, dict[str, Any]] = {}
+        self._in_flight = 0
+        self._generation = 0
 
     def reset(self) -> None:
         """Clear faults, counts and pending claim overrides."""
@@ -95,24 +115,80 @@ class Controls:
             self._faults.clear()
             self._remaining.clear()
             self._counts.clear()
+            self._method_counts.clear()
             self._next_claims.clear()
+
+    # -- requests in flight ---------------------------------------------------------------
+
+    def enter(self) -> int:
+        """Record a request in flight; return the generation to hand to ``delay``."""
+        with self._lock:
+            self._in_flight += 1
+            return self._generation
+
+    def leave(self) -> None:
+        """Record that a request ``enter`` counted has been answered."""
+        with self._lock:
+            self._in_flight -= 1
+            self._changed.notify_all()
+
+    def in_flight(self) -> int:
+        """How many counted requests are being handled or delayed right now."""
+        with self._lock:
+            return self._in_flight
+
+    def delay(self, seconds: float, generation: int) -> bool:
+        """Sleep ``seconds`` unless ``interrupt`` is called; return False if it was."""
+        deadline = time.monotonic() + seconds
+        with self._lock:
+            while self._generation == generation:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return True
+                self._changed.wait(left)
+            return False
+
+    def interrupt(self, timeout: float = RESET_DRAIN_SECONDS) -> int:
+        """Cut every injected delay short and wait up to ``timeout`` for requests in flight.
+
+        Requests still waiting *before* handling are then answered 503 without being
+        handled, so nothing a test set up before a reset lands after it. Returns how many
+        requests were still in flight when the wait gave up (0: all drained).
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._generation += 1
+            self._changed.notify_all()
+            while self._in_flight > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            return self._in_flight
 
     # -- request counts -------------------------------------------------------------------
 
-    def count(self, endpoint: str) -> None:
-        """Record one request to ``endpoint``."""
+    def count(self, endpoint: str, method: str = "GET") -> None:
+        """Record one ``method`` request to ``endpoint``."""
         with self._lock:
             self._counts[endpoint] += 1
+            self._method_counts.setdefault(endpoint, Counter())[method.upper()] += 1
 
     def counts(self) -> dict[str, int]:
         """Requests per endpoint since the last reset."""
         with self._lock:
             return dict(self._counts)
 
+    def counts_by_method(self) -> dict[str, dict[str, int]]:
+        """Requests per endpoint and HTTP method since the last reset."""
+        with self._lock:
+            return {name: dict(methods) for name, methods in self._method_counts.items()}
+
     def reset_counts(self) -> None:
         """Zero the request counts."""
         with self._lock:
             self._counts.clear()
+            self._method_counts.clear()
 
     # -- faults ---------------------------------------------------------------------------
 
@@ -143,6 +219,7 @@ class Controls:
                     "status": f.status,
                     "delay": f.delay,
                     "retry_after": f.retry_after,
+                    "when": f.when,
                     "remaining": self._remaining.get(name),
                 }
                 for name, f in self._faults.items()
@@ -166,12 +243,13 @@ class Controls:
     # -- next-token claims ----------------------------------------------------------------
 
     def set_next_claims(self, token: str, claims: Mapping[str, Any]) -> None:
-        """Override claims in the next ``token`` (``id_token``, ``access_token``, ``userinfo``).
+        """Override claims in the next ``token`` (``id_token``, ``access_token``, ``userinfo``,
+        ``logout_token``).
 
         A claim set to None is removed from that token. Applies once.
         """
-        if token not in ("id_token", "access_token", "userinfo"):
-            raise ControlError('"token" must be id_token, access_token or userinfo')
+        if token not in ("id_token", "access_token", "userinfo", "logout_token"):
+            raise ControlError('"token" must be id_token, access_token, userinfo or logout_token')
         with self._lock:
             self._next_claims[token] = dict(claims)
 

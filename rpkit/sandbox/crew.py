@@ -88,6 +88,8 @@ def _member_from_row(row: str, groups: tuple[str, ...]) -> CrewMember:
     for key in ("contract_start", "contract_end"):
         data[key] = date.fromisoformat(data[key]) if data[key] else None
     data["emails"] = tuple(data["emails"])
+    # Rows written before phoneNumbers were stored have no such key.
+    data["phone_numbers"] = tuple(data.get("phone_numbers") or ())
     data["user_fields"] = tuple(data["user_fields"])
     return CrewMember(**data, groups=groups)
 
@@ -154,6 +156,7 @@ class CrewStore:
                     display_name=user.get("displayName"),
                     active=bool(user.get("active", True)),
                     emails=({"value": user["userName"], "type": "work", "primary": True},),
+                    phone_numbers=tuple(dict(p) for p in user.get("phoneNumbers", [])),
                     rank=user.get("rank"),
                     department=user.get("department"),
                     ship_imo=imo,

@@ -82,6 +82,7 @@ class CrewMember:
     display_name: str | None = None
     active: bool = True
     emails: tuple[Mapping[str, Any], ...] = ()
+    phone_numbers: tuple[Mapping[str, Any], ...] = ()
     rank: str | None = None
     department: str | None = None
     ship_name: str | None = None

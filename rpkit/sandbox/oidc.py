@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from .claims import oidc_claims
 from .config import GRANT_TYPES, OIDC_SCOPES, SCIM_SCOPES
@@ -15,10 +15,10 @@ from .controls import apply_overrides
 from .models import CrewMember, SignInRefusedError, check_sign_in, verify_password
 from .oidc_server import SESSION_COOKIE
 from .pages import render_autopost, render_login, render_message
-from .state import SandboxState
+from .state import IdpSession, SandboxState
 from .tokens import InvalidAccessTokenError
 
-__all__ = ["SESSION_COOKIE", "bp", "current_member", "sandbox", "start_session"]
+__all__ = ["SESSION_COOKIE", "bp", "current_member", "ensure_session", "sandbox", "start_session"]
 
 bp = Blueprint("oidc", __name__)
 
@@ -51,17 +51,34 @@ def current_member() -> CrewMember | None:
     return member
 
 
+def ensure_session(member: CrewMember) -> tuple[str, IdpSession]:
+    """This browser's session for ``member``, or a new one; return its cookie value and record.
+
+    The record is also kept on ``flask.g`` so the authorization code issued in this request
+    carries the session's ``sid`` (and the client is remembered for back-channel logout).
+    """
+    state = sandbox()
+    cookie = request.cookies.get(SESSION_COOKIE)
+    with state.lock:
+        existing = state.sessions.get(cookie or "")
+    if existing is not None and existing.user_id == member.id and cookie:
+        session = existing
+    else:
+        cookie, session = state.new_session(member.id)
+    g.rpkit_idp_session = session
+    return cookie, session
+
+
+def _set_session_cookie(response: Response, cookie: str) -> None:
+    if cookie != request.cookies.get(SESSION_COOKIE):
+        response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="Lax", path="/")
+
+
 def start_session(response: Response, member: CrewMember) -> str:
     """Sign ``member`` in at the sandbox: record a session and set its cookie."""
-    state = sandbox()
-    sid = request.cookies.get(SESSION_COOKIE)
-    with state.lock:
-        existing = state.sessions.get(sid or "")
-    if existing is not None and existing.user_id == member.id:
-        return sid or ""
-    sid, _ = state.new_session(member.id)
-    response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="Lax", path="/")
-    return sid
+    cookie, _ = ensure_session(member)
+    _set_session_cookie(response, cookie)
+    return cookie
 
 
 def authenticate_form(state: SandboxState) -> tuple[CrewMember | None, str | None]:
@@ -132,6 +149,7 @@ def discovery() -> Response:
             "iat",
             "auth_time",
             "nonce",
+            "sid",
             "name",
             "given_name",
             "family_name",
@@ -145,7 +163,8 @@ def discovery() -> Response:
         ],
         request_parameter_supported=False,
         frontchannel_logout_supported=False,
-        backchannel_logout_supported=False,
+        backchannel_logout_supported=True,
+        backchannel_logout_session_supported=True,
     )
 
 
@@ -186,10 +205,12 @@ def authorize() -> Response:
 
 
 def _finish(server: Any, grant: Any, member: CrewMember, response_mode: str) -> Response:
+    # The session exists before the code is issued, so the code carries its sid.
+    cookie, _ = ensure_session(member)
     response = _as_form_post(
         server.create_authorization_response(grant_user=member, grant=grant), response_mode
     )
-    start_session(response, member)
+    _set_session_cookie(response, cookie)
     return response
 
 

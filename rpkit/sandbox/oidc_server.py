@@ -13,13 +13,13 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.util import create_half_hash
 from authlib.oidc.rpinitiated import EndSessionEndpoint
-from flask import Flask, request
+from flask import Flask, g, request
 from joserfc.jwk import KeySet
 
 from .claims import oidc_claims
 from .config import OIDC_SCOPES, SCIM_SCOPES, OidcClientConfig
 from .models import CrewMember, SignInRefusedError, check_sign_in, verify_password
-from .state import AuthorizationCode, RefreshToken, SandboxState
+from .state import AuthorizationCode, IdpSession, RefreshToken, SandboxState
 
 __all__ = ["SESSION_COOKIE", "SandboxClient", "SandboxEndSession", "create_authorization_server"]
 
@@ -99,6 +99,7 @@ def _add_id_token(state: SandboxState, grant: Any, response: Any) -> Any:
     code: AuthorizationCode | None = request.authorization_code
     refresh: RefreshToken | None = getattr(request, "refresh_token", None)
     auth_time = code.auth_time if code else refresh.auth_time if refresh else None
+    sid = code.sid if code else refresh.sid if refresh else None
     at_hash = create_half_hash(token["access_token"], "RS256")
     token["id_token"] = state.tokens.issue_id_token(
         client_id=request.client.get_client_id(),
@@ -107,6 +108,7 @@ def _add_id_token(state: SandboxState, grant: Any, response: Any) -> Any:
         nonce=code.nonce if code else None,
         auth_time=auth_time,
         at_hash=at_hash.decode() if at_hash else None,
+        sid=sid,
     )
     return token
 
@@ -152,6 +154,12 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     def save_authorization_code(self, code: str, request: Any) -> None:
         state = _state(self)
         data = request.payload.data
+        client_id = request.client.get_client_id()
+        session: IdpSession | None = g.get("rpkit_idp_session")
+        if session is not None:
+            with state.lock:
+                if client_id not in session.oidc_clients:
+                    session.oidc_clients.append(client_id)
         state_code = AuthorizationCode(
             code=code,
             client_id=request.client.get_client_id(),
@@ -163,6 +171,7 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
             code_challenge_method=data.get("code_challenge_method"),
             auth_time=int(state.clock.time()),
             expires_at=state.clock.time() + _CODE_LIFETIME,
+            sid=session.sid if session is not None else None,
         )
         with state.lock:
             state.codes[code] = state_code
@@ -277,9 +286,17 @@ class SandboxEndSession(EndSessionEndpoint):  # type: ignore[misc]
         return client is not None
 
     def end_session(self, end_session_request: Any) -> None:
-        sid = request.cookies.get(self.cookie_name)
-        with self._sandbox.lock:
-            self._sandbox.sessions.pop(sid or "", None)
+        state = self._sandbox
+        cookie = request.cookies.get(self.cookie_name)
+        ended = state.end_sessions(cookie=cookie) if cookie else []
+        claims = end_session_request.id_token_claims or {}
+        sid = claims.get("sid")
+        if not ended and isinstance(sid, str) and sid:
+            # No cookie (another browser, a test client): the signed id_token_hint names it.
+            ended = state.end_sessions(sid=sid)
+        for session in ended:
+            # Back-Channel Logout 1.0 §2.5; on a thread, so a dead RP delays nothing here.
+            state.notify_logout(session)
 
 
 def create_authorization_server(app: Flask, state: SandboxState) -> AuthorizationServer:
@@ -305,6 +322,7 @@ def create_authorization_server(app: Flask, state: SandboxState) -> Authorizatio
                 scope=token.get("scope", ""),
                 expires_at=now + _REFRESH_LIFETIME,
                 auth_time=auth_time,
+                sid=code.sid if code else previous.sid if previous else None,
             )
 
     server = AuthorizationServer(app, query_client=query_client, save_token=save_token)

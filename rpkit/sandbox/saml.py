@@ -238,11 +238,13 @@ def _error_response(
 
 
 def _end_session(state: SandboxState) -> tuple[str | None, dict[str, str]]:
-    sid = request.cookies.get(SESSION_COOKIE)
-    with state.lock:
-        session = state.sessions.pop(sid or "", None)
-    if session is None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    ended = state.end_sessions(cookie=cookie) if cookie else []
+    if not ended:
         return None, {}
+    session = ended[0]
+    # OIDC clients the same browser session signed in to learn of it over the back channel.
+    state.notify_logout(session)
     return session.session_index, dict(session.saml_sps)
 
 

@@ -95,6 +95,18 @@ def _user_schema() -> dict[str, Any]:
                 ],
             ),
             _attr(
+                "phoneNumbers",
+                "complex",
+                multi=True,
+                description="Phone numbers (the CMS guide: for SMS-based MFA and password reset)",
+                sub=[
+                    _attr("value"),
+                    _attr("display"),
+                    _attr("type"),
+                    _attr("primary", "boolean"),
+                ],
+            ),
+            _attr(
                 "groups",
                 "complex",
                 multi=True,

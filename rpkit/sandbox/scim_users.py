@@ -59,6 +59,7 @@ def user_to_scim(member: CrewMember, base: str, groups: Mapping[str, str]) -> di
             "displayName": member.display_name or member.name,
             "active": member.active,
             "emails": [dict(e) for e in member.emails],
+            "phoneNumbers": [dict(p) for p in member.phone_numbers],
             "groups": [{"value": g, "display": groups.get(g, "")} for g in member.groups],
             "meta": {
                 "resourceType": "User",
@@ -134,6 +135,35 @@ def _list_of_objects(body: Mapping[str, Any], name: str) -> list[Mapping[str, An
     return value
 
 
+def _phone_numbers(body: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+    """``phoneNumbers`` (RFC 7643 §4.1.2): optional; value, type, primary, display."""
+    items = body.get("phoneNumbers")
+    if items is None:
+        return ()
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ScimError(400, '"phoneNumbers" must be an array of objects')
+    phones: list[dict[str, Any]] = []
+    for item in items:
+        value = item.get("value")
+        if not isinstance(value, str) or not value.strip():
+            raise ScimError(400, '"phoneNumbers" values must be non-empty strings')
+        phone: dict[str, Any] = {"value": value.strip()}
+        for name in ("type", "display"):
+            if item.get(name) is not None:
+                if not isinstance(item[name], str):
+                    raise ScimError(400, f'"phoneNumbers" "{name}" must be a string')
+                phone[name] = item[name]
+        if item.get("primary") is not None:
+            if not isinstance(item["primary"], bool):
+                raise ScimError(400, '"phoneNumbers" "primary" must be true or false')
+            phone["primary"] = item["primary"]
+        phones.append(phone)
+    # RFC 7643 §2.4: "primary" true appears no more than once.
+    if sum(1 for p in phones if p.get("primary") is True) > 1:
+        raise ScimError(400, '"phoneNumbers" may have only one primary number')
+    return tuple(phones)
+
+
 def _one_year_after(start: date) -> date:
     try:
         return start.replace(year=start.year + 1)
@@ -150,8 +180,9 @@ def user_from_scim(
     extension (with ``userFields``) are required; ``shipImo`` must be a known ship;
     ``contractStartDate`` is required with ``shipImo`` and not in the past (a PUT may keep
     the stored start); the end is not before the start and defaults to start + 1 year;
-    the password meets the policy; groups exist. PUT replaces: omitted fields are cleared
-    (a password left out of a PUT keeps the current one).
+    the password meets the policy; groups exist. ``phoneNumbers`` is optional (the CMS
+    guide syncs a phone number; SCIM core attribute). PUT replaces: omitted fields are
+    cleared (a password left out of a PUT keeps the current one).
     """
     if not isinstance(body, dict):
         raise ScimError(400, "the request body must be a JSON object")
@@ -220,6 +251,7 @@ def user_from_scim(
         display_name=_string(body, "displayName"),
         active=active,
         emails=tuple(dict(e) for e in emails),
+        phone_numbers=_phone_numbers(body),
         rank=_string(ext, "rank"),
         department=_string(ext, "department"),
         ship_name=ship_name,

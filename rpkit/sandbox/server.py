@@ -95,6 +95,8 @@ class SandboxServer:
 
     def stop(self) -> None:
         """Stop serving and release the port and the database."""
+        if self._state is not None:
+            self._state.controls.interrupt(timeout=1.0)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

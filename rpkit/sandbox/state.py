@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .backchannel import BackchannelLogout, Delivery
 from .clock import SandboxClock
 from .config import OidcClientConfig, SandboxConfig
 from .controls import Controls
@@ -66,6 +67,7 @@ class AuthorizationCode:
     code_challenge_method: str | None
     auth_time: int
     expires_at: float
+    sid: str | None = None
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -97,6 +99,7 @@ class RefreshToken:
     expires_at: float
     auth_time: int
     revoked: bool = False
+    sid: str | None = None
 
     def check_client(self, client: Any) -> bool:
         return bool(client.get_client_id() == self.client_id)
@@ -110,11 +113,18 @@ class RefreshToken:
 
 @dataclass(slots=True)
 class IdpSession:
-    """A browser's signed-in session at the sandbox (for SSO logout)."""
+    """A browser's signed-in session at the sandbox (for SSO logout).
+
+    ``sid`` is the public session id put in ID and logout tokens (never the cookie value,
+    which would let an RP hijack the session); ``oidc_clients`` are the client ids it
+    signed in to, in order.
+    """
 
     user_id: str
     session_index: str
+    sid: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     saml_sps: dict[str, str] = field(default_factory=dict)  # SP entity ID -> NameID sent
+    oidc_clients: list[str] = field(default_factory=list)
 
 
 class SandboxState:
@@ -138,6 +148,13 @@ class SandboxState:
             issuer=self.issuer, keys=self.keys, clock=self.clock, controls=self.controls
         )
         self.clients: dict[str, OidcClientConfig] = {c.client_id: c for c in config.clients}
+        self.backchannel = BackchannelLogout(
+            clients=self.clients,
+            tokens=self.tokens,
+            controls=self.controls,
+            clock=self.clock,
+            timeout=config.backchannel_logout_timeout,
+        )
         self.lock = threading.Lock()
         self.codes: dict[str, AuthorizationCode] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
@@ -153,12 +170,16 @@ class SandboxState:
         """Restore the seed, clear sessions, codes, tokens, faults, counts and the clock offset.
 
         Every signing key is published again, so a test that rotated to an unpublished
-        key does not leave the next one with an empty JWKS.
+        key does not leave the next one with an empty JWKS. Injected delays are cut short
+        first and requests in flight get a few seconds to finish, so a write a test left
+        behind (a client timed out on it) lands before the seed is restored, not after.
         """
+        self.controls.interrupt()
         self.clock.set_offset(0)
         self.keys.publish_all()
         self.store.reset(self.seed, self.clock.now())
         self.controls.reset()
+        self.backchannel.clear()
         with self.lock:
             self.codes.clear()
             self.refresh_tokens.clear()
@@ -173,6 +194,36 @@ class SandboxState:
         with self.lock:
             self.sessions[sid] = session
         return sid, session
+
+    def end_sessions(
+        self, *, cookie: str | None = None, sid: str | None = None, user_id: str | None = None
+    ) -> list[IdpSession]:
+        """Remove and return the sessions with this cookie value, public ``sid`` or user."""
+        with self.lock:
+            keys = [
+                key
+                for key, session in self.sessions.items()
+                if (cookie is not None and key == cookie)
+                or (sid is not None and session.sid == sid)
+                or (user_id is not None and session.user_id == user_id)
+            ]
+            return [self.sessions.pop(key) for key in keys]
+
+    def notify_logout(self, session: IdpSession, *, wait: bool = False) -> list[Delivery]:
+        """Send back-channel logout tokens for an ended session to the clients it reached.
+
+        Without ``wait`` the tokens go out on a background thread and nothing is returned.
+        """
+        with self.lock:
+            client_ids = list(session.oidc_clients)
+        if wait:
+            return self.backchannel.deliver(
+                sub=session.user_id, sid=session.sid, client_ids=client_ids
+            )
+        self.backchannel.deliver_in_background(
+            sub=session.user_id, sid=session.sid, client_ids=client_ids
+        )
+        return []
 
     def close(self) -> None:
         """Release the database."""

@@ -13,7 +13,9 @@ from .clock import SandboxClock
 from .controls import Controls, apply_overrides
 from .keys import KeyRing
 
-__all__ = ["InvalidAccessTokenError", "TokenService"]
+__all__ = ["BACKCHANNEL_LOGOUT_EVENT", "InvalidAccessTokenError", "TokenService"]
+
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 class InvalidAccessTokenError(Exception):
@@ -64,8 +66,12 @@ class TokenService:
         nonce: str | None,
         auth_time: int | None,
         at_hash: str | None,
+        sid: str | None = None,
     ) -> str:
-        """Return an RS256 ID token (OIDC Core 1.0 §2) with the user's claims."""
+        """Return an RS256 ID token (OIDC Core 1.0 §2) with the user's claims.
+
+        ``sid`` is the IdP session (Back-Channel Logout 1.0 §3), when there is one.
+        """
         now = int(self._clock.time())
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -80,8 +86,32 @@ class TokenService:
             claims["nonce"] = nonce
         if at_hash:
             claims["at_hash"] = at_hash
+        if sid:
+            claims["sid"] = sid
         claims = apply_overrides(claims, self._controls.take_next_claims("id_token"))
         return self._sign(claims)
+
+    def issue_logout_token(
+        self, *, client_id: str, subject: str, sid: str, lifetime: int
+    ) -> tuple[str, str]:
+        """Return an RS256 logout token (Back-Channel Logout 1.0 §2.4) and its ``jti``.
+
+        No ``nonce``, by the spec; ``typ`` is ``logout+jwt`` (§2.4 recommends it).
+        """
+        now = int(self._clock.time())
+        jti = secrets.token_urlsafe(16)
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": client_id,
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": jti,
+            "sub": subject,
+            "sid": sid,
+            "events": {BACKCHANNEL_LOGOUT_EVENT: {}},
+        }
+        claims = apply_overrides(claims, self._controls.take_next_claims("logout_token"))
+        return self._sign(claims, "logout+jwt"), str(claims.get("jti", jti))
 
     def validate_access_token(self, token: str) -> dict[str, Any]:
         """Return the claims of a valid access token this sandbox issued."""
