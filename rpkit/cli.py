@@ -127,7 +127,7 @@ def _next_claims(args: argparse.Namespace) -> tuple[str, str, Any]:
 
 def _fault(args: argparse.Namespace) -> tuple[str, str, Any]:
     body: dict[str, Any] = {"kind": args.kind}
-    for name in ("status", "retry_after", "delay", "times"):
+    for name in ("status", "retry_after", "delay", "times", "when"):
         if getattr(args, name) is not None:
             body[name] = getattr(args, name)
     return "PUT", f"faults/{args.endpoint}", body
@@ -200,7 +200,12 @@ def _register_controls(commands: Subparsers) -> None:
         parser.set_defaults(handler=_control, control=build)
         return parser
 
-    control("counts", "requests per endpoint since reset", lambda a: ("GET", "requests", None))
+    counts = control(
+        "counts",
+        "requests per endpoint since reset",
+        lambda a: ("GET", "requests?by=method" if a.by_method else "requests", None),
+    )
+    counts.add_argument("--by-method", action="store_true", help="split counts by HTTP method")
     fault = control("fault", "inject a fault into an endpoint", _fault)
     fault.add_argument("endpoint", help="discovery, jwks, token, userinfo, scim_users, ...")
     fault.add_argument("kind", choices=("latency", "error", "rate_limit", "malformed"))
@@ -208,6 +213,11 @@ def _register_controls(commands: Subparsers) -> None:
     fault.add_argument("--retry-after", type=float, help="seconds, for kind=rate_limit")
     fault.add_argument("--delay", type=float, help="seconds, for kind=latency")
     fault.add_argument("--times", type=int, help="only the next N requests")
+    fault.add_argument(
+        "--when",
+        choices=("before", "after"),
+        help="latency before handling (default) or after, so the request lands first",
+    )
     control("clear-faults", "remove every injected fault", lambda a: ("DELETE", "faults", None))
     claims = control("next-claims", "override claims of the next token", _next_claims)
     claims.add_argument(

@@ -78,3 +78,14 @@ def test_unreachable_sandbox_exits_nonzero(capsys: pytest.CaptureFixture[str]) -
     code = main(["sandbox", "counts", "--url", "http://127.0.0.1:9", "--admin-token", "x" * 20])
     assert code == 1
     assert "admin API" in capsys.readouterr().err
+
+
+def test_counts_by_method(sandbox: SandboxHandle, capsys: pytest.CaptureFixture[str]) -> None:
+    sandbox.jwks()
+    assert run(sandbox, "counts", "--by-method") == 0
+    assert json.loads(capsys.readouterr().out)["jwks"] == {"GET": 1}
+
+
+def test_latency_after_handling(sandbox: SandboxHandle, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(sandbox, "fault", "jwks", "latency", "--delay", "0.01", "--when", "after") == 0
+    assert '"when": "after"' in capsys.readouterr().out
