@@ -288,9 +288,16 @@ def saml_slo() -> Response:
             last_error = err
             continue
         response = _send_saml(result.message)
-        state.sessions.end(record)
-        if record.key == getattr(current_session(), "key", None):
-            state.end_session(response, record)
+        ended = [record]
+        if result.all_sessions:
+            # Verified NameID, no SessionIndex: the principal's every session ends.
+            index = sub_index("saml", record.identity.issuer, record.identity.subject)
+            ended += [r for r in state.sessions.find_by_index(*index) if r.key != record.key]
+        mine = getattr(current_session(), "key", None)
+        for ended_record in ended:
+            state.sessions.end(ended_record)
+            if ended_record.key == mine:
+                state.end_session(response, ended_record)
         return response
     assert last_error is not None
     raise last_error

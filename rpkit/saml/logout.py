@@ -41,6 +41,8 @@ class ValidatedLogoutRequest:
     request_id: str
     relay_state: str | None
     not_on_or_after: datetime | None
+    # SAML Core §3.7.3.2: no SessionIndex means every session of the principal ends.
+    session_indexes: tuple[str, ...] = ()
 
 
 def read_logout_message(
@@ -115,7 +117,10 @@ def validate_logout_request(
     if not request_id:
         raise SamlResponseError("malformed", f"{what} has no ID")
     return ValidatedLogoutRequest(
-        request_id=request_id, relay_state=None, not_on_or_after=not_on_or_after
+        request_id=request_id,
+        relay_state=None,
+        not_on_or_after=not_on_or_after,
+        session_indexes=tuple(indexes),
     )
 
 

@@ -408,7 +408,11 @@ class ServiceProvider:
             relay_state=relay_state,
             always_sign=True,
         )
-        return LogoutResult(message=message, request_id=validated.request_id)
+        return LogoutResult(
+            message=message,
+            request_id=validated.request_id,
+            all_sessions=not validated.session_indexes,
+        )
 
     def _require_logout_url(self) -> None:
         if self.config.logout_url is None:

@@ -183,6 +183,9 @@ class LogoutResult:
 
     message: SignedMessage
     request_id: str
+    #: True when the request named no SessionIndex: end every session of this NameID
+    #: (SAML Core §3.7.3.2), not only the one it was checked against.
+    all_sessions: bool = False
 
 
 def check_return_to(return_to: str) -> str:

@@ -305,7 +305,8 @@ def idp_logout() -> Response:
     """IdP-initiated logout: end the session and send a LogoutRequest to the SP signed into.
 
     ``?sp=<entity ID>`` picks the SP when the session reached several (others are only
-    signed out at the IdP).
+    signed out at the IdP). ``?all_sessions=1`` leaves out the SessionIndex, which asks the
+    SP to end every session of the user (SAML Core §3.7.3.2).
     """
     state = sandbox()
     session_index, sps = _end_session(state)
@@ -320,7 +321,7 @@ def idp_logout() -> Response:
         destination=endpoint.url,
         name_id=name_id,
         name_id_format=fmt,
-        session_index=session_index,
+        session_index=None if request.args.get("all_sessions") == "1" else session_index,
         now=state.clock.now(),
         keys=state.saml_keys,
     )

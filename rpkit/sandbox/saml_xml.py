@@ -309,11 +309,14 @@ def build_logout_request(
     destination: str,
     name_id: str,
     name_id_format: str,
-    session_index: str,
+    session_index: str | None,
     now: datetime,
     keys: SamlKeyPair,
 ) -> bytes:
-    """A signed LogoutRequest for IdP-initiated logout (SAML Core §3.7.1)."""
+    """A signed LogoutRequest for IdP-initiated logout (SAML Core §3.7.1).
+
+    Without ``session_index`` it asks the SP to end every session of the principal.
+    """
     root = etree.Element(
         f"{{{SAMLP}}}LogoutRequest",
         nsmap=NSMAP,
@@ -325,7 +328,8 @@ def build_logout_request(
     )
     _sub(root, SAML, "Issuer", issuer)
     _sub(root, SAML, "NameID", name_id, Format=name_id_format)
-    _sub(root, SAMLP, "SessionIndex", session_index)
+    if session_index is not None:
+        _sub(root, SAMLP, "SessionIndex", session_index)
     _sign(root, keys)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 

@@ -25,9 +25,9 @@ def _assert_logout_response(stack: Stack, answer: requests.Response) -> None:
         assert "SAMLResponse" in reply["fields"]
 
 
-def _idp_logout_form(stack: Stack, http: requests.Session) -> dict[str, object]:
+def _idp_logout_form(stack: Stack, http: requests.Session, query: str = "") -> dict[str, object]:
     """Ask the sandbox to log this browser out; return its LogoutRequest form to the app."""
-    answer = http.get(stack.sandbox.issuer + "/saml/logout")
+    answer = http.get(stack.sandbox.issuer + "/saml/logout" + query)
     assert answer.status_code == 200, answer.text[:300]
     form = forms(answer.text)[0]
     assert form["action"] == f"{stack.base_url}/auth/saml/slo"
@@ -49,6 +49,38 @@ def test_idp_initiated_logout(stack: Stack, http: requests.Session, with_cookie:
         assert bystander.get(f"{stack.base_url}/me").status_code == 200
         replay = poster.post(str(form["action"]), data=form["fields"], allow_redirects=False)
         assert replay.status_code == 400
+
+
+def test_logout_request_without_session_index_ends_every_session_of_the_user(
+    stack: Stack, http: requests.Session
+) -> None:
+    """No SessionIndex (SAML Core §3.7.3.2): all of the user's sessions end, nobody else's."""
+    saml_login(http, stack.base_url, TOMAS)
+    with requests.Session() as laptop, requests.Session() as bystander:
+        saml_login(laptop, stack.base_url, TOMAS)
+        saml_login(bystander, stack.base_url, INGRID)
+        form = _idp_logout_form(stack, http, "?all_sessions=1")
+        assert b"SessionIndex" not in base64.b64decode(form["fields"]["SAMLRequest"])  # type: ignore[index]
+        with requests.Session() as idp_side:  # cross-site: no session cookie
+            answer = idp_side.post(str(form["action"]), data=form["fields"], allow_redirects=False)
+        _assert_logout_response(stack, answer)
+        assert http.get(f"{stack.base_url}/me").status_code == 401
+        assert laptop.get(f"{stack.base_url}/me").status_code == 401
+        assert bystander.get(f"{stack.base_url}/me").status_code == 200
+
+
+def test_logout_request_with_session_index_ends_only_that_session(
+    stack: Stack, http: requests.Session
+) -> None:
+    """With a SessionIndex, the user's other sessions (another device) stay."""
+    saml_login(http, stack.base_url, TOMAS)
+    with requests.Session() as laptop:
+        saml_login(laptop, stack.base_url, TOMAS)
+        form = _idp_logout_form(stack, http)
+        answer = http.post(str(form["action"]), data=form["fields"], allow_redirects=False)
+        _assert_logout_response(stack, answer)
+        assert http.get(f"{stack.base_url}/me").status_code == 401
+        assert laptop.get(f"{stack.base_url}/me").status_code == 200
 
 
 def test_forged_logout_request_is_refused(stack: Stack, http: requests.Session) -> None:
