@@ -190,6 +190,14 @@ def authorize() -> Response:
         grant = server.get_consent_grant(end_user=current_member())
     except OAuth2Error as error:
         return _as_form_post(server.handle_error_response(None, error), response_mode)
+    except ValueError:
+        # Authlib refuses to build an error whose description would echo control
+        # characters from the request (e.g. a garbage response_type): still bad input.
+        return Response(
+            render_message("Bad authorization request", "The request parameters are malformed."),
+            status=400,
+            mimetype="text/html",
+        )
     app_name = grant.client.config.name or grant.client.client_id
     if request.method == "GET":
         if request.args.get("prompt") == "none" and grant.request.user is not None:

@@ -31,6 +31,14 @@ CASES: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "?response_type=token&client_id=rpkit-demo",
         {},
     ),
+    (
+        # Authlib refuses to echo control characters in an error description.
+        "authorize_response_type_with_control_chars",
+        "POST",
+        "authorize",
+        "",
+        {"data": {"response_type": "code\x0bx\t", "client_id": "rpkit-demo"}},
+    ),
     ("token_no_grant", "POST", "token", "", {}),
     ("token_unknown_grant", "POST", "token", "", {"data": {"grant_type": "magic"}}),
     (
