@@ -65,7 +65,8 @@ def _checked_header(segment: str, algorithms: tuple[str, ...]) -> tuple[Mapping[
     try:
         registry.check_header(header)
         alg_model = registry.get_alg(alg)
-    except JoseError as err:
+    except (JoseError, TypeError, ValueError) as err:
+        # joserfc assumes well-typed header values: {"crit": 5} raises TypeError there.
         raise _HeaderRejected(
             "malformed", f"{{what}} header is not acceptable ({type(err).__name__})"
         ) from err
