@@ -2,7 +2,8 @@
 
 from .authorize import LoginState, parse_callback, start_login
 from .bearer import AccessToken, validate_access_token
-from .client import LoginResult, OidcClient, RefreshResult, identity_from_claims
+from .claims import identity_from_claims
+from .client import LoginResult, OidcClient, RefreshResult
 from .discovery import Discovery, ProviderMetadata, parse_provider_metadata
 from .id_token import ExpectedIdToken, IdToken, validate_id_token
 from .keys import JwksCache, SigningKeys, parse_jwks

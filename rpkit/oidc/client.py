@@ -10,7 +10,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -22,23 +22,23 @@ from ..errors import (
     ConfigurationError,
     IdTokenError,
     ProviderResponseError,
-    ProviderUnavailableError,
-    RpkitError,
     TokenError,
     UserinfoError,
 )
 from ..identity import CrewIdentity
 from ..store import FileCache, MemoryStore, StateStore
 from ._jwt import verify_jwt
+from ._single_flight import SingleFlight
 from .authorize import LoginState, Prompt, ResponseMode, parse_callback, start_login
 from .bearer import AccessToken, unverified_issuer, validate_access_token
+from .claims import identity_from_claims
 from .discovery import Discovery, ProviderMetadata
 from .id_token import ExpectedIdToken, IdToken, validate_id_token
 from .keys import JwksCache, SigningKeys
 from .logout import LogoutToken, end_session_url, validate_logout_token
 from .tokens import TokenSet, request_token
 
-__all__ = ["LoginResult", "OidcClient", "RefreshResult", "identity_from_claims"]
+__all__ = ["LoginResult", "OidcClient", "RefreshResult"]
 
 _T = TypeVar("_T")
 
@@ -61,36 +61,6 @@ class RefreshResult:
     tokens: TokenSet
     id_token: IdToken
     identity: CrewIdentity
-
-
-def identity_from_claims(issuer: str, claims: Mapping[str, Any]) -> CrewIdentity:
-    """Map ID token (and userinfo) claims to a ``CrewIdentity``."""
-
-    def text(*names: str) -> str | None:
-        for name in names:
-            value = claims.get(name)
-            if isinstance(value, str) and value:
-                return value
-            if isinstance(value, int) and not isinstance(value, bool):
-                return str(value)
-        return None
-
-    verified = claims.get("email_verified")
-    return CrewIdentity(
-        protocol="oidc",
-        issuer=issuer,
-        subject=str(claims["sub"]),
-        email=text("email"),
-        email_verified=verified if isinstance(verified, bool) else None,
-        name=text("name"),
-        given_name=text("given_name"),
-        family_name=text("family_name"),
-        rank=text("rank"),
-        department=text("department"),
-        ship_name=text("ship_name", "shipName"),
-        ship_imo=text("ship_imo", "shipImo"),
-        claims=dict(claims),
-    )
 
 
 class _Provider:
@@ -121,14 +91,6 @@ class _Provider:
         return self._http.get_json(self.discovery.get().jwks_uri, what="JWKS")
 
 
-@dataclass(slots=True)
-class _Flight:
-    event: threading.Event = field(default_factory=threading.Event)
-    result: RefreshResult | None = None
-    error: RpkitError | None = None
-    done_at: float = 0.0
-
-
 class OidcClient:
     """A relying party for one OpenID provider (Dualog cloud or a ship-side server).
 
@@ -156,8 +118,9 @@ class OidcClient:
         self._providers_lock = threading.Lock()
         self._cc_tokens: dict[tuple[str, ...], TokenSet] = {}
         self._cc_lock = threading.Lock()
-        self._flights: dict[str, _Flight] = {}
-        self._flights_lock = threading.Lock()
+        self._refreshes: SingleFlight[RefreshResult] = SingleFlight(
+            keep_result=_REFRESH_RESULT_TTL, wait=config.http.timeout.total_seconds() * 2
+        )
 
     # -- time and providers -------------------------------------------------------------
 
@@ -383,41 +346,7 @@ class OidcClient:
         that rotates refresh tokens does not see the old one twice.
         """
         key = hashlib.sha256(refresh_token.encode()).hexdigest()
-        with self._flights_lock:
-            now = time.monotonic()
-            for k in [
-                k
-                for k, f in self._flights.items()
-                if f.done_at and now - f.done_at > _REFRESH_RESULT_TTL
-            ]:
-                del self._flights[k]
-            flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = _Flight()
-                self._flights[key] = flight
-        if not leader:
-            flight.event.wait(self.config.http.timeout.total_seconds() * 2)
-            if flight.result is not None:
-                return flight.result
-            if flight.error is not None:
-                raise flight.error
-            raise ProviderUnavailableError("refresh: a concurrent refresh did not finish in time")
-        try:
-            flight.result = self._refresh(refresh_token, previous)
-            return flight.result
-        except RpkitError as err:
-            flight.error = err
-            raise
-        finally:
-            flight.done_at = time.monotonic()
-            flight.event.set()
-            if flight.result is None:
-                # Only a success is shared with late callers (the provider may have rotated
-                # the refresh token); a failure, often a flaky link, must not block a retry.
-                with self._flights_lock:
-                    if self._flights.get(key) is flight:
-                        del self._flights[key]
+        return self._refreshes.run(key, lambda: self._refresh(refresh_token, previous))
 
     def _refresh(self, refresh_token: str, previous: IdToken) -> RefreshResult:
         metadata = self.metadata()

@@ -1,0 +1,71 @@
+"""Share one in-flight call among concurrent callers with the same key."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from ..errors import ProviderUnavailableError, RpkitError
+
+__all__ = ["SingleFlight"]
+
+_T = TypeVar("_T")
+
+
+@dataclass(slots=True)
+class _Flight(Generic[_T]):
+    event: threading.Event = field(default_factory=threading.Event)
+    result: _T | None = None
+    error: RpkitError | None = None
+    done_at: float = 0.0
+
+
+class SingleFlight(Generic[_T]):
+    """Run ``call`` once per key at a time; waiters get the leader's result or error.
+
+    A success stays available to late callers for ``keep_result`` seconds (a refresh token
+    the provider rotated cannot be used twice); a failure is forgotten at once, so a retry
+    after a flaky link is not blocked.
+    """
+
+    def __init__(self, *, keep_result: float, wait: float) -> None:
+        self._keep = keep_result
+        self._wait = wait
+        self._flights: dict[str, _Flight[_T]] = {}
+        self._lock = threading.Lock()
+
+    def run(self, key: str, call: Callable[[], _T]) -> _T:
+        with self._lock:
+            now = time.monotonic()
+            for stale in [
+                k for k, f in self._flights.items() if f.done_at and now - f.done_at > self._keep
+            ]:
+                del self._flights[stale]
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = _Flight()
+                self._flights[key] = flight
+        if not leader:
+            flight.event.wait(self._wait)
+            if flight.result is not None:
+                return flight.result
+            if flight.error is not None:
+                raise flight.error
+            raise ProviderUnavailableError("a concurrent call did not finish in time")
+        try:
+            flight.result = call()
+            return flight.result
+        except RpkitError as err:
+            flight.error = err
+            raise
+        finally:
+            flight.done_at = time.monotonic()
+            flight.event.set()
+            if flight.result is None:
+                with self._lock:
+                    if self._flights.get(key) is flight:
+                        del self._flights[key]
