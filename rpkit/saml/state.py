@@ -42,15 +42,11 @@ class PendingRequest:
     return_to: str = "/"
 
     def to_json(self) -> bytes:
-        values = asdict(self)
-        values["created_at"] = self.created_at.isoformat()
-        return json.dumps(values).encode()
+        return _dump(self)
 
     @classmethod
     def from_json(cls, data: bytes) -> PendingRequest:
-        values = json.loads(data)
-        values["created_at"] = datetime.fromisoformat(values["created_at"])
-        return cls(**values)
+        return cls(**_load(data))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,15 +59,11 @@ class PendingLogout:
     return_to: str = "/"
 
     def to_json(self) -> bytes:
-        values = asdict(self)
-        values["created_at"] = self.created_at.isoformat()
-        return json.dumps(values).encode()
+        return _dump(self)
 
     @classmethod
     def from_json(cls, data: bytes) -> PendingLogout:
-        values = json.loads(data)
-        values["created_at"] = datetime.fromisoformat(values["created_at"])
-        return cls(**values)
+        return cls(**_load(data))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -200,3 +192,16 @@ def check_return_to(return_to: str) -> str:
     ):
         raise ValidationError("return_to", "return_to must be a path on this site")
     return return_to
+
+
+def _dump(pending: PendingRequest | PendingLogout) -> bytes:
+    """Serialize pending state for the ``StateStore`` (``created_at`` as ISO 8601)."""
+    values = asdict(pending)
+    values["created_at"] = pending.created_at.isoformat()
+    return json.dumps(values).encode()
+
+
+def _load(data: bytes) -> dict[str, Any]:
+    values: dict[str, Any] = json.loads(data)
+    values["created_at"] = datetime.fromisoformat(values["created_at"])
+    return values

@@ -204,14 +204,7 @@ class Transport:
                     raise error_from_response(response, what, redact=redact)
                 if not parse:
                     return None
-                try:
-                    return json_object(response, what)
-                except ProviderResponseError as err:
-                    # A truncated or garbled success body: the call is idempotent, ask again.
-                    raise ProviderUnavailableError(
-                        f"{what}: unreadable response body (HTTP {response.status_code})",
-                        status=response.status_code,
-                    ) from err
+                return readable_json(response, what)
             except ProviderUnavailableError as err:
                 attempt += 1
                 if attempt > self.config.max_retries:
@@ -219,6 +212,21 @@ class Transport:
                 delay = self.delay_for(attempt, err)
                 log.warning("%s failed (%s); retry %d in %.1fs", what, err.message, attempt, delay)
                 self.sleep(delay)
+
+
+def readable_json(response: requests.Response, what: str) -> dict[str, Any]:
+    """The JSON object of a success answer; a garbled one is retryable, not a 4xx.
+
+    A truncated or garbled body may hide a call that worked: callers retry an
+    idempotent call, or look the resource up before resending a POST.
+    """
+    try:
+        return json_object(response, what)
+    except ProviderResponseError as err:
+        raise ProviderUnavailableError(
+            f"{what}: unreadable response body (HTTP {response.status_code})",
+            status=response.status_code,
+        ) from err
 
 
 def list_pages(

@@ -15,13 +15,13 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-from .._http import HttpClient, error_from_response, json_object
+from .._http import HttpClient, error_from_response
 from ..errors import (
     ProviderResponseError,
     ProviderUnavailableError,
     ValidationError,
 )
-from ._transport import Clock, Sleep, Transport, list_pages
+from ._transport import Clock, Sleep, Transport, list_pages, readable_json
 from .config import ScimConfig
 from .filters import Filter
 from .models import (
@@ -196,13 +196,7 @@ class ScimClient:
                 if response.status_code not in (200, 201):
                     # Servers echo rejected values; a password must not reach the message.
                     raise error_from_response(response, what, redact=redact)
-                try:
-                    return parse(json_object(response, what))
-                except ProviderResponseError as err:
-                    raise ProviderUnavailableError(
-                        f"{what}: unreadable answer (HTTP {response.status_code})",
-                        status=response.status_code,
-                    ) from err
+                return parse(readable_json(response, what))
             except ProviderUnavailableError as err:
                 attempt += 1
                 if attempt > self.config.max_retries:
