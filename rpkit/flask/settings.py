@@ -156,7 +156,9 @@ def _saml(config: Mapping[str, Any], values: Mapping[str, str], base_url: str) -
     env.setdefault("RPKIT_SAML_SP_ENTITY_ID", base_url + "/auth/saml/metadata")
     env.setdefault("RPKIT_SAML_ACS_URL", base_url + "/auth/saml/acs")
     if "RPKIT_SAML_IDP_ENTITY_ID" not in env:
-        env["RPKIT_SAML_IDP_ENTITY_ID"] = idp_entity_id_from(env)
+        entity_id = idp_entity_id_from(env)
+        if entity_id is not None:
+            env["RPKIT_SAML_IDP_ENTITY_ID"] = entity_id
     if "RPKIT_SAML_SP_KEY_FILE" not in env and "RPKIT_SAML_SP_CERT_FILE" not in env:
         key, cert = _demo_key_pair(base_url)
         env["RPKIT_SAML_SP_KEY_FILE"], env["RPKIT_SAML_SP_CERT_FILE"] = key, cert
@@ -164,25 +166,19 @@ def _saml(config: Mapping[str, Any], values: Mapping[str, str], base_url: str) -
     return SamlConfig.from_env(env)
 
 
-def idp_entity_id_from(env: Mapping[str, str]) -> str:
-    """The IdP entity ID when ``RPKIT_SAML_IDP_ENTITY_ID`` is not set.
+def idp_entity_id_from(env: Mapping[str, str]) -> str | None:
+    """The IdP entity ID when ``RPKIT_SAML_IDP_ENTITY_ID`` is not set, if known at start-up.
 
     From a metadata file: the ``entityID`` of its single ``EntityDescriptor``. From a URL:
-    Dualog's layout, where ``<issuer>/saml/metadata`` describes the entity ``<issuer>``
-    (developer guide, "SAML Integration"); fetching the URL here would make start-up
-    depend on the IdP being reachable.
+    None, and the service provider reads it from the metadata at first use (the metadata
+    must then describe exactly one IdP). Fetching here would make start-up depend on the
+    IdP being reachable, and guessing it from the URL's shape fails for IdPs not laid out
+    like Dualog (SimpleSAMLphp's ``/saml2/idp/metadata.php``, entity ID = that URL).
     """
     path = env.get("RPKIT_SAML_IDP_METADATA_FILE")
     if path:
         return _entity_id_in_file(path)
-    url = env.get("RPKIT_SAML_IDP_METADATA_URL", "")
-    parts = urlsplit(url)
-    if parts.path.rstrip("/").endswith("/saml/metadata") and not parts.query:
-        return url.rstrip("/").removesuffix("/saml/metadata")
-    raise ConfigurationError(
-        f'cannot tell the IdP entity ID from "RPKIT_SAML_IDP_METADATA_URL" {url!r}; '
-        'set "RPKIT_SAML_IDP_ENTITY_ID"'
-    )
+    return None
 
 
 def _entity_id_in_file(path: str) -> str:

@@ -316,7 +316,8 @@ def _saml_sessions_for_logout(
     name_id = logout_request_name_id(value, deflated=binding == "redirect")
     if not name_id or state.saml is None:
         return []
-    issuer = state.saml.config.idp_entity_id
+    # The metadata's entity ID: the configured one, or the one read from the metadata.
+    issuer = state.saml.idp().entity_id
     return state.sessions.find_by_index(*sub_index("saml", issuer, name_id))[:20]
 
 

@@ -54,8 +54,13 @@ def _text(value: object) -> str:
     return text.strip() if isinstance(text, str) else ""
 
 
-def parse_idp_metadata(xml: bytes, entity_id: str) -> ParsedIdp:
-    """Find ``entity_id``'s IDPSSODescriptor in metadata already passed through the gate."""
+def parse_idp_metadata(xml: bytes, entity_id: str | None) -> ParsedIdp:
+    """Find ``entity_id``'s IDPSSODescriptor in metadata already passed through the gate.
+
+    With ``entity_id=None`` the metadata must describe exactly one identity provider,
+    whose entity is taken; an aggregate of several is refused, as guessing among them
+    would let the wrong IdP sign users in.
+    """
     try:
         descriptor = md.entity_descriptor_from_string(xml)
         candidates = [descriptor] if descriptor is not None else []
@@ -64,6 +69,16 @@ def parse_idp_metadata(xml: bytes, entity_id: str) -> ParsedIdp:
             candidates = list(group.entity_descriptor) if group is not None else []
     except Exception as err:  # pysaml2 raises from several roots on malformed input
         raise MetadataError("SAML metadata could not be parsed") from err
+    if entity_id is None:
+        idp_entities = [d for d in candidates if d.idpsso_descriptor]
+        if len(idp_entities) != 1:
+            found = ", ".join(sorted({str(d.entity_id) for d in idp_entities})[:5]) or "none"
+            raise MetadataError(
+                f"SAML metadata describes {len(idp_entities)} identity providers, not one "
+                f'(found: {found}); set "idp_entity_id" (RPKIT_SAML_IDP_ENTITY_ID) to the '
+                "one to trust"
+            )
+        entity_id = str(idp_entities[0].entity_id)
     matches = [d for d in candidates if d.entity_id == entity_id]
     if len(matches) != 1:
         found = ", ".join(sorted({str(d.entity_id) for d in candidates})[:5]) or "none"
@@ -127,10 +142,17 @@ def build_authn_request(
     destination: str,
     sp_entity_id: str,
     acs_url: str,
-    name_id_format: str,
+    name_id_format: str | None,
     force_authn: bool,
 ) -> bytes:
-    """An AuthnRequest asking for a response over HTTP-POST to ``acs_url`` (SAML Core §3.4.1)."""
+    """An AuthnRequest asking for a response over HTTP-POST to ``acs_url`` (SAML Core §3.4.1).
+
+    Without ``name_id_format`` no NameIDPolicy is sent and the IdP picks its configured
+    format (SAML Core §3.4.1.1).
+    """
+    policy = None
+    if name_id_format is not None:
+        policy = samlp.NameIDPolicy(format=name_id_format, allow_create="true")
     request = samlp.AuthnRequest(
         id=request_id,
         version="2.0",
@@ -139,7 +161,7 @@ def build_authn_request(
         assertion_consumer_service_url=acs_url,
         protocol_binding=BINDING_POST,
         issuer=_issuer(sp_entity_id),
-        name_id_policy=samlp.NameIDPolicy(format=name_id_format, allow_create="true"),
+        name_id_policy=policy,
         force_authn="true" if force_authn else None,
     )
     return bytes(request.to_string())

@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_ATTRIBUTE_MAPPING",
     "DUALOG_SAML_METADATA_URL",
     "NAME_ID_FORMATS",
+    "WS_CLAIMS",
     "SamlConfig",
 ]
 
@@ -37,13 +38,33 @@ NAME_ID_FORMATS = {
     "persistent": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
 }
 
-# CrewIdentity field -> attribute names accepted for it, first match wins. The OID is
-# eduPerson/inetOrgPerson "mail"; the camelCase names are Dualog's SCIM seafarer extension.
+# The WS-Federation claim types that Rock Solid Knowledge's SAML2P (Dualog's IdP) uses as
+# attribute names by default ("DefaultClaimMapping"); custom claims such as Dualog's `rank`
+# keep their own claim type as the name.
+WS_CLAIMS = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
+
+# CrewIdentity field -> attribute names accepted for it, first match wins, matched
+# case-exactly against each Attribute's Name (and FriendlyName). Plain names first, then
+# the WS-Fed claim URIs, then the X.500/eduPerson OIDs (SAML V2.0 X.500/LDAP Attribute
+# Profile): mail, displayName, cn, givenName, sn. The camelCase names are Dualog's SCIM
+# seafarer extension. Override per field with ``attribute_mapping``.
 DEFAULT_ATTRIBUTE_MAPPING: Mapping[str, tuple[str, ...]] = {
-    "email": ("email", "mail", "urn:oid:0.9.2342.19200300.100.1.3", "emailAddress"),
-    "name": ("name", "displayName", "urn:oid:2.16.840.1.113730.3.1.241"),
-    "given_name": ("given_name", "givenName", "urn:oid:2.5.4.42"),
-    "family_name": ("family_name", "surname", "sn", "urn:oid:2.5.4.4"),
+    "email": (
+        "email",
+        "mail",
+        "emailAddress",
+        WS_CLAIMS + "emailaddress",
+        "urn:oid:0.9.2342.19200300.100.1.3",
+    ),
+    "name": (
+        "name",
+        "displayName",
+        WS_CLAIMS + "name",
+        "urn:oid:2.16.840.1.113730.3.1.241",
+        "urn:oid:2.5.4.3",
+    ),
+    "given_name": ("given_name", "givenName", WS_CLAIMS + "givenname", "urn:oid:2.5.4.42"),
+    "family_name": ("family_name", "surname", "sn", WS_CLAIMS + "surname", "urn:oid:2.5.4.4"),
     "rank": ("rank",),
     "department": ("department",),
     "ship_name": ("ship_name", "shipName"),
@@ -85,11 +106,17 @@ class SamlConfig:
     sp_cert_file: str | None = None
     sp_next_key_file: str | None = field(default=None, repr=False)
     sp_next_cert_file: str | None = None
-    idp_entity_id: str = DUALOG_CLOUD_ISSUER
+    # None: the entityID of the single IdP in the metadata, read at first use (so the app
+    # starts offline); an aggregate with several IdPs is refused. Without metadata settings
+    # it is Dualog's issuer.
+    idp_entity_id: str | None = None
     idp_metadata_url: str | None = None
     idp_metadata_file: str | None = None
     idp_metadata_signing_cert_file: str | None = None
-    name_id_format: str = "persistent"
+    # None sends no NameIDPolicy: the IdP uses the format registered for this SP (RSK's
+    # default is "unspecified"). Asking for one the registration does not allow gets
+    # InvalidNameIDPolicy. Users are keyed by (issuer, NameID) whatever the format.
+    name_id_format: str | None = None
     authn_request_binding: Literal["redirect", "post"] = "redirect"
     sign_requests: bool = True
     attribute_mapping: Mapping[str, tuple[str, ...]] = field(
@@ -113,9 +140,10 @@ class SamlConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
 
     def __post_init__(self) -> None:
-        for name in ("sp_entity_id", "idp_entity_id"):
-            if not getattr(self, name):
-                raise ConfigurationError(f'"{name}" is required')
+        if not self.sp_entity_id:
+            raise ConfigurationError('"sp_entity_id" is required')
+        if self.idp_entity_id is not None and not self.idp_entity_id:
+            raise ConfigurationError('"idp_entity_id" is empty; leave it unset to read it')
         for name in ("acs_url", "logout_url"):
             url = getattr(self, name)
             if url is None:
@@ -127,6 +155,8 @@ class SamlConfig:
             raise ConfigurationError('set "idp_metadata_url" or "idp_metadata_file", not both')
         if self.idp_metadata_url is None and self.idp_metadata_file is None:
             object.__setattr__(self, "idp_metadata_url", DUALOG_SAML_METADATA_URL)
+        if self.idp_entity_id is None and self.idp_metadata_url == DUALOG_SAML_METADATA_URL:
+            object.__setattr__(self, "idp_entity_id", DUALOG_CLOUD_ISSUER)
         if self.idp_metadata_url is not None:
             check_transport(self.idp_metadata_url, "idp_metadata_url", self.http)
         for name in (
@@ -149,15 +179,19 @@ class SamlConfig:
                 '"sign_requests" needs "sp_key_file"/"sp_cert_file" (generate them with '
                 "rpkit.saml.certs.generate_sp_certificate)"
             )
-        fmt = NAME_ID_FORMATS.get(self.name_id_format, self.name_id_format)
-        if fmt not in NAME_ID_FORMATS.values():
-            raise ConfigurationError(
-                f'"name_id_format" {self.name_id_format!r} must be one of '
-                f"{', '.join(NAME_ID_FORMATS)} or its URN"
-            )
-        object.__setattr__(self, "name_id_format", fmt)
+        if self.name_id_format is not None:
+            fmt = NAME_ID_FORMATS.get(self.name_id_format, self.name_id_format)
+            if fmt not in NAME_ID_FORMATS.values():
+                raise ConfigurationError(
+                    f'"name_id_format" {self.name_id_format!r} must be one of '
+                    f"{', '.join(NAME_ID_FORMATS)} or its URN"
+                )
+            object.__setattr__(self, "name_id_format", fmt)
         if self.authn_request_binding not in ("redirect", "post"):
-            raise ConfigurationError('"authn_request_binding" must be "redirect" or "post"')
+            raise ConfigurationError(
+                f'"authn_request_binding" {self.authn_request_binding!r} must be '
+                '"redirect" or "post"'
+            )
         object.__setattr__(self, "attribute_mapping", _merge_mapping(self.attribute_mapping))
         for name in (
             "clock_skew",
@@ -205,9 +239,17 @@ class SamlConfig:
         """Build from field names; ``http`` may be a nested mapping; unknown keys raise.
 
         ``attribute_mapping`` may be a mapping of field to a name or a list of names, or the
-        env form ``"rank=urn:x:rank|rank,email=mail"``.
+        env form ``"rank=urn:x:rank|rank,email=mail"``. ``authn_binding`` (env
+        ``RPKIT_SAML_AUTHN_BINDING``) is the short name of ``authn_request_binding``.
         """
         values = with_http_config(values)
+        if "authn_binding" in values:
+            if "authn_request_binding" in values:
+                raise ConfigurationError('set "authn_binding" or "authn_request_binding", not both')
+            values["authn_request_binding"] = values.pop("authn_binding")
+        binding = values.get("authn_request_binding")
+        if isinstance(binding, str):
+            values["authn_request_binding"] = binding.strip().lower()
         mapping = values.get("attribute_mapping")
         if isinstance(mapping, str):
             pairs = [p.split("=", 1) for p in mapping.replace(",", " ").split() if p]

@@ -104,12 +104,14 @@ def verify_keys(idp: IdpMetadata) -> tuple[xmlsec.Key, ...]:
 def load_idp_metadata(
     xml: bytes,
     *,
-    entity_id: str,
+    entity_id: str | None,
     now: datetime,
     signing_cert: bytes | None = None,
     config: SamlConfig | None = None,
 ) -> IdpMetadata:
     """Check and parse IdP metadata; with ``signing_cert`` its signature is required.
+
+    ``entity_id=None`` takes the single identity provider the metadata describes.
 
     Raises ``MetadataError`` for hostile, unsigned (when pinned), wrongly signed, expired
     or incomplete metadata.
@@ -156,7 +158,7 @@ def load_idp_metadata(
     sso = dict(parsed.sso)
     slo = {binding: location for binding, location, _ in parsed.slo}
     if not parsed.signing_certs:
-        raise MetadataError(f'SAML metadata for "{entity_id}" has no signing certificate')
+        raise MetadataError(f'SAML metadata for "{parsed.entity_id}" has no signing certificate')
     certs = tuple(_pem(c) for c in parsed.signing_certs)
     for cert in certs:
         try:
@@ -218,7 +220,11 @@ class IdpMetadataSource:
         if config.idp_metadata_signing_cert_file:
             self._pinned = Path(config.idp_metadata_signing_cert_file).read_bytes()
         self._cache = FileCache(config.metadata_cache_dir) if config.metadata_cache_dir else None
-        digest = hashlib.sha256(config.idp_entity_id.encode()).hexdigest()[:16]
+        # Unset in the config, the entity ID is read from the first metadata loaded and
+        # pinned from then on: a refresh naming another entity is refused, not followed.
+        self._entity_id: str | None = config.idp_entity_id
+        source = config.idp_entity_id or config.idp_metadata_url or config.idp_metadata_file or ""
+        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
         self._cache_name = f"saml-idp-metadata-{digest}"
 
     @property
@@ -263,14 +269,23 @@ class IdpMetadataSource:
             raise error_from_response(response, "SAML metadata")
         return bytes(response.content)
 
+    @property
+    def entity_id(self) -> str | None:
+        """The IdP entity ID: configured, or read from the metadata (None before that)."""
+        return self._entity_id
+
     def _load(self, xml: bytes, now: datetime) -> IdpMetadata:
-        return load_idp_metadata(
+        metadata = load_idp_metadata(
             xml,
-            entity_id=self.config.idp_entity_id,
+            entity_id=self._entity_id,
             now=now,
             signing_cert=self._pinned,
             config=self.config,
         )
+        if self._entity_id is None:
+            log.info('rpkit: SAML IdP entity ID "%s" read from its metadata', metadata.entity_id)
+            self._entity_id = metadata.entity_id
+        return metadata
 
     def _refresh(self, now: datetime) -> None:
         try:

@@ -22,7 +22,7 @@ from ..errors import ConfigurationError, SamlResponseError
 from ..identity import CrewIdentity
 from ..store import MemoryStore, StateStore
 from . import _bindings, _gate, _pysaml2, _xmlsec
-from .config import SamlConfig
+from .config import NAME_ID_FORMATS, SamlConfig
 from .logout import read_logout_message, validate_logout_request, validate_logout_response
 from .metadata import IdpMetadata, IdpMetadataSource
 from .response import replay_ttl, validate_response
@@ -429,7 +429,7 @@ class ServiceProvider:
             acs_url=self.config.acs_url,
             logout_url=self.config.logout_url,
             certs=certs,
-            name_id_format=self.config.name_id_format,
+            name_id_format=self.config.name_id_format or NAME_ID_FORMATS["unspecified"],
             authn_requests_signed=self.config.sign_requests,
             valid_until=valid_until,
         )

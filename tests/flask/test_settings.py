@@ -67,7 +67,6 @@ def test_app_config_overrides_env() -> None:
         {"RPKIT_BASE_URL": "https://app.example.com/?x=1"},
         {"RPKIT_OIDC_CLIENT_ID": "x", "RPKIT_OIDC_CLIENT_SECRTE": "typo"},
         {"RPKIT_OIDC_ISSUER": "http://dualog.example/auth", "RPKIT_OIDC_CLIENT_ID": "x"},
-        {"RPKIT_SAML_IDP_METADATA_URL": "https://idp.example/metadata.xml"},
         {
             "RPKIT_BASE_URL": "https://app.example.com",
             "RPKIT_SAML_IDP_METADATA_URL": "https://crew.dualog.com/auth/saml/metadata",
@@ -80,7 +79,6 @@ def test_app_config_overrides_env() -> None:
         "base_with_query",
         "oidc_typo",
         "http_issuer_off_loopback",
-        "saml_entity_id_unknowable",
         "saml_no_sp_key_off_loopback",
         "bad_lifetime",
     ],
@@ -104,6 +102,14 @@ def test_saml_defaults_from_base_url() -> None:
     assert saml.acs_url == "https://crew-app.example.com/auth/saml/acs"
     assert saml.logout_url == "https://crew-app.example.com/auth/saml/slo"
     assert saml.idp_entity_id == "https://crew.dualog.com/auth"
+
+
+def test_foreign_metadata_url_alone_starts_without_network() -> None:
+    """A metadata URL not laid out like Dualog's: the entity ID is left to the metadata."""
+    env = {"RPKIT_SAML_IDP_METADATA_URL": "https://idp.example/saml2/idp/metadata.php"}
+    saml = Settings.from_config({}, environ=env).saml
+    assert saml.idp_entity_id is None
+    assert saml.idp_metadata_url == env["RPKIT_SAML_IDP_METADATA_URL"]
 
 
 def test_idp_entity_id_from_metadata_file(tmp_path: Path) -> None:

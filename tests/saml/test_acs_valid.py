@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from rpkit.identity import CrewIdentity
 from rpkit.saml import PendingRequest, ServiceProvider
 
 from .idp import NOW, ResponseSpec, TestIdp
@@ -146,3 +148,104 @@ def test_encrypted_key_beside_encrypted_data_is_found(
         idp.encode(response), pending.relay_state, expected=pending, now=NOW
     )
     assert identity.subject == "crew-4711"
+
+
+WS = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
+UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+
+
+def _identity(
+    idp: TestIdp, sp: ServiceProvider, pending: PendingRequest, **spec: Any
+) -> CrewIdentity:
+    b64 = idp.signed_response(ResponseSpec(**spec))
+    return sp.process_response(b64, pending.relay_state, expected=pending, now=NOW)
+
+
+def test_rsk_shaped_response_maps_claim_uris(
+    idp: TestIdp, sp: ServiceProvider, pending: PendingRequest
+) -> None:
+    """RSK's default: opaque unspecified NameID, WS-Fed claim URIs, rank under its own type."""
+    identity = _identity(
+        idp,
+        sp,
+        pending,
+        name_id="9f3c1e0a-5b7d-4c2e-8a61-0d4f2b9e7c13",
+        name_id_format=UNSPECIFIED,
+        attributes={
+            WS + "emailaddress": ["anna.berg@crew.test"],
+            WS + "givenname": ["Anna"],
+            WS + "surname": ["Berg"],
+            WS + "name": ["Anna Berg"],
+            "rank": ["Chief Officer"],
+        },
+    )
+    assert identity.subject == "9f3c1e0a-5b7d-4c2e-8a61-0d4f2b9e7c13"
+    assert identity.issuer == idp.entity_id
+    got = {k: getattr(identity, k) for k in ("email", "name", "given_name", "family_name", "rank")}
+    assert got == {
+        "email": "anna.berg@crew.test",
+        "name": "Anna Berg",
+        "given_name": "Anna",
+        "family_name": "Berg",
+        "rank": "Chief Officer",
+    }
+
+
+def test_x500_oid_names_are_mapped(
+    idp: TestIdp, sp: ServiceProvider, pending: PendingRequest
+) -> None:
+    """mail, displayName, givenName and sn under their urn:oid names map to the identity."""
+    identity = _identity(
+        idp,
+        sp,
+        pending,
+        attributes={
+            "urn:oid:0.9.2342.19200300.100.1.3": ["anna.berg@crew.test"],
+            "urn:oid:2.16.840.1.113730.3.1.241": ["Anna Berg"],
+            "urn:oid:2.5.4.42": ["Anna"],
+            "urn:oid:2.5.4.4": ["Berg"],
+        },
+    )
+    got = [getattr(identity, k) for k in ("email", "name", "given_name", "family_name")]
+    assert got == ["anna.berg@crew.test", "Anna Berg", "Anna", "Berg"]
+
+
+def test_attribute_names_match_case_exactly(
+    idp: TestIdp, sp: ServiceProvider, pending: PendingRequest
+) -> None:
+    """A claim URI or plain name in another case is not the same attribute (SAML Core §2.7.3.1)."""
+    identity = _identity(
+        idp,
+        sp,
+        pending,
+        attributes={WS + "EmailAddress": ["x@crew.test"], "Rank": ["Master"], "EMAIL": ["y@t"]},
+    )
+    assert identity.email is None and identity.rank is None
+
+
+def test_attribute_mapping_is_overridable(
+    idp: TestIdp, make_sp: Callable[..., ServiceProvider], pending: PendingRequest
+) -> None:
+    """attribute_mapping replaces the names of one field and keeps the defaults of the rest."""
+    sp = make_sp(attribute_mapping={"rank": "http://schemas.dualog.com/claims/rank"})
+    identity = _identity(
+        idp,
+        sp,
+        pending,
+        attributes={
+            "http://schemas.dualog.com/claims/rank": ["Master"],
+            "rank": ["Cook"],
+            WS + "emailaddress": ["anna.berg@crew.test"],
+        },
+    )
+    assert identity.rank == "Master"
+    assert identity.email == "anna.berg@crew.test"
+
+
+@pytest.mark.parametrize("fmt", list(NAME_ID_FORMATS.values()), ids=list(NAME_ID_FORMATS))
+def test_users_are_keyed_by_issuer_and_name_id_whatever_the_format(
+    idp: TestIdp, sp: ServiceProvider, pending: PendingRequest, fmt: str
+) -> None:
+    """The subject is the NameID value and the issuer the IdP, for every NameID format."""
+    identity = _identity(idp, sp, pending, name_id="u-1", name_id_format=fmt)
+    assert (identity.issuer, identity.subject) == (idp.entity_id, "u-1")

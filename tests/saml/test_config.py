@@ -17,7 +17,7 @@ def test_defaults_point_at_dualog() -> None:
     config = SamlConfig.from_mapping({**BASE, "sign_requests": False})
     assert config.idp_entity_id == "https://crew.dualog.com/auth"
     assert config.idp_metadata_url == DUALOG_SAML_METADATA_URL
-    assert config.name_id_format == "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+    assert config.name_id_format is None  # no NameIDPolicy: the IdP's registered format
     assert config.clock_skew == timedelta(seconds=90)
     assert not config.allow_sha1 and not config.allow_unsolicited
 

@@ -32,6 +32,7 @@ with warnings.catch_warnings():
 
 IDP = "http://127.0.0.1/pysaml2-idp"
 PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 
 
 def _idp_conf(tmp: Path, sp_metadata: str | None) -> IdPConfig:
@@ -150,7 +151,8 @@ def test_login_against_pysaml2_idp(
     assert identity.issuer == IDP
     assert identity.email == "anna.berg@crew.test"
     assert (identity.given_name, identity.family_name) == ("Anna", "Berg")
-    assert identity.claims["name_id_format"] == PERSISTENT
+    # rpkit sends no NameIDPolicy by default; pysaml2 then picks transient.
+    assert identity.claims["name_id_format"] == TRANSIENT
 
 
 def test_pysaml2_response_without_signature_is_refused(

@@ -44,12 +44,32 @@ def test_redirect_login_is_signed_over_the_query(sp: ServiceProvider) -> None:
     assert request.get("ID") == login.pending.request_id
     assert request.get("AssertionConsumerServiceURL") == ACS_URL
     assert request.get("Destination") == SSO_URL
-    policy = request.find("samlp:NameIDPolicy", NS)
-    assert policy is not None
-    assert policy.get("Format") == "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+    # No NameIDPolicy by default: the IdP uses the format registered for this SP.
+    assert request.find("samlp:NameIDPolicy", NS) is None
     params = parse_qs(query)
     assert params["SigAlg"] == ["http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"]
     assert not relay_state.startswith("/")
+
+
+@pytest.mark.parametrize(
+    ("setting", "sent"),
+    [
+        ("unspecified", "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"),
+        ("persistent", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"),
+        ("email", "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"),
+    ],
+)
+def test_configured_name_id_format_is_requested(
+    make_sp: Callable[..., ServiceProvider], setting: str, sent: str
+) -> None:
+    """With name_id_format set, the AuthnRequest's NameIDPolicy asks for that format."""
+    sp = make_sp(name_id_format=setting)
+    login = sp.start_login(binding="post")
+    assert login.message.form is not None
+    root = etree.fromstring(base64.b64decode(login.message.form["SAMLRequest"]))
+    policy = root.find("samlp:NameIDPolicy", NS)
+    assert policy is not None and policy.get("Format") == sent
+    assert policy.get("AllowCreate") == "true"
 
 
 def test_post_login_is_an_enveloped_signed_form(sp: ServiceProvider) -> None:

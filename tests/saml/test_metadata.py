@@ -201,3 +201,76 @@ def test_metadata_from_file(
     path.write_bytes(idp.metadata())
     config = make_config(idp_metadata_url=None, idp_metadata_file=str(path))
     assert IdpMetadataSource(config, clock=lambda: NOW).get().entity_id == idp.entity_id
+
+
+def _aggregate(*entities: bytes) -> bytes:
+    inner = b"".join(
+        e.replace(b'ID="_md1"', f'ID="_md{i}"'.encode()) for i, e in enumerate(entities)
+    )
+    return (
+        b'<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">'
+        + inner
+        + b"</md:EntitiesDescriptor>"
+    )
+
+
+def test_entity_id_is_read_from_metadata_with_one_idp(
+    idp: TestIdp, server: MetadataServer, source_for: Callable[..., IdpMetadataSource]
+) -> None:
+    """Without idp_entity_id the single IdP's entityID is taken at first use, then pinned."""
+    server.body = idp.metadata()
+    source = source_for(idp_entity_id=None)
+    assert source.entity_id is None and server.hits == 0  # nothing fetched at construction
+    assert source.get(NOW).entity_id == idp.entity_id
+    assert source.entity_id == idp.entity_id
+    other = TestIdp("https://other.test/auth")
+    server.body = other.metadata()
+    later = NOW + timedelta(hours=5)
+    # Metadata naming another entity is refused like any bad refresh: the copy stays.
+    assert source.get(later).entity_id == idp.entity_id
+    assert source.refresh(later + timedelta(minutes=1)).entity_id == idp.entity_id
+
+
+def test_aggregate_with_one_idp_and_an_sp_is_accepted(
+    idp: TestIdp, server: MetadataServer, source_for: Callable[..., IdpMetadataSource]
+) -> None:
+    """An EntitiesDescriptor with one IdP (beside SP entities) names that IdP."""
+    sp_entity = (
+        b'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+        b'entityID="https://sp.test/md"><md:SPSSODescriptor protocolSupportEnumeration='
+        b'"urn:oasis:names:tc:SAML:2.0:protocol"><md:AssertionConsumerService '
+        b'Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" '
+        b'Location="https://sp.test/acs" index="0"/></md:SPSSODescriptor></md:EntityDescriptor>'
+    )
+    server.body = _aggregate(sp_entity, idp.metadata())
+    assert source_for(idp_entity_id=None).get(NOW).entity_id == idp.entity_id
+
+
+def test_aggregate_with_several_idps_is_refused(
+    idp: TestIdp, server: MetadataServer, source_for: Callable[..., IdpMetadataSource]
+) -> None:
+    """Several IdPs and no idp_entity_id: refused, naming them and the setting to use."""
+    server.body = _aggregate(idp.metadata(), TestIdp("https://other.test/auth").metadata())
+    with pytest.raises(MetadataError) as info:
+        source_for(idp_entity_id=None).get(NOW)
+    message = str(info.value)
+    assert "2 identity providers" in message
+    assert idp.entity_id in message and "https://other.test/auth" in message
+    assert "RPKIT_SAML_IDP_ENTITY_ID" in message
+    # Naming one of them picks it out of the aggregate.
+    picked = source_for(idp_entity_id="https://other.test/auth").get(NOW)
+    assert picked.entity_id == "https://other.test/auth"
+
+
+def test_service_provider_starts_offline_without_entity_id(
+    make_config: Callable[..., SamlConfig],
+) -> None:
+    """An unreachable metadata URL does not stop the SP from being built; first use raises."""
+    from rpkit.saml import ServiceProvider
+    from tests.flask.helpers import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/saml2/idp/metadata.php"
+    sp = ServiceProvider(make_config(idp_entity_id=None, idp_metadata_url=url))
+    assert sp.config.idp_entity_id is None
+    with pytest.raises(ProviderError):
+        sp.start_login()
