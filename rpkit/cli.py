@@ -252,7 +252,10 @@ COMMANDS: list[Register] = [_register_sandbox, _register_scim]
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``rpkit`` argument parser with every registered subcommand."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="rpkit", description="Dualog Identity toolkit.")
+    parser.add_argument("--version", action="version", version=f"rpkit {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for register in COMMANDS:
         register(subparsers)
