@@ -1,0 +1,86 @@
+"""What ships: the wheel's file list, its metadata, and the API reference of the docs site."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import rpkit
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBLIC_PACKAGES = (
+    "rpkit",
+    "rpkit.oidc",
+    "rpkit.saml",
+    "rpkit.scim",
+    "rpkit.flask",
+    "rpkit.ranks",
+    "rpkit.testing",
+    "rpkit.sandbox",
+)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), "."],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (built,) = out.glob("rpkit-*.whl")
+    return built
+
+
+def test_wheel_file_list(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    assert wheel.name == f"rpkit-{rpkit.__version__}-py3-none-any.whl"
+    top = {name.split("/", 1)[0] for name in names}
+    assert top == {"rpkit", "example_app", f"rpkit-{rpkit.__version__}.dist-info"}
+    for needed in ("rpkit/py.typed", "rpkit/sandbox/seed.json", "rpkit/sandbox/README.md"):
+        assert needed in names
+    # Nothing of the checkout that is not the library: tests, keys, benchmarks, docs.
+    assert not [n for n in names if n.endswith((".key", ".pem")) or n.startswith("tests/")]
+
+
+def test_twine_accepts_the_metadata(wheel: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_site_builds_strictly_with_every_public_name(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert (site / "search" / "search_index.json").is_file()
+    missing = []
+    for package in PUBLIC_PACKAGES:
+        module = importlib.import_module(package)
+        names = getattr(module, "__all__", None)
+        assert names, f"{package} declares no __all__"
+        page = site / "reference" / package.removeprefix("rpkit.")
+        html = (page / "index.html").read_text(encoding="utf-8")
+        missing += [f"{package}.{n}" for n in names if f'id="{package}.{n}"' not in html]
+    assert not missing, f"public names missing from the API reference: {missing}"
