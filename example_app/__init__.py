@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template_string
 from werkzeug.exceptions import HTTPException
 
+from rpkit.errors import ConfigurationError
 from rpkit.flask import (
     Rpkit,
     bearer_required,
@@ -101,8 +102,6 @@ def _routes(app: Flask) -> None:
             }
         )
 
-    @app.get("/api/crew/me")
-    @bearer_required()
     def api_crew_me() -> Response:
         token = current_access_token()
         assert token is not None
@@ -117,6 +116,33 @@ def _routes(app: Flask) -> None:
                 "ship_name": claims.get("ship_name"),
             }
         )
+
+    try:
+        rpkit_state(app).check_bearer_configuration()
+    except ConfigurationError as err:
+        # Sign-in works without an API audience; the API must not. Rather than refuse to
+        # start (what bearer_required does), the sample app keeps serving people and
+        # answers every token with a 401 that says what to configure.
+        app.logger.warning("sample app: /api/crew/me refuses every token: %s", err.message)
+        app.get("/api/crew/me")(_api_not_configured)
+    else:
+        app.get("/api/crew/me")(bearer_required()(api_crew_me))
+
+
+def _api_not_configured() -> Response:
+    answer = error_response(
+        401,
+        "API not configured",
+        "This API accepts no access tokens until its audience is configured "
+        "(RPKIT_OIDC_ACCESS_TOKEN_AUDIENCE or RPKIT_OIDC_ACCESS_TOKEN_CLIENT_IDS).",
+        code="api_not_configured",
+        as_json=True,
+    )
+    answer.headers["WWW-Authenticate"] = (
+        'Bearer realm="rpkit", error="invalid_token", '
+        'error_description="no API audience is configured"'
+    )
+    return answer
 
 
 def _errors(app: Flask) -> None:

@@ -81,6 +81,8 @@ def sandbox_env(base_url: str, values: dict[str, str]) -> dict[str, str]:
         "RPKIT_OIDC_CLIENT_ID": env["RPKIT_OIDC_CLIENT_ID"],
         "RPKIT_OIDC_CLIENT_SECRET": env["RPKIT_OIDC_CLIENT_SECRET"],
         "RPKIT_SAML_IDP_METADATA_URL": env["RPKIT_SAML_IDP_METADATA_URL"],
+        # The demo API accepts the access tokens the sandbox issues to the demo client.
+        "RPKIT_OIDC_ACCESS_TOKEN_CLIENT_IDS": env["RPKIT_OIDC_CLIENT_ID"],
     }
 
 

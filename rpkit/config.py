@@ -190,9 +190,16 @@ class OidcConfig:
     # Issuers whose access tokens the API decorator accepts besides ``issuer`` (a cloud
     # app that also serves ship-side tokens). Each is discovered on first use.
     accepted_issuers: tuple[str, ...] = ()
-    # Expected ``aud`` of JWT access tokens for bearer validation; None skips no check:
-    # it means "client_id".
-    access_token_audience: str | None = None
+    # Bearer tokens for this app's API (RFC 9068). A token is accepted when its ``aud``
+    # contains one of ``access_token_audience`` (Dualog: the API resource names; never
+    # the client_id) or its ``client_id`` claim is one of ``access_token_client_ids``.
+    # With neither set, bearer validation refuses to run unless ``allow_any_audience``.
+    access_token_audience: tuple[str, ...] = ()
+    access_token_client_ids: tuple[str, ...] = ()
+    allow_any_audience: bool = False
+    # RFC 9068 §2.1 types access tokens "at+jwt" (IdentityServer does); an untyped JWT
+    # may be an ID token, so accepting one is an opt-in for providers that do not type.
+    allow_untyped_access_tokens: bool = False
     http: HttpConfig = field(default_factory=HttpConfig)
     discovery_ttl: timedelta = timedelta(hours=1)
     # Directory for the last-known-good discovery document and JWKS; None keeps memory only.
@@ -247,6 +254,13 @@ class OidcConfig:
                 raise ConfigurationError(f'"{uri_name}" must be an absolute URL')
         for extra in self.accepted_issuers:
             check_transport(extra, "accepted_issuers", self.http)
+        for name in ("access_token_audience", "access_token_client_ids"):
+            value = getattr(self, name)
+            if isinstance(value, str):  # one audience given as a plain string
+                value = (value,)
+                object.__setattr__(self, name, value)
+            if any(not isinstance(v, str) or not v for v in value):
+                raise ConfigurationError(f'"{name}" must be non-empty strings')
 
     @property
     def is_dualog_cloud(self) -> bool:

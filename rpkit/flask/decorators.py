@@ -15,7 +15,7 @@ from flask import g, redirect, request
 
 from ..errors import ProviderError, RpkitError
 from ..oidc import AccessToken
-from .extension import current_identity, rpkit_state
+from .extension import BEARER_VIEW_MARK, current_identity, rpkit_state
 from .web import error_response, is_api_request, response_for_error, safe_next
 
 __all__ = ["bearer_required", "current_access_token", "login_required", "rank_required"]
@@ -88,7 +88,13 @@ def rank_required(*rules: str) -> Callable[[F], F]:
 
 
 def bearer_required(*scopes: str) -> Callable[[F], F]:
-    """Require ``Authorization: Bearer <JWT access token>`` from the configured issuer.
+    """Require ``Authorization: Bearer <JWT access token>`` minted for this API.
+
+    The token must come from the configured (or an accepted) issuer, be typed ``at+jwt``
+    and carry one of ``access_token_audience`` in ``aud`` or one of
+    ``access_token_client_ids`` as ``client_id``. Registering a view with this decorator
+    on an app whose OIDC configuration sets neither (nor ``allow_any_audience``) raises
+    ``ConfigurationError`` at start, not per request.
 
     The validated token is available as :func:`current_access_token`. Missing or invalid
     tokens answer 401 with ``WWW-Authenticate`` (RFC 6750 §3), a missing scope 403.
@@ -133,6 +139,7 @@ def bearer_required(*scopes: str) -> Callable[[F], F]:
                 return answer
             return view(*args, **kwargs)
 
+        setattr(wrapper, BEARER_VIEW_MARK, scopes)
         return cast(F, wrapper)
 
     return decorate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 __all__ = ["Rpkit", "RpkitState", "current_identity", "current_session", "rpkit_state"]
 
 EXTENSION_KEY = "rpkit"
+# Set by ``bearer_required`` on the views it wraps (``functools.wraps`` carries it through
+# other decorators), so that registering one can be checked at start.
+BEARER_VIEW_MARK = "rpkit_bearer_scopes"
 
 
 class RpkitState:
@@ -57,6 +61,16 @@ class RpkitState:
         if self.oidc is None:
             raise ConfigurationError("Sign-in with OpenID Connect is not configured for this app.")
         return self.oidc
+
+    def check_bearer_configuration(self) -> None:
+        """Raise ``ConfigurationError`` if bearer tokens could not be checked.
+
+        With OIDC configured, the API audience or the allowed clients must be set (or
+        ``allow_any_audience``). Without OIDC a bearer view answers 404 per request, as
+        every OIDC route does, so an app may serve SAML alone.
+        """
+        if self.oidc is not None:
+            self.oidc.expected_access_token(self.oidc.config.issuer)
 
     def require_saml(self) -> ServiceProvider:
         if self.saml is None:
@@ -131,7 +145,9 @@ class Rpkit:
             app.config["SECRET_KEY"] = settings.secret_key
         elif not app.config.get("SECRET_KEY"):
             app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
-        app.extensions[EXTENSION_KEY] = RpkitState(settings)
+        state = RpkitState(settings)
+        app.extensions[EXTENSION_KEY] = state
+        _check_bearer_views(app, state)
         app.register_blueprint(bp)
         app.register_error_handler(RpkitError, _handle_rpkit_error)
         app.after_request(_security_headers)
@@ -179,6 +195,28 @@ def _template_globals() -> dict[str, Any]:
         "rpkit_csrf_token": csrf_token,
         "rpkit_protocols": lambda: rpkit_state().protocols,
     }
+
+
+def _check_bearer_views(app: Flask, state: RpkitState) -> None:
+    """Refuse, at start, bearer views the configuration cannot protect.
+
+    Views registered before ``init_app`` are checked now; later ones (``@app.get`` after
+    ``Rpkit(app)``, blueprints) when they are added: Flask has no "app is ready" hook, and
+    ``add_url_rule`` is the one path every route registration takes.
+    """
+    for view in app.view_functions.values():
+        if hasattr(view, BEARER_VIEW_MARK):
+            state.check_bearer_configuration()
+    add_url_rule = app.add_url_rule
+
+    @functools.wraps(add_url_rule)
+    def checked_add_url_rule(*args: Any, **kwargs: Any) -> None:
+        view = kwargs.get("view_func", args[2] if len(args) > 2 else None)
+        if hasattr(view, BEARER_VIEW_MARK):
+            state.check_bearer_configuration()
+        add_url_rule(*args, **kwargs)
+
+    setattr(app, "add_url_rule", checked_add_url_rule)  # noqa: B010 - an instance override
 
 
 def _handle_rpkit_error(exc: RpkitError) -> Response:

@@ -1,7 +1,7 @@
 """OpenID Connect relying party for Dualog Identity (cloud and ship-side)."""
 
 from .authorize import LoginState, parse_callback, start_login
-from .bearer import AccessToken, validate_access_token
+from .bearer import AccessToken, ExpectedAccessToken, validate_access_token
 from .claims import identity_from_claims
 from .client import LoginResult, OidcClient, RefreshResult
 from .discovery import Discovery, ProviderMetadata, parse_provider_metadata
@@ -13,6 +13,7 @@ from .tokens import TokenSet
 __all__ = [
     "AccessToken",
     "Discovery",
+    "ExpectedAccessToken",
     "ExpectedIdToken",
     "IdToken",
     "JwksCache",

@@ -30,7 +30,12 @@ from ..store import FileCache, MemoryStore, StateStore
 from ._jwt import verify_jwt
 from ._single_flight import SingleFlight
 from .authorize import LoginState, Prompt, ResponseMode, parse_callback, start_login
-from .bearer import AccessToken, unverified_issuer, validate_access_token
+from .bearer import (
+    AccessToken,
+    ExpectedAccessToken,
+    unverified_issuer,
+    validate_access_token,
+)
 from .claims import identity_from_claims
 from .discovery import Discovery, ProviderMetadata
 from .id_token import ExpectedIdToken, IdToken, validate_id_token
@@ -146,6 +151,15 @@ class OidcClient:
     def signing_keys(self) -> SigningKeys:
         return self._provider().jwks.current()
 
+    def id_token_algorithms(self) -> tuple[str, ...]:
+        """Algorithms accepted for ID and logout tokens.
+
+        ``id_token_signing_algs`` intersected with discovery's
+        ``id_token_signing_alg_values_supported``: the provider's metadata narrows the RP's
+        allowlist, never widens it.
+        """
+        return self.metadata().id_token_algorithms(self.config.id_token_signing_algs)
+
     # -- login ---------------------------------------------------------------------------
 
     def start_login(
@@ -259,7 +273,7 @@ class OidcClient:
             issuer=self.config.issuer,
             client_id=self.config.client_id,
             nonce=nonce,
-            algorithms=self.config.id_token_signing_algs,
+            algorithms=self.id_token_algorithms(),
             leeway=self.config.leeway,
             max_age=max_age,
             access_token=access_token,
@@ -377,7 +391,7 @@ class OidcClient:
                     access_token=tokens.access_token,
                     issuer=self.config.issuer,
                     client_id=self.config.client_id,
-                    algorithms=self.config.id_token_signing_algs,
+                    algorithms=self.id_token_algorithms(),
                     leeway=self.config.leeway,
                     client_secret=self.config.client_secret,
                     allow_missing_rank=self.config.allow_missing_rank,
@@ -418,7 +432,7 @@ class OidcClient:
                 now=self.now(),
                 issuer=self.config.issuer,
                 client_id=self.config.client_id,
-                algorithms=self.config.id_token_signing_algs,
+                algorithms=self.id_token_algorithms(),
                 leeway=self.config.leeway,
                 client_secret=self.config.client_secret,
             ),
@@ -482,24 +496,43 @@ class OidcClient:
     def validate_access_token(
         self, token: str, *, required_scopes: Collection[str] = ()
     ) -> AccessToken:
-        """Validate a bearer JWT access token from the configured or an accepted issuer."""
+        """Validate a bearer JWT access token from the configured or an accepted issuer.
+
+        Raises:
+            ConfigurationError: no audience or client is configured (see
+                :meth:`expected_access_token`).
+            TokenError: the token is refused; ``reason`` says why.
+        """
+        self.expected_access_token(self.config.issuer)  # configuration before input
         issuer = unverified_issuer(token)
         if issuer != self.config.issuer and issuer not in self.config.accepted_issuers:
             raise TokenError("issuer", f"access token issuer {issuer!r} is not accepted")
-        # HS256 is keyed by our own client secret: never valid for tokens others issued.
-        algorithms = tuple(a for a in self.config.id_token_signing_algs if a != "HS256")
+        expected = self.expected_access_token(issuer, required_scopes=required_scopes)
         return self._with_rotation(
             issuer,
-            lambda keys: validate_access_token(
-                token,
-                keys=keys,
-                now=self.now(),
-                issuer=issuer,
-                audience=self.config.access_token_audience,
-                algorithms=algorithms,
-                leeway=self.config.leeway,
-                required_scopes=required_scopes,
-            ),
+            lambda keys: validate_access_token(token, keys=keys, expected=expected, now=self.now()),
+        )
+
+    def expected_access_token(
+        self, issuer: str, *, required_scopes: Collection[str] = ()
+    ) -> ExpectedAccessToken:
+        """What a bearer token from ``issuer`` must say to be accepted by this app's API.
+
+        Raises:
+            ConfigurationError: neither ``access_token_audience`` nor
+                ``access_token_client_ids`` is set and ``allow_any_audience`` is off.
+        """
+        config = self.config
+        return ExpectedAccessToken(
+            issuer=issuer,
+            # HS256 is keyed by our own client secret: never valid for tokens others issued.
+            algorithms=tuple(a for a in config.id_token_signing_algs if a != "HS256"),
+            audiences=config.access_token_audience,
+            client_ids=config.access_token_client_ids,
+            allow_any_audience=config.allow_any_audience,
+            allow_untyped_access_tokens=config.allow_untyped_access_tokens,
+            leeway=config.leeway,
+            required_scopes=tuple(required_scopes),
         )
 
 

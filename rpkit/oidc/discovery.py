@@ -64,6 +64,26 @@ class ProviderMetadata:
     backchannel_logout_supported: bool = False
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
+    def id_token_algorithms(self, allowlist: tuple[str, ...]) -> tuple[str, ...]:
+        """The RP's allowlist narrowed to the algorithms the provider says it signs with.
+
+        A token in an algorithm the provider never uses (OIDF
+        rp-backchannel-rpinitlogout-lt-wrong-alg) is refused as ``alg`` even when a key
+        for it is published. The RP's order is kept; ``none`` never survives.
+
+        Raises:
+            MetadataError: the two sets do not overlap, so no ID token could be accepted.
+        """
+        published = set(self.id_token_signing_alg_values_supported)
+        accepted = tuple(alg for alg in allowlist if alg in published and alg != "none")
+        if not accepted:
+            raise MetadataError(
+                f"the provider signs ID tokens with {', '.join(sorted(published)) or 'nothing'}"
+                f" but rpkit allows only {', '.join(allowlist)}; set id_token_signing_algs "
+                "(RPKIT_OIDC_ID_TOKEN_SIGNING_ALGS) to one the provider uses"
+            )
+        return accepted
+
 
 def parse_provider_metadata(
     document: Mapping[str, Any], *, expected_issuer: str, http: HttpConfig, ship_hint: bool = False

@@ -113,6 +113,9 @@ def app_config(
             RPKIT_OIDC_ISSUER=sandbox.issuer,
             RPKIT_OIDC_CLIENT_ID=DEMO_CLIENT_ID,
             RPKIT_OIDC_CLIENT_SECRET=DEMO_CLIENT_SECRET,
+            # As the sample app does with its embedded sandbox: the API accepts the
+            # tokens the sandbox issues to the demo client.
+            RPKIT_OIDC_ACCESS_TOKEN_CLIENT_IDS=DEMO_CLIENT_ID,
         )
     if sandbox is not None and saml:
         config.update(

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
+import pytest
 import requests
 from joserfc import jwt
 
 from example_app import create_app
 
 from .conftest import Stack
-from .helpers import INGRID, JONAS, free_port, oidc_login, saml_login
+from .helpers import (
+    INGRID,
+    JONAS,
+    AppServer,
+    app_config,
+    free_port,
+    oidc_login,
+    saml_login,
+    sandbox_for,
+)
 
 
 def test_bearer_api(stack: Stack, http: requests.Session) -> None:
@@ -32,6 +43,71 @@ def test_bearer_api(stack: Stack, http: requests.Session) -> None:
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     bad = http.get(f"{stack.base_url}/api/crew/me", headers={"Authorization": f"Bearer {tampered}"})
     assert bad.status_code == 401
+
+
+def _api(stack: Stack, http: requests.Session, token: str) -> requests.Response:
+    return http.get(f"{stack.base_url}/api/crew/me", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_bearer_api_refuses_a_token_minted_for_another_client(
+    stack: Stack, http: requests.Session
+) -> None:
+    """A real sandbox token issued to the SCIM client (another audience) gets 401 audience."""
+    token = stack.sandbox.scim_token()
+    answer = _api(stack, http, token)
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"] == "token_error:audience"
+    assert 'error="invalid_token"' in answer.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize("nonce", ["n-0S6_WzA2Mj", None], ids=["login", "refresh_no_nonce"])
+def test_bearer_api_refuses_an_id_token(
+    stack: Stack, http: requests.Session, nonce: str | None
+) -> None:
+    """An ID token signed by the sandbox's real key (typ JWT, aud the demo client) gets 401 typ."""
+    key = stack.sandbox.state.keys.signing_key
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "iss": stack.sandbox.issuer,
+        "aud": "rpkit-demo",
+        "client_id": "rpkit-demo",
+        "sub": "crew-1",
+        "iat": now,
+        "exp": now + 300,
+        "scope": "openid crew.public",
+    }
+    if nonce is not None:
+        claims["nonce"] = nonce
+    id_token = jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "JWT"}, claims, key)
+    answer = _api(stack, http, id_token)
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"] == "token_error:typ"
+
+
+def test_sample_app_without_an_api_audience_signs_in_but_refuses_every_token(
+    tmp_path: Path, http: requests.Session
+) -> None:
+    """No audience configured: the app starts and signs people in; its API answers 401."""
+    server = AppServer()
+    with sandbox_for(tmp_path, [server.base_url]) as sandbox:
+        config = app_config(server.base_url, sandbox, saml=False)
+        del config["RPKIT_OIDC_ACCESS_TOKEN_CLIENT_IDS"]
+        server.start(create_app(config))
+        try:
+            assert oidc_login(http, server.base_url, JONAS).status_code == 303
+            assert http.get(f"{server.base_url}/me").json()["authenticated"]
+            token = sandbox.password_tokens(JONAS)["access_token"]
+            answer = requests.get(
+                f"{server.base_url}/api/crew/me",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            assert answer.status_code == 401, answer.text
+            assert answer.json()["error"] == "api_not_configured"
+            assert "RPKIT_OIDC_ACCESS_TOKEN_AUDIENCE" in answer.json()["message"]
+            assert 'error="invalid_token"' in answer.headers["WWW-Authenticate"]
+        finally:
+            server.stop()
 
 
 def _logout_token(stack: Stack, **claims: object) -> str:

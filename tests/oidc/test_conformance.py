@@ -425,10 +425,47 @@ def test_logout_token_signed_with_a_wrong_alg_or_key_is_refused(
     op: FakeOP, alg: str, key: Callable[[FakeOP], Any], reason: str
 ) -> None:
     """With the default allowlist, a logout token signed outside it or by an unknown key fails."""
+    op.discovery_overrides["id_token_signing_alg_values_supported"] = ["RS256", alg]
     token = op.signed_logout_token(_alg=alg, _key=key(op))
     with pytest.raises(TokenError) as exc:
         make_client(op).validate_logout_token(token)
     assert exc.value.reason == reason
+
+
+def test_logout_token_in_an_alg_discovery_does_not_list_is_refused(op: FakeOP) -> None:
+    """OIDF rp-backchannel-rpinitlogout-lt-wrong-alg with rpkit's default allowlist.
+
+    ES256 is in the RP's allowlist and the OP publishes the EC key, but its discovery lists
+    RS256 only: the accepted set is the intersection, so the token is refused as ``alg``.
+    """
+    assert op.discovery()["id_token_signing_alg_values_supported"] == ["RS256", "none"]
+    token = op.signed_logout_token(**_es256_with_a_published_key(op))
+    client = make_client(op)
+    assert "ES256" in client.config.id_token_signing_algs
+    with pytest.raises(TokenError) as exc:
+        client.validate_logout_token(token)
+    assert exc.value.reason == "alg"
+    assert client.id_token_algorithms() == ("RS256",)
+
+
+def test_id_token_in_an_alg_discovery_does_not_list_is_refused(op: FakeOP) -> None:
+    """An ES256 ID token (key published) fails as ``alg`` when discovery lists RS256 only."""
+    ec_key = ECKey.generate_key("P-256", parameters={"kid": "ec-1"}, auto_kid=False)
+    op.keys.append(ec_key)
+    op.sign_with, op.alg = ec_key, "ES256"
+    with pytest.raises(IdTokenError) as exc:
+        login(make_client(op))
+    assert exc.value.reason == "alg"
+    op.discovery_overrides["id_token_signing_alg_values_supported"] = ["RS256", "ES256"]
+    assert login(make_client(op)).id_token.header["alg"] == "ES256"
+
+
+def test_discovery_without_an_alg_rpkit_allows_is_a_metadata_error(op: FakeOP) -> None:
+    """No overlap between discovery's algorithms and the allowlist names the setting."""
+    op.discovery_overrides["id_token_signing_alg_values_supported"] = ["RS512"]
+    with pytest.raises(MetadataError) as exc:
+        make_client(op).id_token_algorithms()
+    assert "RPKIT_OIDC_ID_TOKEN_SIGNING_ALGS" in exc.value.message
 
 
 def test_logout_token_jti_replay_is_refused(op: FakeOP) -> None:

@@ -224,7 +224,7 @@ def test_logout_and_access_token_failures_leak_nothing(
     op: FakeOP, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Rejected logout and bearer tokens are not quoted in errors or logs."""
-    client = make_client(op)
+    client = make_client(op, access_token_audience=("crew-api",))
     logout_token = op.signed_logout_token(aud="another-client")
     now = int(time.time())
     access_token = sign_jwt(
