@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import rpkit
+from rpkit.reasons import REASONS
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_PACKAGES = (
@@ -21,6 +22,7 @@ PUBLIC_PACKAGES = (
     "rpkit.scim",
     "rpkit.flask",
     "rpkit.ranks",
+    "rpkit.reasons",
     "rpkit.testing",
     "rpkit.sandbox",
 )
@@ -84,3 +86,11 @@ def test_site_builds_strictly_with_every_public_name(tmp_path: Path) -> None:
         html = (page / "index.html").read_text(encoding="utf-8")
         missing += [f"{package}.{n}" for n in names if f'id="{package}.{n}"' not in html]
     assert not missing, f"public names missing from the API reference: {missing}"
+    troubleshooting = (site / "troubleshooting" / "index.html").read_text(encoding="utf-8")
+    unlisted = [
+        f"{error}.{reason}"
+        for error, table in REASONS.items()
+        for reason in table
+        if f"<code>{reason}</code>" not in troubleshooting
+    ]
+    assert not unlisted, f"reason codes missing from the troubleshooting page: {unlisted}"
