@@ -105,3 +105,48 @@ def test_slo_without_message(stack: Stack, http: requests.Session) -> None:
     """The SLO endpoint without SAMLRequest or SAMLResponse answers 400."""
     assert http.get(f"{stack.base_url}/auth/saml/slo").status_code == 400
     assert http.post(f"{stack.base_url}/auth/saml/slo").status_code == 400
+
+
+def test_cookieless_redirect_logout_request_ends_the_named_session(
+    stack: Stack, http: requests.Session
+) -> None:
+    """RSK's iframe SLO: a signed HTTP-Redirect LogoutRequest with no cookies at all ends
+    the session named by NameID and SessionIndex, and is answered to the IdP."""
+    from datetime import UTC, datetime
+
+    from rpkit.sandbox.saml_xml import build_logout_request, redirect_query
+
+    saml_login(http, stack.base_url, TOMAS)
+    with requests.Session() as bystander:
+        saml_login(bystander, stack.base_url, INGRID)
+        state = stack.sandbox.state
+        member = state.store.find_user(TOMAS)
+        assert member is not None
+        with state.lock:  # the IdP session of the latest sign-in of TOMAS
+            session = [s for s in state.sessions.values() if s.user_id == member.id][-1]
+            sent = dict(session.saml_sps)
+        entity_id = f"{stack.base_url}/auth/saml/metadata"
+        fmt, _, name_id = sent[entity_id].partition(" ")
+        slo = f"{stack.base_url}/auth/saml/slo"
+        xml = build_logout_request(
+            issuer=stack.sandbox.issuer,
+            destination=slo,
+            name_id=name_id,
+            name_id_format=fmt,
+            session_index=session.session_index,
+            now=datetime.now(UTC),
+            keys=state.saml_keys,
+        )
+        query = redirect_query("SAMLRequest", xml, "iframe-1", state.saml_keys)
+        # The signature covers RelayState: changed, the request is refused and ends nothing.
+        tampered = query.replace("iframe-1", "iframe-2")
+        assert requests.get(f"{slo}?{tampered}", allow_redirects=False).status_code == 400
+        assert http.get(f"{stack.base_url}/me").status_code == 200
+        answer = requests.get(f"{slo}?{query}", allow_redirects=False)  # no cookie jar
+        assert answer.status_code == 302, answer.text[:300]
+        location = answer.headers["Location"]
+        assert location.startswith(stack.sandbox.urls["saml_slo"] + "?SAMLResponse=")
+        assert "RelayState=iframe-1" in location and "Signature=" in location
+        assert http.get(f"{stack.base_url}/me").status_code == 401
+        assert bystander.get(f"{stack.base_url}/me").status_code == 200
+
