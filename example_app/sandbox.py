@@ -36,6 +36,7 @@ def sandbox_env(base_url: str, values: dict[str, str]) -> dict[str, str]:
     """
     from rpkit.sandbox import SandboxConfig, SandboxServer, env_block
     from rpkit.sandbox.config import (
+        CREW_CLAIMS_MAPPING,
         DEFAULT_CLIENTS,
         OidcClientConfig,
         SamlServiceProviderConfig,
@@ -62,7 +63,9 @@ def sandbox_env(base_url: str, values: dict[str, str]) -> dict[str, str]:
                 entity_id=f"{base_url}/auth/saml/metadata",
                 acs_urls=(f"{base_url}/auth/saml/acs",),
                 slo_urls=(f"{base_url}/auth/saml/slo",),
-                name_id_format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+                # RSK defaults (unspecified NameID, signed requests checked against the
+                # certificate in the app's metadata), plus the crew claims in the mapping.
+                claims_mapping=CREW_CLAIMS_MAPPING,
             )
             config = SandboxConfig(
                 host="127.0.0.1",

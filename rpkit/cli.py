@@ -234,6 +234,26 @@ def _register_controls(commands: Subparsers) -> None:
     rotate.add_argument("--grace", type=float, default=300, help="old key stays published (s)")
     rotate.add_argument("--unpublished", action="store_true", help="do not publish the new key")
     control("publish-keys", "publish every key", lambda a: ("POST", "keys/publish", None))
+    rotate_saml = control(
+        "rotate-saml-cert",
+        "sign SAML messages with a new certificate",
+        lambda a: (
+            "POST",
+            "saml/keys/rotate",
+            {"grace_seconds": a.grace, "publish": not a.unpublished},
+        ),
+    )
+    rotate_saml.add_argument(
+        "--grace", type=float, default=300, help="old certificate stays in metadata (s)"
+    )
+    rotate_saml.add_argument(
+        "--unpublished", action="store_true", help="leave the new certificate out of metadata"
+    )
+    control(
+        "publish-saml-certs",
+        "list every SAML certificate in metadata",
+        lambda a: ("POST", "saml/keys/publish", None),
+    )
     clock = control("clock", "shift the sandbox clock", _clock)
     group = clock.add_mutually_exclusive_group(required=True)
     group.add_argument("--advance", type=float, help="move the clock forward by seconds")

@@ -158,6 +158,13 @@ class SandboxHandle:
         """Publish every key in the ring."""
         self.admin("POST", "keys/publish")
 
+    def rotate_saml_cert(self, *, grace_seconds: float = 300, publish: bool = True) -> str:
+        """Sign SAML messages with a new certificate; return its SHA-256 fingerprint."""
+        result = self.admin(
+            "POST", "saml/keys/rotate", {"grace_seconds": grace_seconds, "publish": publish}
+        )
+        return str(result["sha256"])
+
     def shift_clock(self, seconds: float) -> None:
         """Move the sandbox clock by ``seconds`` (tokens expire, contracts end)."""
         self.admin("POST", "clock", {"advance_seconds": seconds})

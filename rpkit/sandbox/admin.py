@@ -174,6 +174,34 @@ def publish_keys() -> Response:
     return jsonify(sandbox().keys.describe())
 
 
+@bp.get("/saml/keys")
+def saml_keys() -> Response:
+    """The SAML signing certificates (no private parts)."""
+    return jsonify(sandbox().saml_key_ring.describe())
+
+
+@bp.post("/saml/keys/rotate")
+def rotate_saml_keys() -> Response:
+    """Sign SAML messages with a new certificate: ``{"grace_seconds": 300, "publish": true}``."""
+    data = _body()
+    grace = _number(data, "grace_seconds", 300)
+    if grace < 0:
+        raise ControlError('"grace_seconds" must not be negative')
+    publish = data.get("publish", True)
+    if not isinstance(publish, bool):
+        raise ControlError('"publish" must be true or false')
+    ring = sandbox().saml_key_ring
+    sha256 = ring.rotate(grace=timedelta(seconds=grace), publish=publish)
+    return jsonify(sha256=sha256, keys=ring.describe())
+
+
+@bp.post("/saml/keys/publish")
+def publish_saml_keys() -> Response:
+    """List every live SAML certificate in metadata (after ``rotate`` with ``publish: false``)."""
+    sandbox().saml_key_ring.publish_all()
+    return jsonify(sandbox().saml_key_ring.describe())
+
+
 @bp.get("/clock")
 def clock() -> Response:
     """The sandbox time and its offset from the real clock."""

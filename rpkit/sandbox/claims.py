@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from .config import RSK_CLAIMS_MAPPING
 from .models import CrewMember
 
-__all__ = ["SAML_ATTRIBUTES", "oidc_claims", "saml_attributes"]
-
-# Attribute name -> the common URI it is also sent under ("" for none). Documented in
-# rpkit/sandbox/README.md.
-SAML_ATTRIBUTES: dict[str, str] = {
-    "email": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
-    "given_name": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
-    "family_name": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
-    "name": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
-    "rank": "",
-    "department": "",
-    "ship_name": "",
-    "ship_imo": "",
-}
+__all__ = ["oidc_claims", "saml_attributes"]
 
 
 def oidc_claims(member: CrewMember, scopes: set[str]) -> dict[str, Any]:
@@ -49,8 +38,14 @@ def oidc_claims(member: CrewMember, scopes: set[str]) -> dict[str, Any]:
     return claims
 
 
-def saml_attributes(member: CrewMember) -> dict[str, str]:
-    """Return the SAML attribute values by short name (empty values left out)."""
+def saml_attributes(
+    member: CrewMember, *, names: str = "claim_uris", mapping: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """Return ``(attribute Name, value)`` pairs for an assertion (empty values left out).
+
+    ``names="claim_uris"``: only the claims in ``mapping`` (RSK's default mapping when
+    None), under the mapped names. ``names="short"``: every claim under its short name.
+    """
     values = {
         "email": member.email,
         "given_name": member.given_name,
@@ -61,4 +56,7 @@ def saml_attributes(member: CrewMember) -> dict[str, str]:
         "ship_name": member.ship_name or "",
         "ship_imo": member.ship_imo or "",
     }
-    return {k: v for k, v in values.items() if v}
+    if names == "short":
+        return [(k, v) for k, v in values.items() if v]
+    mapping = RSK_CLAIMS_MAPPING if mapping is None else mapping
+    return [(mapping[k], v) for k, v in values.items() if v and k in mapping]

@@ -19,9 +19,11 @@ from urllib.parse import urlsplit
 from ..errors import ConfigurationError
 
 __all__ = [
+    "CREW_CLAIMS_MAPPING",
     "DEFAULT_CLIENTS",
     "DEFAULT_SERVICE_PROVIDERS",
     "DEMO_APP_URL",
+    "RSK_CLAIMS_MAPPING",
     "OidcClientConfig",
     "SamlServiceProviderConfig",
     "SandboxConfig",
@@ -34,6 +36,27 @@ OIDC_SCOPES = ("openid", "profile", "email", "offline_access", "crew.public")
 SCIM_SCOPES = ("crew_import", "crew_read")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+
+_WS = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
+# Claim type -> SAML attribute Name, as Rock Solid Knowledge SAML2P maps them by default
+# (DefaultClaimMapping: WS-Fed claim URIs); a claim not in the mapping is not sent. `rank`
+# is a custom claim: RSK sends it under its own claim type only if the SP's mapping has it,
+# which the sandbox assumes Dualog's does. Documented in rpkit/sandbox/README.md.
+RSK_CLAIMS_MAPPING: Mapping[str, str] = {
+    "email": _WS + "emailaddress",
+    "given_name": _WS + "givenname",
+    "family_name": _WS + "surname",
+    "name": _WS + "name",
+    "rank": "rank",
+}
+# RSK's mapping plus Dualog's crew claims under their own claim types: what the demo SP is
+# registered with, so the sample app's profile shows the ship (a per-SP ClaimsMapping).
+CREW_CLAIMS_MAPPING: Mapping[str, str] = {
+    **RSK_CLAIMS_MAPPING,
+    "department": "department",
+    "ship_name": "ship_name",
+    "ship_imo": "ship_imo",
+}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -88,6 +111,14 @@ class SamlServiceProviderConfig:
 
     Give ``entity_id`` and ``acs_urls`` directly, or ``metadata_file`` / ``metadata_url``
     to read them from the SP's metadata when the sandbox starts.
+
+    The switches mirror Rock Solid Knowledge SAML2P's per-SP settings, defaulting to
+    RSK's defaults: ``require_signed_requests`` (``RequireSignedAuthenticationRequests``,
+    falling back to the IdP-wide ``WantAuthenticationRequestsSigned = true``) checks
+    AuthnRequest and LogoutRequest signatures against ``signing_cert_file`` or the
+    certificates in the SP's metadata; ``claims_mapping`` (``ClaimsMapping``) names the
+    only claims sent and their attribute names (None: RSK's WS-Fed claim URIs plus
+    ``rank``); ``attribute_names="short"`` sends every claim under its short name instead.
     """
 
     entity_id: str = ""
@@ -96,6 +127,10 @@ class SamlServiceProviderConfig:
     name_id_format: str = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
     metadata_file: str | None = None
     metadata_url: str | None = None
+    signing_cert_file: str | None = None
+    require_signed_requests: bool = True
+    attribute_names: str = "claim_uris"
+    claims_mapping: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         has_metadata = self.metadata_file is not None or self.metadata_url is not None
@@ -103,6 +138,17 @@ class SamlServiceProviderConfig:
             raise ConfigurationError(
                 'sandbox SAML SP needs "entity_id" and "acs_urls", or a metadata file or URL'
             )
+        if self.attribute_names not in ("claim_uris", "short"):
+            raise ConfigurationError(
+                f'sandbox SAML SP "attribute_names" {self.attribute_names!r} must be '
+                '"claim_uris" or "short"'
+            )
+        if self.claims_mapping is not None and not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in self.claims_mapping.items()
+        ):
+            raise ConfigurationError('sandbox SAML SP "claims_mapping" maps claims to names')
+        if not isinstance(self.require_signed_requests, bool):
+            raise ConfigurationError('sandbox SAML SP "require_signed_requests" is true/false')
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> SamlServiceProviderConfig:
@@ -142,6 +188,7 @@ DEFAULT_SERVICE_PROVIDERS: tuple[SamlServiceProviderConfig, ...] = (
         entity_id=f"{DEMO_APP_URL}/auth/saml/metadata",
         acs_urls=(f"{DEMO_APP_URL}/auth/saml/acs",),
         slo_urls=(f"{DEMO_APP_URL}/auth/saml/slo",),
+        claims_mapping=CREW_CLAIMS_MAPPING,
     ),
 )
 

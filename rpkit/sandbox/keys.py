@@ -20,7 +20,7 @@ from joserfc.jwk import KeySet, RSAKey
 
 from .clock import SandboxClock
 
-__all__ = ["KeyRing", "SamlKeyPair", "load_saml_key_pair"]
+__all__ = ["KeyRing", "SamlKeyPair", "SamlKeyRing", "load_saml_key_pair"]
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -156,12 +156,14 @@ class SamlKeyPair:
         lines = self.cert_pem.decode().strip().splitlines()
         return "".join(line for line in lines if not line.startswith("-----"))
 
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the certificate (hex), as shown by the admin API."""
+        cert = x509.load_pem_x509_certificate(self.cert_pem)
+        return cert.fingerprint(hashes.SHA256()).hex()
 
-def load_saml_key_pair(directory: Path, common_name: str) -> SamlKeyPair:
-    """Load the SAML key pair from ``directory``, creating it on first use."""
-    key_path, cert_path = directory / "saml-key.pem", directory / "saml-cert.pem"
-    if key_path.is_file() and cert_path.is_file():
-        return SamlKeyPair(key_path.read_bytes(), cert_path.read_bytes())
+
+def _new_saml_key_pair(common_name: str) -> SamlKeyPair:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
     now = datetime.now(UTC)
@@ -180,7 +182,102 @@ def load_saml_key_pair(directory: Path, common_name: str) -> SamlKeyPair:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    _write_atomic(key_path, key_pem.decode())
-    _write_atomic(cert_path, cert_pem.decode())
-    return SamlKeyPair(key_pem, cert_pem)
+    return SamlKeyPair(key_pem, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _save_saml_key_pair(directory: Path, pair: SamlKeyPair) -> None:
+    _write_atomic(directory / "saml-key.pem", pair.key_pem.decode())
+    _write_atomic(directory / "saml-cert.pem", pair.cert_pem.decode())
+
+
+def load_saml_key_pair(directory: Path, common_name: str) -> SamlKeyPair:
+    """Load the SAML key pair from ``directory``, creating it on first use."""
+    key_path, cert_path = directory / "saml-key.pem", directory / "saml-cert.pem"
+    if key_path.is_file() and cert_path.is_file():
+        return SamlKeyPair(key_path.read_bytes(), cert_path.read_bytes())
+    pair = _new_saml_key_pair(common_name)
+    _save_saml_key_pair(directory, pair)
+    return pair
+
+
+@dataclass(slots=True)
+class _SamlEntry:
+    pair: SamlKeyPair
+    published: bool
+    retire_at: float | None  # when a retired certificate leaves the metadata
+
+
+class SamlKeyRing:
+    """The SAML signing certificates: one signer, plus retired ones listed during a grace.
+
+    As with IdentityServer's key management (which RSK SAML2P signs with), metadata lists
+    the current certificate and, for ``grace``, the one it replaced. ``rotate(publish=
+    False)`` signs with a certificate not yet in the metadata: the SP's "refresh metadata
+    when a signature does not verify" path. Only the current pair is kept on disk.
+    """
+
+    def __init__(self, directory: Path, common_name: str, clock: SandboxClock) -> None:
+        self._directory = directory
+        self._common_name = common_name
+        self._clock = clock
+        self._lock = threading.Lock()
+        pair = load_saml_key_pair(directory, common_name)
+        self._entries = [_SamlEntry(pair, True, None)]
+
+    def _live(self) -> list[_SamlEntry]:
+        now = self._clock.time()
+        return [e for e in self._entries if e.retire_at is None or e.retire_at > now]
+
+    @property
+    def signing(self) -> SamlKeyPair:
+        """The pair that signs responses and logout messages now."""
+        with self._lock:
+            return next(e.pair for e in self._entries if e.retire_at is None)
+
+    def published_certs(self) -> list[str]:
+        """Base64 DER of the certificates to list in metadata, the signer first."""
+        with self._lock:
+            live = sorted(self._live(), key=lambda e: e.retire_at is not None)
+            return [e.pair.cert_base64 for e in live if e.published]
+
+    def rotate(self, *, grace: timedelta = timedelta(minutes=5), publish: bool = True) -> str:
+        """Sign with a new certificate; the old one stays in metadata for ``grace``.
+
+        Returns the new certificate's SHA-256 fingerprint (hex).
+        """
+        pair = _new_saml_key_pair(self._common_name)
+        with self._lock:
+            retire_at = self._clock.time() + grace.total_seconds()
+            for entry in self._entries:
+                if entry.retire_at is None:
+                    entry.retire_at = retire_at
+            self._entries = [*self._live(), _SamlEntry(pair, publish, None)]
+            _save_saml_key_pair(self._directory, pair)
+        return pair.fingerprint
+
+    def reset(self) -> None:
+        """Keep only the signing certificate, listed in metadata (a sandbox reset)."""
+        with self._lock:
+            self._entries = [_SamlEntry(self._signer(), True, None)]
+
+    def _signer(self) -> SamlKeyPair:
+        return next(e.pair for e in self._entries if e.retire_at is None)
+
+    def publish_all(self) -> None:
+        """List every live certificate in metadata, e.g. after ``rotate(publish=False)``."""
+        with self._lock:
+            for entry in self._entries:
+                entry.published = True
+
+    def describe(self) -> list[dict[str, Any]]:
+        """A JSON view for the admin API (no private parts)."""
+        with self._lock:
+            return [
+                {
+                    "sha256": e.pair.fingerprint,
+                    "signing": e.retire_at is None,
+                    "published": e.published,
+                    "retire_at": e.retire_at,
+                }
+                for e in self._live()
+            ]

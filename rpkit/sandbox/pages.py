@@ -126,12 +126,19 @@ Deny access</button> <span style="color:#51606f;font-size:13px">Returns
     return _page(f"Sign in - {app_name}", body)
 
 
-def render_message(title: str, message: str, *, testid: str = "message") -> str:
-    """Render a one-message page (signed out, errors people should read)."""
+def render_message(
+    title: str, message: str, *, testid: str = "message", reason: str | None = None
+) -> str:
+    """Render a one-message page (signed out, errors people should read).
+
+    ``reason`` is a stable code for tests and scripts, in ``data-reason``.
+    """
+    data = f" data-reason={escape(reason)}" if reason else ""
     body = (
         f"<header><h1>Dualog Identity<span class=badge>SANDBOX</span></h1></header>"
         f"<section class=panel><h2>{escape(title)}</h2>"
-        f"<p id={escape(testid)} data-testid={escape(testid)}>{escape(message)}</p></section>"
+        f"<p id={escape(testid)} data-testid={escape(testid)}{data}>{escape(message)}</p>"
+        "</section>"
     )
     return _page(title, body)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, request
 
-from .claims import SAML_ATTRIBUTES, saml_attributes
+from .claims import saml_attributes
 from .models import CrewMember
 from .oidc import SESSION_COOKIE, authenticate_form, current_member, sandbox, start_session
 from .pages import render_autopost, render_login, render_message
@@ -19,7 +22,11 @@ from .saml_sp import (
     RegisteredSP,
     SamlEndpoint,
     SamlMetadataError,
+    fetch_metadata,
+    parse_sp_metadata,
+    parse_xml,
 )
+from .saml_verify import RequestSignatureError, verify_post, verify_redirect
 from .saml_xml import (
     NAME_ID_FORMATS,
     STATUS_REQUESTER,
@@ -36,9 +43,32 @@ from .saml_xml import (
 )
 from .state import SandboxState
 
-__all__ = ["bp"]
+__all__ = ["METADATA_CACHE_DURATION", "METADATA_VALIDITY", "bp"]
+
+log = logging.getLogger("rpkit.sandbox")
 
 bp = Blueprint("saml", __name__)
+
+# RSK's metadata caching defaults are not documented; these are Duende SAML's (12 h
+# cacheDuration, 5-day validUntil), so an SP's refresh schedule gets exercised.
+METADATA_CACHE_DURATION = "PT12H"
+METADATA_VALIDITY = timedelta(days=5)
+
+# What to do about each refused request signature, for the IdP's error page.
+_SIGNATURE_FIX = {
+    "unsigned": (
+        "Sign it with the key whose certificate is registered for this service provider "
+        "(rpkit signs by default: sign_requests), or register the SP with "
+        "require_signed_requests=false."
+    ),
+    "sig_alg": "Sign with RSA-SHA256 (or RSA-SHA384/512) and a SHA-2 digest.",
+    "signature": (
+        "Sign with the key of the certificate registered for this service provider; over "
+        "HTTP-Redirect sign the query exactly as sent (SAML Bindings 3.4.4.1). After an SP "
+        "key change, register its new metadata."
+    ),
+    "malformed": "Send SigAlg and Signature together, once each.",
+}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -50,9 +80,13 @@ class _Pending:
     name_id_format: str
 
 
-def _page(title: str, message: str, status: int, testid: str = "error") -> Response:
+def _page(
+    title: str, message: str, status: int, testid: str = "error", reason: str | None = None
+) -> Response:
     return Response(
-        render_message(title, message, testid=testid), status=status, mimetype="text/html"
+        render_message(title, message, testid=testid, reason=reason),
+        status=status,
+        mimetype="text/html",
     )
 
 
@@ -70,7 +104,9 @@ def metadata() -> Response:
         entity_id=state.issuer,
         sso_url=urls["saml_sso"],
         slo_url=urls["saml_slo"],
-        keys=state.saml_keys,
+        certs=state.saml_key_ring.published_certs(),
+        valid_until=state.clock.now() + METADATA_VALIDITY,
+        cache_duration=METADATA_CACHE_DURATION,
     )
     return Response(xml, mimetype="application/samlmetadata+xml")
 
@@ -81,6 +117,75 @@ def _incoming(param: str) -> tuple[SamlRequest, str | None]:
     if not value:
         raise SamlMetadataError(f"the request has no {param}")
     return read_request(decode_message(value, binding)), request.values.get("RelayState")
+
+
+def _sp_certs(state: SandboxState, sp: RegisteredSP, *, refresh: bool = False) -> tuple[bytes, ...]:
+    """The SP's registered certificates; else those in the metadata at its entity ID.
+
+    rpkit's SPs (and many others) publish their metadata at their entity ID, so an SP
+    registered without a certificate is looked up there on first use, and again after a
+    signature fails (the SP may have rolled its key).
+    """
+    if sp.signing_certs:
+        return sp.signing_certs
+    with state.lock:
+        known = state.fetched_sp_certs.get(sp.entity_id)
+    if known is not None and not refresh:
+        return known
+    if urlsplit(sp.entity_id).scheme not in ("http", "https"):
+        return ()
+    try:
+        found = parse_sp_metadata(fetch_metadata(sp.entity_id))
+    except SamlMetadataError as err:
+        log.warning("sandbox: no SP metadata at %s (%s)", sp.entity_id, err)
+        return ()
+    certs = found.signing_certs if found.entity_id == sp.entity_id else ()
+    with state.lock:
+        state.fetched_sp_certs[sp.entity_id] = certs
+    return certs
+
+
+def _signature_refused(
+    state: SandboxState, sp: RegisteredSP, param: str, what: str
+) -> Response | None:
+    """Check the request's signature when the SP must sign; the IdP error page if not."""
+    if not sp.require_signed_requests:
+        return None
+    certs = _sp_certs(state, sp)
+    if not certs:
+        return _page(
+            "Request signature cannot be checked",
+            f"This IdP requires signed requests (WantAuthnRequestsSigned), but no signing "
+            f"certificate is registered for {sp.entity_id}. Register its metadata with a "
+            "signing KeyDescriptor (POST /_sandbox/service-providers) or give "
+            '"signing_cert_file"; or register it with require_signed_requests=false.',
+            400,
+            reason="no_certificate",
+        )
+
+    def verify(keys: tuple[bytes, ...]) -> None:
+        if request.method == "POST":
+            data = decode_message(request.form.get(param, ""), BINDING_POST)
+            verify_post(parse_xml(data), keys)
+        else:
+            verify_redirect(request.query_string.decode("ascii", "replace"), param, keys)
+
+    try:
+        try:
+            verify(certs)
+        except RequestSignatureError as err:
+            if err.reason != "signature" or sp.signing_certs:
+                raise
+            verify(_sp_certs(state, sp, refresh=True))
+    except (RequestSignatureError, SamlMetadataError) as err:
+        reason = getattr(err, "reason", "malformed")
+        return _page(
+            "Request signature refused",
+            f"The {what} from {sp.entity_id} was refused: {err}. {_SIGNATURE_FIX[reason]}",
+            400,
+            reason=reason,
+        )
+    return None
 
 
 @bp.route("/auth/saml/sso", methods=["GET", "POST"])
@@ -103,7 +208,15 @@ def sso() -> Response:
                 f"{authn.issuer or 'The sender'} is not registered with this IdP.",
                 403,
             )
-        sp = RegisteredSP(entity_id=authn.issuer, acs=(SamlEndpoint(authn.acs_url, BINDING_POST),))
+        # Dev mode: an unregistered SP has no registered certificate to check against.
+        sp = RegisteredSP(
+            entity_id=authn.issuer,
+            acs=(SamlEndpoint(authn.acs_url, BINDING_POST),),
+            require_signed_requests=False,
+        )
+    refused = _signature_refused(state, sp, "SAMLRequest", "AuthnRequest")
+    if refused is not None:
+        return refused
     acs = sp.acs_for(authn.acs_url)
     if acs is None:
         return _page(
@@ -179,7 +292,12 @@ def _name_id(member: CrewMember, fmt: str, sp: RegisteredSP) -> str:
         return hashlib.sha256(f"{member.id}|{sp.entity_id}".encode()).hexdigest()[:32]
     if fmt == NAME_ID_FORMATS["transient"]:
         return f"_t{secrets.token_hex(16)}"
-    return member.email
+    if fmt == NAME_ID_FORMATS["emailAddress"]:
+        return member.email
+    # unspecified: the user's opaque, stable id (the OIDC `sub`), as IdentityServer-based
+    # IdPs send it; never the email, so an SP keying users on "NameID = email" breaks here
+    # as it would at Dualog.
+    return member.id
 
 
 def _post(acs: SamlEndpoint, param: str, xml: bytes, relay_state: str | None) -> Response:
@@ -210,8 +328,9 @@ def _complete(state: SandboxState, pending: _Pending, member: CrewMember) -> Res
             name_id=name_id,
             name_id_format=pending.name_id_format,
             session_index=session_index,
-            attributes=saml_attributes(member),
-            attribute_aliases=SAML_ATTRIBUTES,
+            attributes=saml_attributes(
+                member, names=pending.sp.attribute_names, mapping=pending.sp.claims_mapping
+            ),
         ),
     )
     posted = _post(pending.acs, "SAMLResponse", xml, pending.relay_state)
@@ -286,6 +405,10 @@ def slo() -> Response:
             f"{message.issuer or 'The sender'} is not registered with this IdP.",
             403,
         )
+    if sp is not None:
+        refused = _signature_refused(state, sp, "SAMLRequest", "LogoutRequest")
+        if refused is not None:
+            return refused
     _end_session(state)
     endpoint = sp.slo_endpoint() if sp else None
     if endpoint is None:

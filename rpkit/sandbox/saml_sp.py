@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lxml import etree
@@ -26,6 +27,7 @@ __all__ = [
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
+DS = "http://www.w3.org/2000/09/xmldsig#"
 _MAX_METADATA = 1024 * 1024
 
 
@@ -49,6 +51,11 @@ class RegisteredSP:
     acs: tuple[SamlEndpoint, ...]
     slo: tuple[SamlEndpoint, ...] = ()
     name_id_format: str = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+    # PEM certificates the SP signs requests with (its registered SigningCertificates).
+    signing_certs: tuple[bytes, ...] = ()
+    require_signed_requests: bool = True
+    attribute_names: str = "claim_uris"
+    claims_mapping: Mapping[str, str] | None = None
 
     def acs_for(self, url: str | None) -> SamlEndpoint | None:
         """The ACS endpoint for ``url`` (must be registered), or the default one."""
@@ -109,9 +116,23 @@ def parse_sp_metadata(data: bytes) -> RegisteredSP:
     if not acs:
         raise SamlMetadataError("the metadata has no HTTP-POST or HTTP-Redirect ACS")
     formats = [el.text.strip() for el in descriptor.findall(f"{{{MD}}}NameIDFormat") if el.text]
-    sp = RegisteredSP(entity_id=entity_id, acs=acs, slo=endpoints("SingleLogoutService"))
+    certs = []
+    for key in descriptor.findall(f"{{{MD}}}KeyDescriptor"):
+        if key.get("use") not in (None, "", "signing"):
+            continue
+        for cert in key.findall(f".//{{{DS}}}X509Certificate"):
+            der = "".join((cert.text or "").split())
+            if der:
+                body = "\n".join(der[i : i + 64] for i in range(0, len(der), 64))
+                certs.append(f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n")
+    sp = RegisteredSP(
+        entity_id=entity_id,
+        acs=acs,
+        slo=endpoints("SingleLogoutService"),
+        signing_certs=tuple(c.encode() for c in certs),
+    )
     if formats:
-        sp = RegisteredSP(entity_id=entity_id, acs=acs, slo=sp.slo, name_id_format=formats[0])
+        sp = replace(sp, name_id_format=formats[0])
     return sp
 
 
@@ -132,15 +153,26 @@ def fetch_metadata(url: str) -> bytes:
 def sp_from_config(config: SamlServiceProviderConfig) -> RegisteredSP:
     """Resolve a configured SP (reading its metadata file or URL if given)."""
     try:
+        certs: tuple[bytes, ...] = ()
+        if config.signing_cert_file is not None:
+            certs = (Path(config.signing_cert_file).read_bytes(),)
         if config.metadata_file is not None:
-            return parse_sp_metadata(Path(config.metadata_file).read_bytes())
-        if config.metadata_url is not None:
-            return parse_sp_metadata(fetch_metadata(config.metadata_url))
+            sp = parse_sp_metadata(Path(config.metadata_file).read_bytes())
+        elif config.metadata_url is not None:
+            sp = parse_sp_metadata(fetch_metadata(config.metadata_url))
+        else:
+            sp = RegisteredSP(
+                entity_id=config.entity_id,
+                acs=tuple(SamlEndpoint(u, BINDING_POST) for u in config.acs_urls),
+                slo=tuple(SamlEndpoint(u, BINDING_POST) for u in config.slo_urls),
+                name_id_format=config.name_id_format,
+            )
     except (OSError, SamlMetadataError) as err:
         raise ConfigurationError(f"sandbox SAML SP metadata is unusable: {err}") from err
-    return RegisteredSP(
-        entity_id=config.entity_id,
-        acs=tuple(SamlEndpoint(u, BINDING_POST) for u in config.acs_urls),
-        slo=tuple(SamlEndpoint(u, BINDING_POST) for u in config.slo_urls),
-        name_id_format=config.name_id_format,
+    return replace(
+        sp,
+        signing_certs=certs or sp.signing_certs,
+        require_signed_requests=config.require_signed_requests,
+        attribute_names=config.attribute_names,
+        claims_mapping=dict(config.claims_mapping) if config.claims_mapping else None,
     )

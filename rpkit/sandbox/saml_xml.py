@@ -156,21 +156,38 @@ def _sub(
     return el
 
 
-def build_metadata(*, entity_id: str, sso_url: str, slo_url: str, keys: SamlKeyPair) -> bytes:
-    """IdP metadata (SAML Metadata §2.4.3) with entity ID ``<base>/auth``."""
+def build_metadata(
+    *,
+    entity_id: str,
+    sso_url: str,
+    slo_url: str,
+    certs: list[str],
+    valid_until: datetime,
+    cache_duration: str,
+) -> bytes:
+    """IdP metadata (SAML Metadata §2.4.3) with entity ID ``<base>/auth``.
+
+    ``certs`` (base64 DER, the signer first) are all listed for signing, as during a key
+    rotation. ``WantAuthnRequestsSigned="true"`` as RSK's default.
+    """
     root = etree.Element(
-        f"{{{MD}}}EntityDescriptor", nsmap={"md": MD, "ds": DS}, entityID=entity_id
+        f"{{{MD}}}EntityDescriptor",
+        nsmap={"md": MD, "ds": DS},
+        entityID=entity_id,
+        validUntil=_instant(valid_until),
+        cacheDuration=cache_duration,
     )
     idp = _sub(
         root,
         MD,
         "IDPSSODescriptor",
-        WantAuthnRequestsSigned="false",
+        WantAuthnRequestsSigned="true",
         protocolSupportEnumeration=SAMLP,
     )
-    descriptor = _sub(idp, MD, "KeyDescriptor", use="signing")
-    key_info = _sub(descriptor, DS, "KeyInfo")
-    _sub(_sub(key_info, DS, "X509Data"), DS, "X509Certificate", keys.cert_base64)
+    for cert in certs:
+        descriptor = _sub(idp, MD, "KeyDescriptor", use="signing")
+        key_info = _sub(descriptor, DS, "KeyInfo")
+        _sub(_sub(key_info, DS, "X509Data"), DS, "X509Certificate", cert)
     for binding in (BINDING_REDIRECT, BINDING_POST):
         _sub(idp, MD, "SingleLogoutService", Binding=binding, Location=slo_url)
     for fmt in NAME_ID_FORMATS.values():
@@ -188,8 +205,7 @@ class Assertion:
     name_id: str
     name_id_format: str
     session_index: str
-    attributes: dict[str, str]
-    attribute_aliases: dict[str, str]
+    attributes: list[tuple[str, str]]  # (Name, value), from claims.saml_attributes
 
 
 def build_response(
@@ -282,24 +298,21 @@ def _assertion(
         "AuthnContextClassRef",
         "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
     )
-    statement = _sub(node, SAML, "AttributeStatement")
-    for name, value in data.attributes.items():
-        for attr_name, name_format in ((name, "basic"), (data.attribute_aliases.get(name), "uri")):
-            if not attr_name:
-                continue
-            attribute = _sub(
-                statement,
-                SAML,
-                "Attribute",
-                Name=attr_name,
-                NameFormat=f"urn:oasis:names:tc:SAML:2.0:attrname-format:{name_format}",
-                FriendlyName=name if name_format == "uri" else "",
-            )
-            el = etree.SubElement(
-                attribute, f"{{{SAML}}}AttributeValue", nsmap={"xs": XS, "xsi": XSI}
-            )
-            el.set(f"{{{XSI}}}type", "xs:string")
-            el.text = value
+    if data.attributes:
+        statement = _sub(node, SAML, "AttributeStatement")
+    for name, value in data.attributes:
+        # No FriendlyName: RSK sends none, so an SP must match on Name.
+        name_format = "uri" if name.startswith(("http:", "https:", "urn:")) else "basic"
+        attribute = _sub(
+            statement,
+            SAML,
+            "Attribute",
+            Name=name,
+            NameFormat=f"urn:oasis:names:tc:SAML:2.0:attrname-format:{name_format}",
+        )
+        el = etree.SubElement(attribute, f"{{{SAML}}}AttributeValue", nsmap={"xs": XS, "xsi": XSI})
+        el.set(f"{{{XSI}}}type", "xs:string")
+        el.text = value
     _sign(node, keys)
 
 

@@ -13,7 +13,7 @@ from .clock import SandboxClock
 from .config import OidcClientConfig, SandboxConfig
 from .controls import Controls
 from .crew import CrewStore, load_seed
-from .keys import KeyRing, SamlKeyPair, load_saml_key_pair
+from .keys import KeyRing, SamlKeyPair, SamlKeyRing
 from .saml_sp import RegisteredSP, sp_from_config
 from .tokens import TokenService
 
@@ -143,7 +143,7 @@ class SandboxState:
         if self.store.is_empty():
             self.store.reset(self.seed, self.clock.now())
         self.keys = KeyRing(data_dir / "oidc-keys.json", self.clock)
-        self.saml_keys: SamlKeyPair = load_saml_key_pair(data_dir, self.issuer)
+        self.saml_key_ring = SamlKeyRing(data_dir, self.issuer, self.clock)
         self.tokens = TokenService(
             issuer=self.issuer, keys=self.keys, clock=self.clock, controls=self.controls
         )
@@ -162,21 +162,30 @@ class SandboxState:
         self.pending_saml: dict[str, Any] = {}
         self.used_nonces: set[tuple[str, str]] = set()
         self.service_providers: dict[str, RegisteredSP] = {}
+        # SP entity ID -> signing certificates read from the metadata at that entity ID.
+        self.fetched_sp_certs: dict[str, tuple[bytes, ...]] = {}
         for sp_config in config.service_providers:
             sp = sp_from_config(sp_config)
             self.service_providers[sp.entity_id] = sp
+
+    @property
+    def saml_keys(self) -> SamlKeyPair:
+        """The SAML key pair that signs now (see ``saml_key_ring`` for rotation)."""
+        return self.saml_key_ring.signing
 
     def reset(self) -> None:
         """Restore the seed, clear sessions, codes, tokens, faults, counts and the clock offset.
 
         Every signing key is published again, so a test that rotated to an unpublished
-        key does not leave the next one with an empty JWKS. Injected delays are cut short
+        key does not leave the next one with an empty JWKS; the SAML metadata lists only
+        the current signing certificate again. Injected delays are cut short
         first and requests in flight get a few seconds to finish, so a write a test left
         behind (a client timed out on it) lands before the seed is restored, not after.
         """
         self.controls.interrupt()
         self.clock.set_offset(0)
         self.keys.publish_all()
+        self.saml_key_ring.reset()
         self.store.reset(self.seed, self.clock.now())
         self.controls.reset()
         self.backchannel.clear()
@@ -186,6 +195,7 @@ class SandboxState:
             self.sessions.clear()
             self.pending_saml.clear()
             self.used_nonces.clear()
+            self.fetched_sp_certs.clear()
 
     def new_session(self, user_id: str) -> tuple[str, IdpSession]:
         """Start an IdP session for ``user_id``; return its cookie value and record."""

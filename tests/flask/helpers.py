@@ -15,6 +15,7 @@ import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from rpkit.sandbox.config import (
+    CREW_CLAIMS_MAPPING,
     DEFAULT_CLIENTS,
     OidcClientConfig,
     SamlServiceProviderConfig,
@@ -87,7 +88,7 @@ def sandbox_sps(bases: Iterable[str]) -> tuple[SamlServiceProviderConfig, ...]:
             entity_id=f"{b}/auth/saml/metadata",
             acs_urls=(f"{b}/auth/saml/acs",),
             slo_urls=(f"{b}/auth/saml/slo",),
-            name_id_format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+            claims_mapping=CREW_CLAIMS_MAPPING,
         )
         for b in bases
     )

@@ -149,4 +149,3 @@ def test_cookieless_redirect_logout_request_ends_the_named_session(
         assert "RelayState=iframe-1" in location and "Signature=" in location
         assert http.get(f"{stack.base_url}/me").status_code == 401
         assert bystander.get(f"{stack.base_url}/me").status_code == 200
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from html import unescape
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -15,6 +16,7 @@ from rpkit.config import OidcConfig
 from rpkit.errors import IdTokenError
 from rpkit.oidc import OidcClient
 from rpkit.saml import SamlConfig, ServiceProvider
+from rpkit.sandbox.config import DEFAULT_SERVICE_PROVIDERS
 from rpkit.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxHandle, sandbox_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +26,12 @@ MASTER = "ingrid.larsen@nordic-aurora.example"
 
 @pytest.fixture(scope="module")
 def module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    with sandbox_server(tmp_path_factory.mktemp("sandbox")) as handle:
+    # The demo SP as the sandbox registers it by default, with its certificate given (the
+    # sandbox would otherwise read it from the app's metadata at 127.0.0.1:5000).
+    demo_sp = replace(
+        DEFAULT_SERVICE_PROVIDERS[0], signing_cert_file=str(ROOT / "certs" / "demo-sp.crt")
+    )
+    with sandbox_server(tmp_path_factory.mktemp("sandbox"), service_providers=(demo_sp,)) as handle:
         yield handle
 
 

@@ -8,10 +8,16 @@ import pytest
 
 from rpkit.testing import SandboxHandle, sandbox_server
 
+from .saml_helpers import SERVICE_PROVIDERS
+
 
 @pytest.fixture(scope="module")
 def _module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    with sandbox_server(tmp_path_factory.mktemp("sandbox"), allow_any_sp=False) as handle:
+    with sandbox_server(
+        tmp_path_factory.mktemp("sandbox"),
+        allow_any_sp=False,
+        service_providers=SERVICE_PROVIDERS,
+    ) as handle:
         yield handle
 
 

@@ -19,7 +19,7 @@ from lxml import etree
 from rpkit.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxHandle
 
 from .helpers import DEMO_REDIRECT_URI, INGRID, form_action, form_fields
-from .saml_helpers import SP_ACS, SP_ENTITY_ID
+from .saml_helpers import RSA_SHA256, SP_ACS, SP_CERT, SP_ENTITY_ID, SP_KEY
 
 
 def test_authlib_oauth2_session_code_flow_with_pkce(sandbox: SandboxHandle) -> None:
@@ -113,6 +113,9 @@ def saml2_client(sandbox: SandboxHandle, tmp_path: Path) -> Iterator[Any]:
             # pysaml2 insists on an xmlsec1 path; any existing file will do because the
             # crypto backend is replaced by python-xmlsec below and never runs a binary.
             "xmlsec_binary": __file__,
+            # The demo SP's registered key pair: the sandbox, like RSK, wants signed requests.
+            "key_file": str(SP_KEY),
+            "cert_file": str(SP_CERT),
             "metadata": {"inline": [metadata]},
             "allow_unknown_attributes": True,
             "service": {
@@ -123,6 +126,7 @@ def saml2_client(sandbox: SandboxHandle, tmp_path: Path) -> Iterator[Any]:
                             ("http://127.0.0.1:5000/auth/saml/slo", BINDING_HTTP_REDIRECT)
                         ],
                     },
+                    "authn_requests_signed": True,
                     "want_assertions_signed": True,
                     "want_response_signed": True,
                     "allow_unsolicited": False,
@@ -137,11 +141,14 @@ def saml2_client(sandbox: SandboxHandle, tmp_path: Path) -> Iterator[Any]:
 
 
 def test_pysaml2_sp_login(sandbox: SandboxHandle, saml2_client: Any) -> None:
-    """pysaml2's SP sends an AuthnRequest (Redirect) and accepts the signed response."""
+    """pysaml2's SP sends a signed AuthnRequest (Redirect) and accepts the signed response."""
     from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 
     request_id, info = saml2_client.prepare_for_authenticate(
-        entityid=sandbox.issuer, relay_state="/home", binding=BINDING_HTTP_REDIRECT
+        entityid=sandbox.issuer,
+        relay_state="/home",
+        binding=BINDING_HTTP_REDIRECT,
+        sigalg=RSA_SHA256,
     )
     location = dict(info["headers"])["Location"]
     with requests.Session() as browser:
@@ -155,11 +162,19 @@ def test_pysaml2_sp_login(sandbox: SandboxHandle, saml2_client: Any) -> None:
         fields["SAMLResponse"], BINDING_HTTP_POST, outstanding={request_id: "/home"}
     )
     assert response is not None
-    assert response.name_id.text == INGRID
+    member = sandbox.state.store.find_user(INGRID)
+    assert member is not None
+    assert response.name_id.text == member.id  # unspecified: the opaque user id
     identity = response.get_identity()
-    assert identity["rank"] == ["Master"]
-    assert identity["ship_imo"] == ["9312456"]
-    assert identity["given_name"] == ["Ingrid"]
+    # RSK's shape: the mapped claims under WS-Fed claim URIs, rank under its own name.
+    ws = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
+    assert identity == {
+        ws + "emailaddress": [INGRID],
+        ws + "givenname": ["Ingrid"],
+        ws + "surname": ["Larsen"],
+        ws + "name": ["Ingrid Larsen"],
+        "rank": ["Master"],
+    }
     # Both the response and the assertion signature were checked in-process.
     assert len(saml2_client.sec.crypto.verified) >= 2
 
@@ -169,7 +184,7 @@ def test_pysaml2_rejects_a_tampered_response(sandbox: SandboxHandle, saml2_clien
     from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 
     request_id, info = saml2_client.prepare_for_authenticate(
-        entityid=sandbox.issuer, binding=BINDING_HTTP_REDIRECT
+        entityid=sandbox.issuer, binding=BINDING_HTTP_REDIRECT, sigalg=RSA_SHA256
     )
     with requests.Session() as browser:
         page = browser.get(dict(info["headers"])["Location"], timeout=10)
