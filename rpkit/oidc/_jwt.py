@@ -89,7 +89,7 @@ def verify_jwt(
 
     Raises:
         AuthenticationError: built by ``error`` with reason ``malformed``, ``alg``,
-            ``unknown_kid``, ``no_key``, ``kid_ambiguous`` or ``signature``;
+            ``unknown_kid``, ``no_key``, ``weak_key``, ``kid_ambiguous`` or ``signature``;
             ``key_not_found`` is set when refetching the keys may help.
     """
     if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_BYTES:
@@ -118,6 +118,11 @@ def verify_jwt(
         candidates: list[Any] = [OctKey.import_key(secret)]
     else:
         candidates = list(keys.candidates(kid, alg))
+    weak = keys.weak_key(kid, alg) if not candidates and not alg.startswith("HS") else None
+    if weak is not None:
+        # The provider published this key but it is too weak to trust (dropped from the
+        # JWKS with a warning). Not key_not_found: refetching would find the same key.
+        raise error("weak_key", f"{what} is signed with key {kid!r}, refused: {weak.why}")
     if not candidates:
         raise error(
             "unknown_kid" if kid is not None else "no_key",

@@ -9,6 +9,7 @@ malformed          not a compact JWS, payload not a JSON object, claim of the wr
 alg                header alg not in the RP's allowlist (``none`` never is)
 unknown_kid        the JWKS has no key with the header's kid (after one refetch)
 no_key             no kid and no key of the alg's type
+weak_key           signed by a published key rpkit drops: RSA < 2048 bits, EC not P-256/384/521
 kid_ambiguous      no kid and several candidate keys
 signature          signature does not verify
 issuer             ``iss`` is not exactly the configured issuer

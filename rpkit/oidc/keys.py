@@ -22,11 +22,12 @@ from typing import Any
 
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
+from joserfc.util import urlsafe_b64decode
 
 from ..errors import MetadataError, ProviderError
 from ..store import FileCache
 
-__all__ = ["JwksCache", "SigningKeys", "parse_jwks"]
+__all__ = ["JwksCache", "SigningKeys", "WeakKey", "key_weakness", "parse_jwks"]
 
 log = logging.getLogger("rpkit.oidc")
 
@@ -48,11 +49,27 @@ _KTY_FOR_ALG = {
 }
 
 
+# RFC 7518 §3.3: RSA keys of 2048 bits or more. The NIST curves JWS defines for ES256/384/512
+# (§3.4); anything else (secp256k1, a made-up name) is not a curve rpkit trusts.
+MIN_RSA_BITS = 2048
+EC_CURVES = frozenset({"P-256", "P-384", "P-521"})
+
+
+@dataclass(frozen=True, slots=True)
+class WeakKey:
+    """A published key rpkit refuses to use, kept so a token naming it fails as ``weak_key``."""
+
+    kid: str | None
+    kty: str
+    why: str
+
+
 @dataclass(frozen=True, slots=True)
 class SigningKeys:
-    """An immutable snapshot of parsed verification keys."""
+    """An immutable snapshot of parsed verification keys (and of the weak ones dropped)."""
 
     keys: tuple[AnyKey, ...]
+    weak: tuple[WeakKey, ...] = ()
 
     def candidates(self, kid: str | None, alg: str) -> list[AnyKey]:
         """Keys that may verify a token with this ``kid`` (or none given) and ``alg``."""
@@ -74,6 +91,34 @@ class SigningKeys:
     def has_kid(self, kid: str) -> bool:
         return any(key.kid == kid for key in self.keys)
 
+    def weak_key(self, kid: str | None, alg: str) -> WeakKey | None:
+        """The dropped weak key this ``kid`` (or, without one, this ``alg``) points at."""
+        kty = _KTY_FOR_ALG.get(alg)
+        for weak in self.weak:
+            if (kid is not None and weak.kid == kid) or (kid is None and weak.kty == kty):
+                return weak
+        return None
+
+
+def key_weakness(raw: Mapping[str, Any]) -> str | None:
+    """Why a JWK is too weak to trust, or None. Read from the JWK before it is imported."""
+    kty = raw.get("kty")
+    if kty == "RSA":
+        modulus = raw.get("n")
+        if not isinstance(modulus, str) or not isinstance(raw.get("e"), str):
+            return None  # not an RSA public key at all; the import reports it
+        try:
+            bits = int.from_bytes(urlsafe_b64decode(modulus.encode("ascii")), "big").bit_length()
+        except (ValueError, UnicodeError):
+            return None
+        if bits < MIN_RSA_BITS:
+            return f"RSA key of {bits} bits (rpkit requires {MIN_RSA_BITS}, RFC 7518 §3.3)"
+    if kty == "EC":
+        crv = raw.get("crv")
+        if crv not in EC_CURVES:
+            return f"EC key on curve {str(crv)[:20]!r} (rpkit accepts P-256, P-384, P-521)"
+    return None
+
 
 def parse_jwks(document: Mapping[str, Any]) -> SigningKeys:
     """Parse a JWK Set (RFC 7517 §5), skipping keys that cannot be imported.
@@ -85,18 +130,27 @@ def parse_jwks(document: Mapping[str, Any]) -> SigningKeys:
     if not isinstance(raw_keys, list):
         raise MetadataError('JWKS has no "keys" list')
     keys: list[AnyKey] = []
+    weak: list[WeakKey] = []
     for raw in raw_keys:
         if not isinstance(raw, dict) or raw.get("kty") == "oct":
             continue  # a symmetric key in a public JWKS is a provider bug; never trust it
         if any(p in raw for p in ("d", "p", "q")):
             continue  # private key material published by mistake; do not use it
+        kid = raw.get("kid") if isinstance(raw.get("kid"), str) else None
+        why = key_weakness(raw)
+        if why is not None:
+            log.warning("JWKS: dropping key kid=%s: %s", kid, why)
+            weak.append(WeakKey(kid=kid, kty=str(raw.get("kty")), why=why))
+            continue
         try:
             keys.append(KeySet.import_key_set({"keys": [raw]}).keys[0])
         except (JoseError, ValueError, TypeError, KeyError):
             log.warning("JWKS: skipping a key rpkit cannot import (kid=%s)", raw.get("kid"))
-    if not keys:
+    if not keys and not weak:
         raise MetadataError("JWKS holds no usable signing key")
-    return SigningKeys(tuple(keys))
+    # Only weak keys: keep the (empty) snapshot, so that tokens fail as "weak_key" and say
+    # which key, rather than the whole provider looking unreachable.
+    return SigningKeys(tuple(keys), tuple(weak))
 
 
 class JwksCache:

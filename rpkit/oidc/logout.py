@@ -2,8 +2,8 @@
 Logout 1.0 §2.6).
 
 Back-channel logout tokens are rejected with ``TokenError`` reasons: ``malformed``,
-``alg``, ``signature``, ``unknown_kid``, ``issuer``, ``audience``, ``iat``, ``expired``,
-``typ``, ``events``, ``nonce``, ``sub_or_sid``, ``jti``, ``replay``.
+``alg``, ``signature``, ``unknown_kid``, ``weak_key``, ``issuer``, ``audience``, ``iat``,
+``expired``, ``typ``, ``events``, ``nonce``, ``sub_or_sid``, ``jti``, ``replay``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import base64
 import json
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,7 @@ from rpkit.oidc import LoginResult, OidcClient, validate_logout_return
 from rpkit.oidc.authorize import ResponseMode
 
 from .conftest import Clock, follow_authorize, follow_end_session, login, make_client
-from .fake_op import CLIENT_ID, CLIENT_SECRET, FakeOP, new_rsa_key
+from .fake_op import CLIENT_ID, CLIENT_SECRET, JWKS_PATH, FakeOP, new_rsa_key
 
 # -- Basic RP ---------------------------------------------------------------------------
 
@@ -458,6 +459,28 @@ def test_id_token_in_an_alg_discovery_does_not_list_is_refused(op: FakeOP) -> No
     assert exc.value.reason == "alg"
     op.discovery_overrides["id_token_signing_alg_values_supported"] = ["RS256", "ES256"]
     assert login(make_client(op)).id_token.header["alg"] == "ES256"
+
+
+def _weak_rsa_key(kid: str) -> RSAKey:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # joserfc warns about the weak key it is asked for
+        return RSAKey.generate_key(1024, parameters={"kid": kid}, auto_kid=False)
+
+
+def test_login_signed_by_a_1024_bit_key_is_refused_as_weak_key() -> None:
+    """The OP publishes and signs with a 1024-bit RSA key: the login fails as ``weak_key``."""
+    op = FakeOP(keys=[_weak_rsa_key("legacy-1024")]).start()
+    try:
+        with pytest.raises(IdTokenError) as exc:
+            login(make_client(op))
+        assert exc.value.reason == "weak_key"
+        assert "legacy-1024" in exc.value.message and "1024 bits" in exc.value.message
+        assert op.counts[JWKS_PATH] == 1  # a weak key is not an unknown key: no refetch
+        with pytest.raises(TokenError) as logout:
+            make_client(op).validate_logout_token(op.signed_logout_token())
+        assert logout.value.reason == "weak_key"
+    finally:
+        op.stop()
 
 
 def test_discovery_without_an_alg_rpkit_allows_is_a_metadata_error(op: FakeOP) -> None:

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import warnings
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -34,7 +35,15 @@ def keys() -> dict[str, Any]:
     k2_nokid = RSAKey.generate_key(2048, auto_kid=False)
     attacker = RSAKey.generate_key(2048, parameters={"kid": "k1"}, auto_kid=False)
     ec1 = ECKey.generate_key("P-256", parameters={"kid": "ec1"}, auto_kid=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # joserfc warns about the weak key it is asked for
+        rsa1024 = RSAKey.generate_key(1024, parameters={"kid": "rsa1024"}, auto_kid=False)
+        rsa1024_nokid = RSAKey.generate_key(1024, auto_kid=False)
+    k256 = ECKey.generate_key("secp256k1", parameters={"kid": "k256"}, auto_kid=False)
     return {
+        "rsa1024": rsa1024,
+        "rsa1024_nokid": rsa1024_nokid,
+        "secp256k1": k256,
         "k1": k1,
         "k1_nokid": k1_nokid,
         "k2": k2,

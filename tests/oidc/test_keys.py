@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from joserfc.jwk import OctKey, RSAKey
+from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from rpkit.errors import MetadataError, ProviderUnavailableError
 from rpkit.oidc.keys import JwksCache, parse_jwks
@@ -61,6 +62,36 @@ def test_symmetric_and_private_keys_in_a_jwks_are_ignored() -> None:
     private = RSAKey.generate_key(2048).as_dict(private=True)
     keys = parse_jwks({"keys": [secret, private, jwk("good")]})
     assert [k.kid for k in keys.keys] == ["good"]
+
+
+def test_weak_keys_are_dropped_with_a_warning_naming_the_kid(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """RSA under 2048 bits and EC keys off the NIST curves leave the JWKS; the log says which."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # joserfc warns about the weak key it is asked for
+        rsa1024 = RSAKey.generate_key(1024, parameters={"kid": "old-1024"}, auto_kid=False)
+    k256 = ECKey.generate_key("secp256k1", parameters={"kid": "bitcoin-curve"}, auto_kid=False)
+    p384 = ECKey.generate_key("P-384", parameters={"kid": "p384"}, auto_kid=False)
+    document = {"keys": [k.as_dict(private=False) for k in (rsa1024, k256, p384)] + [jwk("good")]}
+    with caplog.at_level("WARNING", logger="rpkit.oidc"), warnings.catch_warnings():
+        warnings.simplefilter("error")  # rpkit must not even import the weak RSA key
+        keys = parse_jwks(document)
+    assert [k.kid for k in keys.keys] == ["p384", "good"]
+    assert [(w.kid, w.kty) for w in keys.weak] == [("old-1024", "RSA"), ("bitcoin-curve", "EC")]
+    logged = caplog.text
+    assert "old-1024" in logged and "1024 bits" in logged
+    assert "bitcoin-curve" in logged and "secp256k1" in logged
+
+
+def test_a_jwks_of_weak_keys_only_still_parses_so_tokens_say_why() -> None:
+    """All keys weak: no usable key, but the snapshot remembers them for the weak_key reason."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        weak = RSAKey.generate_key(1024, parameters={"kid": "w"}, auto_kid=False)
+    keys = parse_jwks({"keys": [weak.as_dict(private=False)]})
+    assert keys.keys == () and keys.weak_key("w", "RS256") is not None
+    assert keys.weak_key(None, "RS256") is not None and keys.weak_key(None, "ES256") is None
 
 
 def test_a_jwks_without_usable_keys_is_an_error() -> None:
