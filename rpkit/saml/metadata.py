@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import xmlsec
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from .._http import HttpClient, error_from_response
 from ..errors import MetadataError, ProviderError, SamlResponseError
@@ -79,6 +82,9 @@ class IdpMetadata:
     valid_until: datetime | None = None
     cache_duration: timedelta | None = None
     xml: bytes = field(default=b"", repr=False)
+    # Signing certificates dropped as too weak (see ``certificate_weakness``): never used
+    # to trust a message, only to tell "signed by a weak key" from "badly signed".
+    weak_certs: tuple[bytes, ...] = field(default=(), repr=False)
 
     @property
     def key_fingerprints(self) -> frozenset[str]:
@@ -99,6 +105,33 @@ class IdpMetadata:
 def verify_keys(idp: IdpMetadata) -> tuple[xmlsec.Key, ...]:
     """The IdP's signing keys loaded for python-xmlsec (internal: keeps xmlsec off the API)."""
     return tuple(_xmlsec.load_verify_key(c) for c in idp.signing_certs)
+
+
+def weak_keys(idp: IdpMetadata) -> tuple[xmlsec.Key, ...]:
+    """The dropped weak keys, only to name the reason when one of them made a signature."""
+    return tuple(_xmlsec.load_verify_key(c) for c in idp.weak_certs)
+
+
+# The same rule as for OIDC JWKS (rpkit.oidc.keys): RSA of 2048 bits or more (RFC 7518
+# §3.3, NIST SP 800-131A), EC only on the NIST curves P-256, P-384, P-521.
+_MIN_RSA_BITS = 2048
+_EC_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
+
+
+def certificate_weakness(cert_pem: bytes) -> str | None:
+    """Why a signing certificate's key is too weak to trust, or None."""
+    key = x509.load_pem_x509_certificate(cert_pem).public_key()
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < _MIN_RSA_BITS:
+        return f"RSA key of {key.key_size} bits (rpkit requires {_MIN_RSA_BITS})"
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name not in _EC_CURVES:
+        return f"EC key on curve {key.curve.name} (rpkit accepts P-256, P-384, P-521)"
+    return None
+
+
+def _describe(cert_pem: bytes) -> str:
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+    return f'"{cert.subject.rfc4514_string()[:80]}" (SHA-256 {digest[:16]}...)'
 
 
 def load_idp_metadata(
@@ -159,12 +192,25 @@ def load_idp_metadata(
     slo = {binding: location for binding, location, _ in parsed.slo}
     if not parsed.signing_certs:
         raise MetadataError(f'SAML metadata for "{parsed.entity_id}" has no signing certificate')
-    certs = tuple(_pem(c) for c in parsed.signing_certs)
-    for cert in certs:
+    strong: list[bytes] = []
+    weak: list[bytes] = []
+    for cert in (_pem(c) for c in parsed.signing_certs):
         try:
             _xmlsec.load_verify_key(cert)
+            why = certificate_weakness(cert)
         except ValueError as err:
             raise MetadataError("SAML metadata has an unreadable signing certificate") from err
+        if why is not None:
+            log.warning(
+                'rpkit: SAML IdP "%s": dropping signing certificate %s: %s',
+                parsed.entity_id,
+                _describe(cert),
+                why,
+            )
+            weak.append(cert)
+        else:
+            strong.append(cert)
+    certs = tuple(strong)
     metadata = IdpMetadata(
         entity_id=parsed.entity_id,
         signing_certs=certs,
@@ -176,6 +222,7 @@ def load_idp_metadata(
         valid_until=valid_until,
         cache_duration=cache_duration,
         xml=xml,
+        weak_certs=tuple(weak),
     )
     if not (metadata.sso_redirect_url or metadata.sso_post_url):
         raise MetadataError("SAML metadata has no HTTP-Redirect or HTTP-POST SSO endpoint")

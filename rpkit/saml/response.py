@@ -20,7 +20,7 @@ from ..identity import CrewIdentity
 from . import _gate, _xmlsec
 from ._gate import NS, qname
 from .config import SamlConfig
-from .metadata import IdpMetadata, parse_instant, verify_keys
+from .metadata import IdpMetadata, parse_instant, verify_keys, weak_keys
 from .state import PendingRequest
 
 __all__ = ["ValidatedResponse", "decode_post_message", "validate_response"]
@@ -118,7 +118,18 @@ def verify_signature(
         digest_algorithms=config.accepted_digest_algorithms,
         what=what,
     )
-    _xmlsec.verify_enveloped(element, sig, verify_keys(idp), algorithms=algorithms, what=what)
+    try:
+        _xmlsec.verify_enveloped(element, sig, verify_keys(idp), algorithms=algorithms, what=what)
+    except SamlResponseError as err:
+        if err.reason != "signature" or not idp.weak_certs:
+            raise
+        try:
+            _xmlsec.verify_enveloped(element, sig, weak_keys(idp), algorithms=algorithms, what=what)
+        except SamlResponseError:
+            raise err from None
+        raise _fail(
+            "weak_key", f"{what} is signed with a key rpkit refuses as too weak (see the log)"
+        ) from err
 
 
 def validate_response(
