@@ -60,6 +60,13 @@ _JWS: dict[str, Reason] = {
         "The signature does not verify with the key the `kid` names.",
         "A forged or altered token, or a key published under another token's `kid`.",
     ),
+    "weak_key": Reason(
+        "The token is signed by a key the provider publishes but rpkit refuses: RSA under "
+        "2048 bits or EC on a curve other than P-256/384/521 (a warning at JWKS fetch names "
+        "its `kid`).",
+        "Ask the provider to sign with an RSA-2048 (or larger) or P-256 key; rpkit has no "
+        "switch to accept weak keys.",
+    ),
 }
 
 _TIMES: dict[str, Reason] = {
@@ -165,7 +172,8 @@ _TOKEN: dict[str, Reason] = {
     "audience": Reason(
         "`aud` does not contain the API's audience (or the client is not allowed).",
         "Configure `RPKIT_OIDC_ACCESS_TOKEN_AUDIENCE` to the API resource the provider puts "
-        "in `aud`; a token minted for another API is refused.",
+        "in `aud`, or list the calling clients in `RPKIT_OIDC_ACCESS_TOKEN_CLIENT_IDS`; a "
+        "token minted for another API is refused.",
     ),
     "typ": Reason(
         "The JWT `typ` header is not the one this token kind must have (`at+jwt` for access "
@@ -232,6 +240,12 @@ _SAML: dict[str, Reason] = {
         "IdP certificate from the metadata.",
         "If the IdP rotated its signing certificate, refresh the metadata "
         "(`RPKIT_SAML_IDP_METADATA_URL`); otherwise the message is forged.",
+    ),
+    "weak_key": Reason(
+        "The message is signed by an IdP certificate rpkit dropped from the metadata: RSA "
+        "under 2048 bits or EC on a curve other than P-256/384/521 (a warning at metadata "
+        "load names the certificate).",
+        "Ask the IdP to sign with an RSA-2048 (or larger) or P-256 certificate.",
     ),
     "algorithm": Reason(
         "A signature or digest algorithm the SP refuses (SHA-1, or an encryption "
