@@ -7,8 +7,8 @@ when an HTML comment on the line before it says how (invisible on the rendered p
   ``RPKIT_*`` environment (``rpkit.sandbox.env_block``); it must exit 0.
 * ``<!-- run: flask-app PATH -->``: a Flask app (a module-level ``app``). It is imported
   with the sandbox's environment and served on loopback; a crew member (the Master) signs in
-  through it by OIDC with ``next=PATH``, and ``GET PATH`` must then answer 200. A snippet that
-  can no longer sign anybody in fails.
+  through it with ``next=PATH`` by each protocol the app offers (OIDC, SAML), and
+  ``GET PATH`` must then answer 200. A snippet that can no longer sign anybody in fails.
 * ``<!-- not run: REASON -->``: a fragment or a command that cannot run inside the test
   suite (the demo itself, the test command, a real Dualog host); the reason is required.
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from rpkit.flask import rpkit_state
 from rpkit.sandbox import env_block
 from rpkit.testing import SandboxHandle, sandbox_server
-from tests.flask.helpers import AppServer, oidc_login, sandbox_clients, sandbox_sps
+from tests.flask.helpers import AppServer, oidc_login, saml_login, sandbox_clients, sandbox_sps
 
 from .snippets import ROOT, Snippet, all_snippets
 
@@ -83,13 +84,18 @@ def test_flask_app_snippet_signs_in(
         exec(compile(snippet.code, snippet.id, "exec"), module.__dict__)
         app = module.__dict__.get("app")
         assert app is not None, f"{snippet.id} defines no module-level `app`"
+        with app.app_context():
+            protocols = rpkit_state().protocols
+        assert protocols, f"{snippet.id}: the app offers no sign-in"
         server.start(app)
         try:
-            http = requests.Session()
-            path = snippet.reason
-            callback = oidc_login(http, server.base_url, next_path=path)
-            assert callback.status_code in (302, 303), callback.text[:300]
-            page = http.get(f"{server.base_url}{path}", allow_redirects=False)
-            assert page.status_code == 200, page.text[:300]
+            for protocol in protocols:
+                http = requests.Session()
+                path = snippet.reason
+                login = oidc_login if protocol == "oidc" else saml_login
+                answer = login(http, server.base_url, next_path=path)
+                assert answer.status_code in (302, 303), f"{protocol}: {answer.text[:300]}"
+                page = http.get(f"{server.base_url}{path}", allow_redirects=False)
+                assert page.status_code == 200, f"{protocol}: {page.text[:300]}"
         finally:
             server.stop()
