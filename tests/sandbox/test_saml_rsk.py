@@ -272,3 +272,48 @@ def test_cli_rotates_unpublished_then_publishes(
     assert run(sandbox, "publish-saml-certs") == 0
     assert _metadata_certs(sandbox) == [_response_cert(sandbox)]
     capsys.readouterr()
+
+
+# -- configuration ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"attribute_names": "friendly"},
+        {"claims_mapping": {"email": ""}},
+        {"require_signed_requests": "no"},
+    ],
+    ids=["bad_attribute_names", "empty_mapped_name", "switch_not_bool"],
+)
+def test_bad_sp_settings_raise(values: dict[str, Any]) -> None:
+    """A wrong per-SP switch is a ConfigurationError when the config is read."""
+    from rpkit.errors import ConfigurationError
+    from rpkit.sandbox.config import SamlServiceProviderConfig
+
+    with pytest.raises(ConfigurationError):
+        SamlServiceProviderConfig.from_mapping(
+            {"entity_id": "urn:sp", "acs_urls": [SP_ACS], **values}
+        )
+
+
+def test_sp_switches_load_from_a_config_file(tmp_path: Any) -> None:
+    """The per-SP switches load from the sandbox config file (JSON)."""
+    import json
+
+    from rpkit.sandbox.config import SandboxConfig
+    from rpkit.sandbox.saml_sp import sp_from_config
+
+    path = tmp_path / "sandbox.json"
+    entry = {
+        "entity_id": "urn:sp",
+        "acs_urls": [SP_ACS],
+        "require_signed_requests": False,
+        "attribute_names": "short",
+        "claims_mapping": {"email": "mail"},
+    }
+    path.write_text(json.dumps({"service_providers": [entry], "replace_defaults": True}))
+    config = SandboxConfig.load(path)
+    sp = sp_from_config(config.service_providers[0])
+    assert (sp.require_signed_requests, sp.attribute_names) == (False, "short")
+    assert sp.claims_mapping == {"email": "mail"}
