@@ -75,6 +75,7 @@ class ServiceProvider:
             metadata if metadata is not None else IdpMetadataSource(config, clock=self._clock)
         )
         self.store: StateStore = store if store is not None else MemoryStore()
+        self._forced_refresh_at: datetime | None = None
         self._signing_key: _xmlsec.SigningKey | None = None
         keys = []
         for key_file, cert_file in (
@@ -226,18 +227,52 @@ class ServiceProvider:
         now = self._now(now)
         if expected is not None and relay_state != expected.relay_state:
             raise SamlResponseError("relay_state", "RelayState does not match the login request")
-        validated = validate_response(
-            saml_response,
-            config=self.config,
-            idp=self.idp(now),
-            decryption_keys=self._keys,
-            expected=expected,
-            now=now,
-        )
+        idp = self.idp(now)
+        try:
+            validated = validate_response(
+                saml_response,
+                config=self.config,
+                idp=idp,
+                decryption_keys=self._keys,
+                expected=expected,
+                now=now,
+            )
+        except SamlResponseError as err:
+            fresh = self._refreshed_after_signature_failure(err, idp, now)
+            if fresh is None:
+                raise
+            validated = validate_response(
+                saml_response,
+                config=self.config,
+                idp=fresh,
+                decryption_keys=self._keys,
+                expected=expected,
+                now=now,
+            )
         replay_key = _REPLAY + _hash(validated.identity.issuer + "\n" + validated.assertion_id)
         if not self.store.add(replay_key, b"1", replay_ttl(validated, now)):
             raise SamlResponseError("replay", "this SAML assertion was already used")
         return validated.identity
+
+    def _refreshed_after_signature_failure(
+        self, err: SamlResponseError, idp: IdpMetadata, now: datetime
+    ) -> IdpMetadata | None:
+        """Fresh metadata with other signing keys, when a signature failed on the old ones.
+
+        The IdP may have rotated its key before the scheduled refresh (an emergency
+        rotation, or a ship that was offline). At most one out-of-schedule fetch per
+        ``metadata_min_refresh``, so forged responses cannot make the SP hammer the IdP.
+        """
+        if err.reason != "signature" or not isinstance(self.metadata, IdpMetadataSource):
+            return None
+        last = self._forced_refresh_at
+        if last is not None and now - last < self.config.metadata_min_refresh:
+            return None
+        self._forced_refresh_at = now
+        fresh = self.metadata.refresh(now)
+        if fresh.key_fingerprints == idp.key_fingerprints:
+            return None
+        return fresh
 
     def complete_login(
         self,

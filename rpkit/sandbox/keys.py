@@ -211,9 +211,10 @@ class SamlKeyRing:
     """The SAML signing certificates: one signer, plus retired ones listed during a grace.
 
     As with IdentityServer's key management (which RSK SAML2P signs with), metadata lists
-    the current certificate and, for ``grace``, the one it replaced. ``rotate(publish=
-    False)`` signs with a certificate not yet in the metadata: the SP's "refresh metadata
-    when a signature does not verify" path. Only the current pair is kept on disk.
+    the current certificate and, for ``grace``, the one it replaced. A rotation signs with
+    the new certificate at once (an emergency rotation): an SP holding older metadata must
+    refetch it when a signature fails, as rpkit's does. ``rotate(publish=False)`` signs with
+    a certificate the metadata does not list yet. Only the current pair is kept on disk.
     """
 
     def __init__(self, directory: Path, common_name: str, clock: SandboxClock) -> None:

@@ -167,3 +167,23 @@ def test_saml_login_against_sandbox_idp(sandbox: SandboxHandle, binding: str) ->
     assert identity.rank == "Master"
     assert identity.ship_name
     assert return_to == "/profile"
+
+
+def test_saml_login_survives_an_idp_certificate_rotation(sandbox: SandboxHandle) -> None:
+    """After the sandbox rotates its SAML certificate, rpkit refetches metadata and signs in."""
+    sp = saml_sp(sandbox)
+
+    def login() -> str | None:
+        start = sp.start_login(return_to="/profile")
+        assert start.message.url is not None
+        answer = pick_crew(requests.Session(), start.message.url, MASTER)
+        form = auto_post_form(answer.text)
+        identity, _ = sp.complete_login(
+            form["SAMLResponse"], form.get("RelayState"), browser_token=start.cookie.value
+        )
+        return identity.rank
+
+    assert login() == "Master"
+    sandbox.rotate_saml_cert(grace_seconds=0)
+    assert login() == "Master"
+    assert sandbox.request_counts().get("saml_metadata") == 2

@@ -274,3 +274,41 @@ def test_service_provider_starts_offline_without_entity_id(
     assert sp.config.idp_entity_id is None
     with pytest.raises(ProviderError):
         sp.start_login()
+
+
+def test_signature_failure_refreshes_metadata_once_for_a_rotated_key(
+    idp: TestIdp,
+    attacker: TestIdp,
+    server: MetadataServer,
+    source_for: Callable[..., IdpMetadataSource],
+    pending: Any,
+) -> None:
+    """A response signed with a key only fresh metadata lists is accepted after one refetch;
+    a forged one costs at most one refetch per metadata_min_refresh."""
+    from rpkit.errors import SamlResponseError
+    from rpkit.saml import ServiceProvider
+
+    rolled = TestIdp(idp.entity_id)  # same IdP, new signing key
+    server.body = idp.metadata()
+    source = source_for()
+    sp = ServiceProvider(source.config, metadata=source, clock=lambda: NOW)
+    sp.process_response(idp.signed_response(), pending.relay_state, expected=pending, now=NOW)
+    assert server.hits == 1
+    server.body = rolled.metadata()
+    identity = sp.process_response(
+        rolled.signed_response(), pending.relay_state, expected=pending, now=NOW
+    )
+    assert identity.subject == "crew-4711" and server.hits == 2
+    for _ in range(3):
+        with pytest.raises(SamlResponseError) as info:
+            sp.process_response(
+                attacker.signed_response(), pending.relay_state, expected=pending, now=NOW
+            )
+        assert info.value.reason == "signature"
+    assert server.hits == 2  # within metadata_min_refresh of the last forced fetch
+    later = NOW + timedelta(minutes=6)
+    with pytest.raises(SamlResponseError):
+        sp.process_response(
+            attacker.signed_response(), pending.relay_state, expected=pending, now=later
+        )
+    assert server.hits == 3
