@@ -13,6 +13,10 @@ or secret.
     ├── ProviderError                  talking to Dualog failed
     │   ├── ProviderUnavailableError   network, timeout, 5xx, 429 (retryable)
     │   ├── ProviderResponseError      4xx / OAuth or SCIM error body
+    │   │   ├── InvalidGrantError      invalid_grant: code, PKCE verifier or refresh token
+    │   │   │                          refused (the browser's request; sign in again)
+    │   │   └── ClientRejectedError    invalid_client, unauthorized_client...: this app's
+    │   │                              configuration or registration is wrong (.setting)
     │   └── MetadataError              discovery, JWKS or SAML metadata unusable
     └── AuthenticationError            reject this login or token (.reason)
         ├── AuthorizationDeniedError   the IdP returned error=
@@ -29,8 +33,10 @@ __all__ = [
     "AuthenticationError",
     "AuthorizationDeniedError",
     "CallbackError",
+    "ClientRejectedError",
     "ConfigurationError",
     "IdTokenError",
+    "InvalidGrantError",
     "MetadataError",
     "ProviderError",
     "ProviderResponseError",
@@ -119,6 +125,47 @@ class ProviderResponseError(ProviderError):
         self.error = error
         self.error_description = error_description
         self.correlation_id = correlation_id
+
+
+class InvalidGrantError(ProviderResponseError):
+    """The token endpoint refused the grant (RFC 6749 §5.2 ``invalid_grant``).
+
+    The authorization code was replayed, injected, expired or issued to another client,
+    the PKCE ``code_verifier`` did not match, or the refresh token is no longer valid: the
+    request, not the provider or the app's configuration, is at fault. Start again.
+    """
+
+    code = "invalid_grant"
+
+
+class ClientRejectedError(ProviderResponseError):
+    """The provider refused this app itself: its configuration or registration is wrong.
+
+    ``invalid_client`` (a wrong secret or key), ``unauthorized_client`` (a grant the
+    registration does not allow), ``invalid_scope``, an unregistered redirect URI... No
+    user can sign in until an operator fixes it; ``setting`` names what to check.
+    """
+
+    code = "client_rejected"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        setting: str,
+        status: int | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status=status,
+            error=error,
+            error_description=error_description,
+            correlation_id=correlation_id,
+        )
+        self.setting = setting
 
 
 class MetadataError(ProviderError):

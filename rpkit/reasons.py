@@ -260,6 +260,13 @@ _SAML: dict[str, Reason] = {
         "The IdP answered with a non-success status (the user cancelled, or was refused).",
         "Read the status in the log; the user may not be allowed to use this app.",
     ),
+    "sp_rejected": Reason(
+        "The IdP answered with a signed status that blames this SP's request: "
+        "InvalidNameIDPolicy, UnsupportedBinding or RequestUnsupported (the app shows a "
+        "'misconfigured' page, 502).",
+        "Check the setting the log names: `RPKIT_SAML_NAME_ID_FORMAT` (unset it to take the "
+        "registered format), `RPKIT_SAML_AUTHN_BINDING`, or the SP's registration at the IdP.",
+    ),
     "issuer": Reason(
         "The issuer is not the IdP entity ID from the metadata.",
         "Check `RPKIT_SAML_IDP_ENTITY_ID` or the metadata URL.",

@@ -14,7 +14,9 @@ from ..errors import (
     AuthenticationError,
     AuthorizationDeniedError,
     CallbackError,
+    ClientRejectedError,
     ConfigurationError,
+    InvalidGrantError,
     MetadataError,
     ProviderError,
     ProviderUnavailableError,
@@ -23,6 +25,7 @@ from ..errors import (
     TokenError,
     ValidationError,
 )
+from ..oidc.oauth_errors import setting_to_check as oauth_setting
 
 __all__ = [
     "correlation_id",
@@ -98,8 +101,41 @@ def _safe(code: str | None, fallback: str) -> str:
     return code if code and _SAFE_CODE.match(code) else fallback
 
 
+_MISCONFIGURED = (
+    502,
+    "This app is misconfigured",
+    (
+        "Dualog Identity refused this app's own configuration, so nobody can sign in until "
+        "an administrator fixes it. Administrators: run `rpkit doctor` and look up the "
+        "correlation id below in the app's log, which names the setting to check."
+    ),
+)
+
+
+def setting_to_check(exc: RpkitError) -> str | None:
+    """The setting an operator must fix when ``exc`` is the app's configuration, else None."""
+    if isinstance(exc, ClientRejectedError):
+        return exc.setting
+    if isinstance(exc, AuthorizationDeniedError):
+        return oauth_setting(exc.error, exc.error_description)
+    return None
+
+
 def describe(exc: RpkitError) -> tuple[int, str, str]:
     """Status, title and a message for people; never a token, assertion or secret."""
+    if setting_to_check(exc) is not None:
+        return _MISCONFIGURED
+    if isinstance(exc, SamlResponseError) and exc.reason == "sp_rejected":
+        return _MISCONFIGURED
+    if isinstance(exc, InvalidGrantError):
+        return (
+            400,
+            "Sign-in failed",
+            (
+                "Dualog Identity did not accept this sign-in answer (it was already used, "
+                "expired or belongs to another sign-in). Please start the sign-in again."
+            ),
+        )
     if isinstance(exc, AuthorizationDeniedError):
         return (
             400,
@@ -164,13 +200,15 @@ def response_for_error(exc: RpkitError, *, as_json: bool | None = None) -> Respo
     """Log ``exc`` with a correlation id and answer a friendly page or JSON."""
     status, title, message = describe(exc)
     reason = getattr(exc, "reason", None)
+    setting = setting_to_check(exc)
     log.warning(
-        "rpkit: %s (%s%s) correlation_id=%s: %s",
+        "rpkit: %s (%s%s) correlation_id=%s: %s%s",
         title,
         exc.code,
         f"/{reason}" if reason else "",
         correlation_id(),
         exc.message,
+        f"; check {setting}" if setting and setting not in exc.message else "",
     )
     code = exc.code if reason is None else f"{exc.code}:{reason}"
     return error_response(status, title, message, code=code, as_json=as_json)

@@ -168,6 +168,9 @@ def validate_id_token_claims(
     elif not isinstance(nonce, str) or not hmac.compare_digest(nonce, expected.nonce or ""):
         raise IdTokenError("nonce", 'ID token "nonce" does not match the login request')
     if "at_hash" in claims and expected.access_token is not None:
+        if not expected.access_token.isascii():
+            # at_hash is over the token's ASCII octets (§3.1.3.6); no such token matches.
+            raise IdTokenError("at_hash", "the access token is not ASCII, so at_hash cannot match")
         if claims["at_hash"] != token_hash(expected.access_token, str(header.get("alg"))):
             raise IdTokenError("at_hash", 'ID token "at_hash" does not match the access token')
     if expected.max_age is not None:

@@ -8,6 +8,7 @@ keeps the last token on the session object, which is shared state across request
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,10 +22,12 @@ from joserfc.jwk import ECKey
 from .._http import HttpClient, error_from_response, json_object
 from ..config import OidcConfig, load_client_private_key
 from ..errors import ProviderResponseError
+from .oauth_errors import classify_token_error
 
 __all__ = ["TokenSet", "request_token"]
 
 _EC_ALG = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+_VSCHAR = re.compile(r"[\x20-\x7e]+")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -47,6 +50,12 @@ class TokenSet:
         access_token = body.get("access_token")
         if not isinstance(access_token, str) or not access_token:
             raise ProviderResponseError('token response has no "access_token"')
+        if not _VSCHAR.fullmatch(access_token):
+            # RFC 6749 §A.12: access_token = 1*VSCHAR (printable ASCII). Anything else is a
+            # malformed response; it must not reach at_hash (ASCII octets) or a header.
+            raise ProviderResponseError(
+                'token response "access_token" has characters outside printable ASCII'
+            )
         token_type = body.get("token_type")
         if not isinstance(token_type, str) or token_type.lower() != "bearer":
             # RFC 6749 §7.1: we only know how to use Bearer tokens (RFC 6750).
@@ -107,8 +116,9 @@ def request_token(
 
     Raises:
         ProviderUnavailableError: network, timeout, 5xx, 429.
-        ProviderResponseError: an OAuth error body (``invalid_grant``...) or a malformed
-            token response.
+        InvalidGrantError: ``invalid_grant`` (the code, verifier or refresh token).
+        ClientRejectedError: ``invalid_client`` and the other configuration errors.
+        ProviderResponseError: another OAuth error body or a malformed token response.
     """
     data = dict(form)
     if config.token_endpoint_auth_method == "client_secret_post":
@@ -123,9 +133,12 @@ def request_token(
     )
     sent = [data.get(k) for k in ("code", "code_verifier", "refresh_token", "password")]
     sent.append(config.client_secret)
+    auth_method = config.token_endpoint_auth_method
     if response.status_code != 200:
-        raise error_from_response(response, what, redact=sent)
+        error = error_from_response(response, what, redact=sent)
+        raise classify_token_error(error, auth_method=auth_method)
     body = json_object(response, what)
     if "error" in body:
-        raise error_from_response(response, what, redact=sent)
+        error = error_from_response(response, what, redact=sent)
+        raise classify_token_error(error, auth_method=auth_method)
     return TokenSet.from_response(body, now=clock())

@@ -27,6 +27,18 @@ __all__ = ["ValidatedResponse", "decode_post_message", "validate_response"]
 
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
+_STATUS = "urn:oasis:names:tc:SAML:2.0:status:"
+# Second-level status codes (SAML Core §3.2.2.2) that say this SP's request or registration
+# is wrong, not the user: the setting an operator must check.
+_SP_REJECTED = {
+    _STATUS + "InvalidNameIDPolicy": (
+        "RPKIT_SAML_NAME_ID_FORMAT (unset, the IdP answers in the format registered for this app)"
+    ),
+    _STATUS + "UnsupportedBinding": "RPKIT_SAML_AUTHN_BINDING",
+    _STATUS + "RequestUnsupported": (
+        "the registration of RPKIT_SAML_SP_ENTITY_ID at the IdP (ACS URL, signing certificate)"
+    ),
+}
 ENTITY = "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"
 _ISSUER = qname("saml", "Issuer")
 _ENCRYPTED_ASSERTION = qname("saml", "EncryptedAssertion")
@@ -168,6 +180,16 @@ def validate_response(
     status = root.find("samlp:Status/samlp:StatusCode", NS)
     if status is None or status.get("Value") != SUCCESS:
         code = None if status is None else status.get("Value")
+        sub = status.find("samlp:StatusCode", NS) if status is not None else None
+        setting = _SP_REJECTED.get(str(sub.get("Value") if sub is not None else ""))
+        if setting is not None and response_sig is not None:
+            # Only a signed status may blame our configuration: an unsigned one could send
+            # the operator hunting for a setting that is fine.
+            raise _fail(
+                "sp_rejected",
+                f"{what} status is {sub.get('Value') if sub is not None else ''}: the IdP "
+                f"refused this SP's request; check {setting}",
+            )
         raise _fail("status", f"{what} status is {code!r}, not Success")
     if not found:
         raise _fail("missing_assertion", f"{what} has no assertion")
