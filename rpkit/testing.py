@@ -169,9 +169,11 @@ class SandboxHandle:
         """Move the sandbox clock by ``seconds`` (tokens expire, contracts end)."""
         self.admin("POST", "clock", {"advance_seconds": seconds})
 
-    def register_sp(self, metadata: str) -> None:
-        """Register a SAML SP from its metadata XML."""
-        self.admin("POST", "service-providers", {"metadata": metadata})
+    def register_sp(self, metadata: str, **switches: Any) -> None:
+        """Register a SAML SP from its metadata XML, with optional per-SP switches
+        (``require_signed_requests``, ``attribute_names``, ``claims_mapping``,
+        ``name_id_format``)."""
+        self.admin("POST", "service-providers", {"metadata": metadata, **switches})
 
     def backchannel_logout(self, user_name: str) -> list[dict[str, Any]]:
         """End ``user_name``'s sessions and send OIDC back-channel logout tokens now.

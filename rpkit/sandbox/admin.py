@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from ..errors import ConfigurationError
 from .controls import ControlError, Fault
 from .oidc import sandbox
 
@@ -225,10 +226,22 @@ def set_clock() -> Response:
 
 @bp.post("/service-providers")
 def register_sp() -> Response:
-    """Register a SAML SP from metadata: ``{"metadata": "<xml>"}`` or ``{"metadata_url": ...}``."""
+    """Register a SAML SP from metadata: ``{"metadata": "<xml>"}`` or ``{"metadata_url": ...}``.
+
+    Optional per-SP switches (RSK's per-SP settings): ``require_signed_requests``,
+    ``attribute_names``, ``claims_mapping``, ``name_id_format``.
+    """
+    from dataclasses import replace
+
+    from .config import SamlServiceProviderConfig
     from .saml_sp import SamlMetadataError, fetch_metadata, parse_sp_metadata
 
     data = _body()
+    switches: dict[str, Any] = {
+        k: data[k]
+        for k in ("require_signed_requests", "attribute_names", "claims_mapping", "name_id_format")
+        if k in data
+    }
     try:
         if isinstance(data.get("metadata"), str):
             sp = parse_sp_metadata(data["metadata"].encode())
@@ -238,6 +251,22 @@ def register_sp() -> Response:
             raise ControlError('give "metadata" (XML text) or "metadata_url"')
     except SamlMetadataError as err:
         raise ControlError(str(err)) from err
+    if switches:
+        try:
+            checked = SamlServiceProviderConfig.from_mapping(
+                {"entity_id": sp.entity_id, "acs_urls": [sp.acs[0].url], **switches}
+            )
+        except ConfigurationError as err:
+            raise ControlError(str(err)) from err
+        sp = replace(
+            sp,
+            require_signed_requests=checked.require_signed_requests,
+            attribute_names=checked.attribute_names,
+            claims_mapping=dict(checked.claims_mapping) if checked.claims_mapping else None,
+            name_id_format=checked.name_id_format
+            if "name_id_format" in switches
+            else sp.name_id_format,
+        )
     state = sandbox()
     with state.lock:
         state.service_providers[sp.entity_id] = sp

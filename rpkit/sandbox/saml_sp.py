@@ -152,10 +152,15 @@ def fetch_metadata(url: str) -> bytes:
 
 def sp_from_config(config: SamlServiceProviderConfig) -> RegisteredSP:
     """Resolve a configured SP (reading its metadata file or URL if given)."""
-    try:
-        certs: tuple[bytes, ...] = ()
-        if config.signing_cert_file is not None:
+    certs: tuple[bytes, ...] = ()
+    if config.signing_cert_file is not None:
+        try:
             certs = (Path(config.signing_cert_file).read_bytes(),)
+        except OSError as err:
+            raise ConfigurationError(
+                f"sandbox SAML SP signing_cert_file {config.signing_cert_file!r} is unreadable"
+            ) from err
+    try:
         if config.metadata_file is not None:
             sp = parse_sp_metadata(Path(config.metadata_file).read_bytes())
         elif config.metadata_url is not None:

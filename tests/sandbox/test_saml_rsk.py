@@ -317,3 +317,27 @@ def test_sp_switches_load_from_a_config_file(tmp_path: Any) -> None:
     sp = sp_from_config(config.service_providers[0])
     assert (sp.require_signed_requests, sp.attribute_names) == (False, "short")
     assert sp.claims_mapping == {"email": "mail"}
+
+
+def test_register_sp_with_switches_over_the_admin_api(sandbox: SandboxHandle) -> None:
+    """POST /_sandbox/service-providers takes RSK's per-SP switches; a bad one is a 400."""
+    metadata = (
+        '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+        'entityID="urn:example:lenient"><md:SPSSODescriptor protocolSupportEnumeration='
+        '"urn:oasis:names:tc:SAML:2.0:protocol"><md:AssertionConsumerService index="0" '
+        f'Location="{SP_ACS}" Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"/>'
+        "</md:SPSSODescriptor></md:EntityDescriptor>"
+    )
+    sandbox.register_sp(metadata, require_signed_requests=False, attribute_names="short")
+    with requests.Session() as http:
+        _, xml = authn_request(sandbox.urls["saml_sso"], issuer="urn:example:lenient")
+        unsigned = f"SAMLRequest={quote(redirect_encode(xml))}"
+        response = _login(http, _redirect(sandbox, unsigned, http))
+    assert _attributes(response)["department"] == ["Deck"]
+    bad = requests.post(
+        f"{sandbox.local_url}/_sandbox/service-providers",
+        json={"metadata": metadata, "attribute_names": "friendly"},
+        headers={"Authorization": f"Bearer {sandbox.admin_token}"},
+        timeout=10,
+    )
+    assert bad.status_code == 400
