@@ -7,6 +7,7 @@ from pathlib import Path
 import requests
 
 from example_app import create_app
+from example_app.sandbox import sandbox_url
 from tests.saml.foreign_idp import SSO_PATH, ForeignIdp
 
 from .helpers import AppServer, forms
@@ -19,13 +20,11 @@ def test_metadata_url_alone_starts_offline_and_signs_in(
     idp = ForeignIdp(tmp_path)  # bound but not serving yet: unreachable at start-up
     server = AppServer()
     try:
+        # RPKIT_BASE_URL only says where the test server listens (the default is :5000).
         app = create_app(
-            {
-                "RPKIT_BASE_URL": server.base_url,
-                "RPKIT_SANDBOX": "off",
-                "RPKIT_SAML_IDP_METADATA_URL": idp.metadata_url,
-            }
+            {"RPKIT_BASE_URL": server.base_url, "RPKIT_SAML_IDP_METADATA_URL": idp.metadata_url}
         )
+        assert sandbox_url(server.base_url) is None  # a provider is set: no embedded sandbox
         server.start(app)
         assert idp.hits == []
         idp.start()

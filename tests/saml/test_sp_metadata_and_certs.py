@@ -62,3 +62,27 @@ def test_demo_key_pair_is_shipped_and_labelled() -> None:
     root = Path(__file__).resolve().parents[2] / "certs"
     assert (root / "demo-sp.key").is_file() and (root / "demo-sp.crt").is_file()
     assert "throwaway" in (root / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("setting", "published"),
+    [
+        (None, "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"),
+        ("persistent", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"),
+    ],
+)
+def test_sp_metadata_name_id_format_and_signed_requests(
+    sp_files: tuple[str, str], setting: str | None, published: str
+) -> None:
+    """Metadata says AuthnRequestsSigned and the NameID format (unspecified when none is set)."""
+    config = SamlConfig(
+        sp_entity_id=SP_ENTITY_ID,
+        acs_url=ACS_URL,
+        sp_key_file=sp_files[0],
+        sp_cert_file=sp_files[1],
+        name_id_format=setting,
+    )
+    root = etree.fromstring(ServiceProvider(config, metadata=None).sp_metadata())
+    descriptor = root.find(f"{{{MD}}}SPSSODescriptor")
+    assert descriptor is not None and descriptor.get("AuthnRequestsSigned") == "true"
+    assert [f.text for f in descriptor.iterfind(f"{{{MD}}}NameIDFormat")] == [published]
