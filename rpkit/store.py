@@ -1,32 +1,81 @@
-"""Where per-login state, replay caches and last-known-good copies live.
+"""Where per-login state, replay caches, sessions and last-known-good copies live.
 
 ``StateStore`` is the small protocol the flows need: values with a lifetime, an atomic
 take-once (``pop``, so a state or a pending SAML request is single-use even across several
-app processes) and an atomic set-if-absent (``add``, for replay caches). ``MemoryStore`` is
-the default; ``RedisStore`` shares state between processes. ``FileCache`` keeps the
-last-known-good discovery document, JWKS and SAML metadata on disk for restarts at sea.
+app processes), an atomic set-if-absent (``add``, for replay caches), and for sessions a
+``Batch`` of writes that land together (``commit``) plus indexes (a user's sessions) that
+are added to and removed from without being read. ``MemoryStore`` is the default for one
+process, bounded by a cap; ``RedisStore`` shares state between processes. ``FileCache``
+keeps the last-known-good discovery document, JWKS and SAML metadata on disk for restarts
+at sea.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
+import logging
 import os
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import ConfigurationError
 
-__all__ = ["FileCache", "MemoryStore", "RedisStore", "StateStore"]
+__all__ = ["Batch", "FileCache", "MemoryStore", "RedisStore", "StateStore"]
+
+log = logging.getLogger("rpkit.store")
+
+DEFAULT_MAX_ENTRIES = 100_000
+
+
+@dataclass(slots=True)
+class Batch:
+    """Writes that land together, all or none: one Lua script (one round trip) on Redis.
+
+    ``guard`` entries are set-if-absent; when any guard's key already exists, ``commit``
+    writes nothing and returns False (a replayed assertion creates no session). Index
+    entries file a stored key under an index key (a user's sessions); they expire with the
+    key they name and are removed without reading the index.
+    """
+
+    guards: list[tuple[str, bytes, timedelta]] = field(default_factory=list)
+    sets: list[tuple[str, bytes, timedelta]] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    index_adds: list[tuple[str, str, timedelta]] = field(default_factory=list)
+    index_removes: list[tuple[str, str]] = field(default_factory=list)
+
+    def guard(self, key: str, value: bytes, ttl: timedelta) -> Batch:
+        self.guards.append((key, value, ttl))
+        return self
+
+    def set(self, key: str, value: bytes, ttl: timedelta) -> Batch:
+        self.sets.append((key, value, ttl))
+        return self
+
+    def delete(self, key: str) -> Batch:
+        self.deletes.append(key)
+        return self
+
+    def index_add(self, index: str, key: str, ttl: timedelta) -> Batch:
+        """File ``key`` under ``index`` until ``ttl`` (the lifetime of ``key`` itself)."""
+        self.index_adds.append((index, key, ttl))
+        return self
+
+    def index_remove(self, index: str, key: str) -> Batch:
+        self.index_removes.append((index, key))
+        return self
 
 
 @runtime_checkable
 class StateStore(Protocol):
-    """Key-value storage with lifetimes; implementations must make ``pop``/``add`` atomic."""
+    """Key-value storage with lifetimes; ``pop``/``add``/``commit``/``end_indexed`` are atomic."""
 
     def get(self, key: str) -> bytes | None: ...
 
@@ -38,30 +87,98 @@ class StateStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def commit(self, batch: Batch) -> bool:
+        """Apply ``batch`` atomically; False (and nothing written) when a guard key exists."""
+        ...
+
+    def indexed(self, index: str) -> list[tuple[str, bytes]]:
+        """The live keys filed under ``index``, with their values."""
+        ...
+
+    def end_indexed(self, index: str) -> int:
+        """Delete ``index`` and every key filed under it, atomically; return how many lived."""
+        ...
+
 
 class MemoryStore:
-    """A process-local ``StateStore``; entries expire lazily."""
+    """A ``StateStore`` in this process's memory, for one process only.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._data: dict[str, tuple[bytes, float]] = {}
+    Expired entries are evicted as writes arrive (a heap ordered by expiry, so no scan),
+    and beyond ``max_entries`` the least recently used entry goes: a long-running worker
+    holds at most ``max_entries`` values, whatever the login rate.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+    ) -> None:
+        if max_entries < 1:
+            raise ConfigurationError("MemoryStore max_entries must be at least 1")
+        self.max_entries = max_entries
+        self.evicted = 0  # entries dropped by the cap (not by expiry), for monitoring
+        self._data: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._expiries: list[tuple[float, str]] = []
+        # index -> {key: expiry}; key -> the indexes that name it (to unfile on eviction)
+        self._indexes: dict[str, dict[str, float]] = {}
+        self._filed: dict[str, set[str]] = {}
         self._lock = threading.Lock()
         self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._data)
 
     def _live(self, key: str) -> bytes | None:
         item = self._data.get(key)
         if item is None:
             return None
         if item[1] <= self._clock():
-            del self._data[key]
+            self._drop(key)
             return None
+        self._data.move_to_end(key)
         return item[0]
 
-    def _sweep(self) -> None:
-        # Bound memory under a flood of abandoned logins: drop expired entries now and then.
-        if len(self._data) % 1024 == 0:
-            now = self._clock()
-            for k in [k for k, (_, exp) in self._data.items() if exp <= now]:
-                del self._data[k]
+    def _drop(self, key: str) -> bool:
+        found = self._data.pop(key, None) is not None
+        for index in self._filed.pop(key, ()):
+            members = self._indexes.get(index)
+            if members is not None:
+                members.pop(key, None)
+                if not members:
+                    del self._indexes[index]
+        return found
+
+    def _put(self, key: str, value: bytes, ttl: timedelta) -> None:
+        now = self._clock()
+        expiry = now + ttl.total_seconds()
+        self._data[key] = (value, expiry)
+        self._data.move_to_end(key)
+        heapq.heappush(self._expiries, (expiry, key))
+        self._evict(now)
+
+    def _evict(self, now: float) -> None:
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now:
+            expiry, key = heapq.heappop(expiries)
+            item = self._data.get(key)
+            if item is not None and item[1] == expiry:
+                self._drop(key)
+        while len(self._data) > self.max_entries:
+            oldest = next(iter(self._data))
+            self._drop(oldest)
+            self.evicted += 1
+            if self.evicted == 1:
+                log.warning(
+                    "rpkit: the memory store reached its cap of %d entries; the least "
+                    "recently used sessions and pending logins are dropped (raise the cap "
+                    "or use Redis)",
+                    self.max_entries,
+                )
+        # Overwritten and evicted keys leave stale heap entries: rebuild when they dominate.
+        if len(expiries) > 2 * len(self._data) + 1024:
+            self._expiries = [(exp, k) for k, (_, exp) in self._data.items()]
+            heapq.heapify(self._expiries)
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
@@ -69,30 +186,113 @@ class MemoryStore:
 
     def set(self, key: str, value: bytes, ttl: timedelta) -> None:
         with self._lock:
-            self._data[key] = (value, self._clock() + ttl.total_seconds())
-            self._sweep()
+            self._put(key, value, ttl)
 
     def pop(self, key: str) -> bytes | None:
         with self._lock:
             value = self._live(key)
-            self._data.pop(key, None)
+            self._drop(key)
             return value
 
     def add(self, key: str, value: bytes, ttl: timedelta) -> bool:
         with self._lock:
             if self._live(key) is not None:
                 return False
-            self._data[key] = (value, self._clock() + ttl.total_seconds())
-            self._sweep()
+            self._put(key, value, ttl)
             return True
 
     def delete(self, key: str) -> None:
         with self._lock:
-            self._data.pop(key, None)
+            self._drop(key)
+
+    def commit(self, batch: Batch) -> bool:
+        with self._lock:
+            if any(self._live(key) is not None for key, _, _ in batch.guards):
+                return False
+            for key, value, ttl in batch.guards:
+                self._put(key, value, ttl)
+            for key in batch.deletes:
+                self._drop(key)
+            for index, key in batch.index_removes:
+                self._indexes.get(index, {}).pop(key, None)
+                self._filed.get(key, set()).discard(index)
+            for key, value, ttl in batch.sets:
+                self._put(key, value, ttl)
+            for index, key, _ttl in batch.index_adds:
+                if key in self._data:  # filed only while the key lives (it may be evicted)
+                    self._indexes.setdefault(index, {})[key] = self._data[key][1]
+                    self._filed.setdefault(key, set()).add(index)
+            return True
+
+    def indexed(self, index: str) -> list[tuple[str, bytes]]:
+        with self._lock:
+            found = []
+            for key in list(self._indexes.get(index, {})):
+                value = self._live(key)
+                if value is not None:
+                    found.append((key, value))
+            return found
+
+    def end_indexed(self, index: str) -> int:
+        with self._lock:
+            members = self._indexes.pop(index, {})
+            ended = 0
+            for key in members:
+                if self._live(key) is not None:
+                    ended += 1
+                self._drop(key)
+            return ended
+
+
+# One round trip per commit: guards first (SET NX; any refusal aborts before a write),
+# then deletes, index removals, sets and index additions. An index is a sorted set scored
+# by the expiry of the key it files, so expired members are trimmed by score (never by a
+# scan) and the index itself expires with its newest member.
+_COMMIT = """
+local now = tonumber(ARGV[1])
+local prefix = ARGV[2]
+local i = 3
+local n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  if not redis.call('SET', prefix .. ARGV[i], ARGV[i + 1], 'PX', ARGV[i + 2], 'NX') then
+    return 0
+  end
+  i = i + 3
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('DEL', prefix .. ARGV[i]); i = i + 1 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('ZREM', prefix .. ARGV[i], ARGV[i + 1]); i = i + 2 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('SET', prefix .. ARGV[i], ARGV[i + 1], 'PX', ARGV[i + 2]); i = i + 3
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local index, ttl = prefix .. ARGV[i], tonumber(ARGV[i + 2])
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
+  redis.call('ZADD', index, now + ttl, ARGV[i + 1])
+  if redis.call('PTTL', index) < ttl then redis.call('PEXPIRE', index, ttl) end
+  i = i + 3
+end
+return 1
+"""
+
+_END_INDEXED = """
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+local ended = 0
+for _, key in ipairs(members) do ended = ended + redis.call('DEL', ARGV[1] .. key) end
+return ended
+"""
 
 
 class RedisStore:
-    """A ``StateStore`` on Redis, shared by every app process behind a load balancer."""
+    """A ``StateStore`` on Redis, shared by every app process behind a load balancer.
+
+    Needs a single Redis (or a primary with replicas), not Redis Cluster: the commit
+    script touches keys it derives from its arguments.
+    """
 
     def __init__(self, url: str, *, prefix: str = "rpkit:", client: Any = None) -> None:
         try:
@@ -101,6 +301,8 @@ class RedisStore:
             raise ConfigurationError('RedisStore needs the "redis" extra: rpkit[redis]') from err
         self._redis = client if client is not None else redis.Redis.from_url(url)
         self._prefix = prefix
+        self._commit = self._redis.register_script(_COMMIT)
+        self._end_indexed = self._redis.register_script(_END_INDEXED)
 
     def get(self, key: str) -> bytes | None:
         return _as_bytes(self._redis.get(self._prefix + key))
@@ -116,6 +318,38 @@ class RedisStore:
 
     def delete(self, key: str) -> None:
         self._redis.delete(self._prefix + key)
+
+    def commit(self, batch: Batch) -> bool:
+        # Scores are milliseconds on this process's clock; app hosts keep NTP time, and a
+        # skew only delays trimming (the keys themselves expire by Redis TTL).
+        args: list[Any] = [int(time.time() * 1000), self._prefix, len(batch.guards)]
+        for key, value, ttl in batch.guards:
+            args += [key, value, _millis(ttl)]
+        args.append(len(batch.deletes))
+        args += batch.deletes
+        args.append(len(batch.index_removes))
+        for index, key in batch.index_removes:
+            args += [index, key]
+        args.append(len(batch.sets))
+        for key, value, ttl in batch.sets:
+            args += [key, value, _millis(ttl)]
+        args.append(len(batch.index_adds))
+        for index, key, ttl in batch.index_adds:
+            args += [index, key, _millis(ttl)]
+        return bool(self._commit(keys=[], args=args))
+
+    def indexed(self, index: str) -> list[tuple[str, bytes]]:
+        now = int(time.time() * 1000)
+        members = self._redis.zrangebyscore(self._prefix + index, now, "+inf")
+        keys = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+        if not keys:
+            return []
+        values = self._redis.mget([self._prefix + k for k in keys])
+        pairs = zip(keys, (_as_bytes(v) for v in values), strict=True)
+        return [(k, v) for k, v in pairs if v is not None]
+
+    def end_indexed(self, index: str) -> int:
+        return int(self._end_indexed(keys=[self._prefix + index], args=[self._prefix]))
 
 
 def _as_bytes(value: Any) -> bytes | None:

@@ -11,7 +11,7 @@ from flask import Flask, Response, current_app, g, request
 from ..errors import ConfigurationError, RpkitError
 from ..identity import CrewIdentity
 from ..oidc import OidcClient
-from .sessions import ServerSession, SessionStore
+from .sessions import NewSession, ServerSession, SessionStore
 from .settings import Settings
 from .web import correlation_id, response_for_error
 
@@ -101,22 +101,30 @@ class RpkitState:
             name, path=path, secure=self.settings.secure_cookies, httponly=True, samesite="Lax"
         )
 
+    def prepare_session(self, identity: CrewIdentity, protocol_data: dict[str, Any]) -> NewSession:
+        """A fresh session (new id: rotation) whose writes also end this browser's previous one."""
+        return self.sessions.prepare(
+            identity, protocol_data=protocol_data, replaces=current_session()
+        )
+
+    def begin_session(self, response: Response, new: NewSession) -> ServerSession:
+        """Hand the browser the cookie of a session whose writes were committed."""
+        self.set_cookie(
+            response,
+            self.session_cookie,
+            new.session_id,
+            max_age=int(self.settings.session_lifetime.total_seconds()),
+        )
+        g.rpkit_session = new.record
+        return new.record
+
     def start_session(
         self, response: Response, identity: CrewIdentity, protocol_data: dict[str, Any]
     ) -> ServerSession:
         """Sign the browser in: end any previous session, issue a fresh id (rotation)."""
-        previous = current_session()
-        if previous is not None:
-            self.sessions.end(previous)
-        session_id, record = self.sessions.create(identity, protocol_data=protocol_data)
-        self.set_cookie(
-            response,
-            self.session_cookie,
-            session_id,
-            max_age=int(self.settings.session_lifetime.total_seconds()),
-        )
-        g.rpkit_session = record
-        return record
+        new = self.prepare_session(identity, protocol_data)
+        self.settings.store.commit(new.batch)
+        return self.begin_session(response, new)
 
     def end_session(self, response: Response, record: ServerSession | None) -> None:
         if record is not None:

@@ -20,12 +20,14 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from ..identity import CrewIdentity
-from ..store import StateStore
+from ..store import Batch, StateStore
 
-__all__ = ["ServerSession", "SessionStore"]
+__all__ = ["NewSession", "ServerSession", "SessionStore"]
 
 _SESSION = "flask:session:"
-_INDEX = "flask:index:"
+# A sorted set per index; a new name, so the JSON lists kept under "flask:index:" by
+# earlier versions are never read as sets (Redis would answer WRONGTYPE).
+_INDEX = "flask:sessions-of:"
 _SID_BYTES = 32
 
 
@@ -76,8 +78,22 @@ class ServerSession:
         return bool(token) and hmac.compare_digest(str(token).encode(), self.csrf_token.encode())
 
 
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """A session ready to be written: the cookie value, the record and the store writes."""
+
+    session_id: str = field(repr=False)
+    record: ServerSession
+    batch: Batch
+
+
 class SessionStore:
-    """Create, load and end sessions in a ``StateStore`` shared by every app process."""
+    """Create, load and end sessions in a ``StateStore`` shared by every app process.
+
+    A login writes its session and files it under the user's index (and the OIDC ``sid``)
+    in one ``Batch``: one round trip on Redis, and the index is never read at login, so
+    a shared crew account logging in all day costs the same as distinct users.
+    """
 
     def __init__(self, store: StateStore, *, lifetime: timedelta) -> None:
         self.store = store
@@ -87,10 +103,14 @@ class SessionStore:
     def key_of(session_id: str) -> str:
         return _digest("session", session_id)
 
-    def create(
-        self, identity: CrewIdentity, *, protocol_data: Mapping[str, Any] | None = None
-    ) -> tuple[str, ServerSession]:
-        """Start a new session; return the cookie value and the record."""
+    def prepare(
+        self,
+        identity: CrewIdentity,
+        *,
+        protocol_data: Mapping[str, Any] | None = None,
+        replaces: ServerSession | None = None,
+    ) -> NewSession:
+        """Build a new session and the writes that store it (and end ``replaces``)."""
         session_id = secrets.token_urlsafe(_SID_BYTES)
         record = ServerSession(
             key=self.key_of(session_id),
@@ -99,10 +119,21 @@ class SessionStore:
             created_at=time.time(),
             protocol_data=dict(protocol_data or {}),
         )
-        self.store.set(_SESSION + record.key, record.to_json(), self.lifetime)
+        batch = Batch()
+        if replaces is not None:
+            self._end_writes(batch, replaces)
+        batch.set(_SESSION + record.key, record.to_json(), self.lifetime)
         for index in self._indexes(record):
-            self._index_add(index, record.key)
-        return session_id, record
+            batch.index_add(_INDEX + index, _SESSION + record.key, self.lifetime)
+        return NewSession(session_id=session_id, record=record, batch=batch)
+
+    def create(
+        self, identity: CrewIdentity, *, protocol_data: Mapping[str, Any] | None = None
+    ) -> tuple[str, ServerSession]:
+        """Start a new session; return the cookie value and the record."""
+        new = self.prepare(identity, protocol_data=protocol_data)
+        self.store.commit(new.batch)
+        return new.session_id, new.record
 
     def load(self, session_id: str | None) -> ServerSession | None:
         """The live session for a cookie value, or None (unknown, expired, malformed)."""
@@ -119,40 +150,35 @@ class SessionStore:
             return None
 
     def end(self, record: ServerSession) -> None:
-        self.store.delete(_SESSION + record.key)
+        """End one session and unfile it from its indexes (one round trip)."""
+        batch = Batch()
+        self._end_writes(batch, record)
+        self.store.commit(batch)
 
     def end_by_index(self, *parts: str) -> int:
-        """End every session filed under ``parts``; return how many were live."""
-        index = _digest(*parts)
-        data = self.store.pop(_INDEX + index)
-        ended = 0
-        for key in json.loads(data) if data else []:
-            if self.store.pop(_SESSION + key) is not None:
-                ended += 1
-        return ended
+        """End every session filed under ``parts`` atomically; return how many were live."""
+        return self.store.end_indexed(_INDEX + _digest(*parts))
 
     def find_by_index(self, *parts: str) -> list[ServerSession]:
-        data = self.store.get(_INDEX + _digest(*parts))
         found = []
-        for key in json.loads(data) if data else []:
-            raw = self.store.get(_SESSION + key)
-            if raw is not None:
-                found.append(ServerSession.from_json(key, raw))
+        for key, raw in self.store.indexed(_INDEX + _digest(*parts)):
+            try:
+                found.append(ServerSession.from_json(key.removeprefix(_SESSION), raw))
+            except (ValueError, KeyError, TypeError):
+                continue
         return found
+
+    def _end_writes(self, batch: Batch, record: ServerSession) -> None:
+        batch.delete(_SESSION + record.key)
+        for index in self._indexes(record):
+            batch.index_remove(_INDEX + index, _SESSION + record.key)
 
     def _indexes(self, record: ServerSession) -> list[str]:
         identity, data = record.identity, record.protocol_data
-        indexes = [_digest("sub", identity.protocol, identity.issuer, identity.subject)]
+        indexes = [_digest(*sub_index(identity.protocol, identity.issuer, identity.subject))]
         if identity.protocol == "oidc" and data.get("sid"):
-            indexes.append(_digest("sid", identity.issuer, str(data["sid"])))
+            indexes.append(_digest(*sid_index(identity.issuer, str(data["sid"]))))
         return indexes
-
-    def _index_add(self, index: str, key: str) -> None:
-        # Read-modify-write: a lost update only leaves a session to expire on its own.
-        data = self.store.get(_INDEX + index)
-        keys = [k for k in (json.loads(data) if data else []) if self.store.get(_SESSION + k)]
-        keys.append(key)
-        self.store.set(_INDEX + index, json.dumps(keys[-50:]).encode(), self.lifetime)
 
 
 def sub_index(protocol: str, issuer: str, subject: str) -> tuple[str, ...]:

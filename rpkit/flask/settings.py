@@ -3,7 +3,7 @@
 Public contract (README): ``RPKIT_BASE_URL``, ``RPKIT_SECRET_KEY``, ``RPKIT_OIDC_*``
 (``ISSUER`` or ``SHIP_HOST``, ``CLIENT_ID``, ``CLIENT_SECRET``...), ``RPKIT_CA_BUNDLE``,
 ``RPKIT_HTTP_*``, ``RPKIT_SAML_*`` (``IDP_METADATA_URL`` or ``IDP_METADATA_FILE``...),
-``RPKIT_REDIS_URL``. Objects may be passed in ``app.config`` instead: ``RPKIT_OIDC``
+``RPKIT_REDIS_URL``, ``RPKIT_MEMORY_STORE_MAX_ENTRIES``. Objects may be passed in ``app.config`` instead: ``RPKIT_OIDC``
 (an ``OidcConfig``), ``RPKIT_SAML`` (a ``SamlConfig``), ``RPKIT_STORE`` (a ``StateStore``),
 ``RPKIT_RANKS`` (a ``RankVocabulary``).
 """
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from ..config import OidcConfig, is_loopback_host
 from ..errors import ConfigurationError
 from ..ranks import DEFAULT_RANKS, RankVocabulary
-from ..store import MemoryStore, RedisStore, StateStore
+from ..store import DEFAULT_MAX_ENTRIES, MemoryStore, RedisStore, StateStore
 
 __all__ = ["DEFAULT_BASE_URL", "Settings", "collect_env"]
 
@@ -96,7 +96,7 @@ class Settings:
         store = config.get("RPKIT_STORE")
         if store is None:
             redis_url = values.get("RPKIT_REDIS_URL")
-            store = RedisStore(redis_url) if redis_url else MemoryStore()
+            store = RedisStore(redis_url) if redis_url else _memory_store(values)
         if not isinstance(store, StateStore):
             raise ConfigurationError('"RPKIT_STORE" must implement rpkit.store.StateStore')
         ranks = config.get("RPKIT_RANKS", DEFAULT_RANKS)
@@ -118,6 +118,24 @@ class Settings:
             session_lifetime=session_lifetime,
             secret_key=values.get("RPKIT_SECRET_KEY") or None,
         )
+
+
+def _memory_store(values: Mapping[str, str]) -> MemoryStore:
+    raw = values.get("RPKIT_MEMORY_STORE_MAX_ENTRIES")
+    try:
+        max_entries = int(raw) if raw else DEFAULT_MAX_ENTRIES
+    except ValueError as err:
+        raise ConfigurationError('"RPKIT_MEMORY_STORE_MAX_ENTRIES" must be a number') from err
+    if max_entries < 1:
+        raise ConfigurationError('"RPKIT_MEMORY_STORE_MAX_ENTRIES" must be at least 1')
+    # Said at every start: with gunicorn -w 2 a login started in one worker fails in the
+    # other, and a sign-out in one leaves the session alive in the other.
+    log.warning(
+        "rpkit: sessions and pending logins live in this process's memory (at most %d "
+        "entries), for ONE process only; with several workers or hosts set RPKIT_REDIS_URL",
+        max_entries,
+    )
+    return MemoryStore(max_entries=max_entries)
 
 
 def _oidc(config: Mapping[str, Any], values: Mapping[str, str], base_url: str) -> OidcConfig | None:

@@ -30,8 +30,10 @@ from ..errors import (
     SamlResponseError,
     TokenError,
 )
+from ..identity import CrewIdentity
+from ..store import Batch
 from .extension import RpkitState, current_session, rpkit_state
-from .sessions import ServerSession, sid_index, sub_index
+from .sessions import NewSession, ServerSession, sid_index, sub_index
 from .web import correlation_id, error_response, safe_next
 
 __all__ = ["bp"]
@@ -230,14 +232,22 @@ def saml_acs() -> Response:
     saml_response = request.form.get("SAMLResponse")
     if not saml_response:
         raise SamlResponseError("malformed", "the request has no SAMLResponse")
+    prepared: list[NewSession] = []
+
+    def session_writes(identity: CrewIdentity) -> Batch:
+        # Committed with the replay-cache entry in one batch (one Redis round trip).
+        data = {"saml_session": SamlSession.from_identity(identity).to_dict()}
+        prepared.append(state.prepare_session(identity, data))
+        return prepared[-1].batch
+
     identity, return_to = sp.complete_login(
         saml_response,
         request.form.get("RelayState"),
         browser_token=request.cookies.get(BROWSER_COOKIE),
+        writes=session_writes,
     )
-    data = {"saml_session": SamlSession.from_identity(identity).to_dict()}
     response = _see_other(safe_next(return_to))
-    state.start_session(response, identity, data)
+    state.begin_session(response, prepared[-1])
     state.clear_cookie(response, BROWSER_COOKIE, path=_path(state, "/auth/saml/acs"))
     log.info("rpkit: SAML sign-in of %s", identity.subject)
     return response
@@ -288,16 +298,23 @@ def saml_slo() -> Response:
             last_error = err
             continue
         response = _send_saml(result.message)
-        ended = [record]
+        state.sessions.end(record)
         if result.all_sessions:
-            # Verified NameID, no SessionIndex: the principal's every session ends.
+            # Verified NameID, no SessionIndex: the principal's every session ends, in one
+            # atomic step, including sessions that logged in while we validated.
             index = sub_index("saml", record.identity.issuer, record.identity.subject)
-            ended += [r for r in state.sessions.find_by_index(*index) if r.key != record.key]
-        mine = getattr(current_session(), "key", None)
-        for ended_record in ended:
-            state.sessions.end(ended_record)
-            if ended_record.key == mine:
-                state.end_session(response, ended_record)
+            state.sessions.end_by_index(*index)
+        mine = current_session()
+        if mine is not None and (
+            mine.key == record.key
+            or (
+                result.all_sessions
+                and mine.protocol == "saml"
+                and (mine.identity.issuer, mine.identity.subject)
+                == (record.identity.issuer, record.identity.subject)
+            )
+        ):
+            state.end_session(response, mine)
         return response
     assert last_error is not None
     raise last_error

@@ -20,7 +20,7 @@ from lxml import etree
 
 from ..errors import ConfigurationError, SamlResponseError
 from ..identity import CrewIdentity
-from ..store import MemoryStore, StateStore
+from ..store import Batch, MemoryStore, StateStore
 from . import _bindings, _gate, _pysaml2, _xmlsec
 from .config import NAME_ID_FORMATS, SamlConfig
 from .logout import read_logout_message, validate_logout_request, validate_logout_response
@@ -218,11 +218,14 @@ class ServiceProvider:
         *,
         expected: PendingRequest | None,
         now: datetime | None = None,
+        writes: Callable[[CrewIdentity], Batch] | None = None,
     ) -> CrewIdentity:
         """Validate the ACS POST and return the crew member; every failure raises.
 
         ``expected`` is the pending request from :meth:`take_pending`; pass ``None`` only
-        for IdP-initiated SSO, which also needs ``allow_unsolicited``.
+        for IdP-initiated SSO, which also needs ``allow_unsolicited``. ``writes`` builds the
+        caller's writes for the validated identity (its session); they are committed with
+        the replay-cache entry in one atomic batch, so a replay writes nothing.
         """
         now = self._now(now)
         if expected is not None and relay_state != expected.relay_state:
@@ -250,7 +253,9 @@ class ServiceProvider:
                 now=now,
             )
         replay_key = _REPLAY + _hash(validated.identity.issuer + "\n" + validated.assertion_id)
-        if not self.store.add(replay_key, b"1", replay_ttl(validated, now)):
+        batch = writes(validated.identity) if writes is not None else Batch()
+        batch.guard(replay_key, b"1", replay_ttl(validated, now))
+        if not self.store.commit(batch):
             raise SamlResponseError("replay", "this SAML assertion was already used")
         return validated.identity
 
@@ -281,16 +286,23 @@ class ServiceProvider:
         *,
         browser_token: str | None,
         now: datetime | None = None,
+        writes: Callable[[CrewIdentity], Batch] | None = None,
     ) -> tuple[CrewIdentity, str]:
         """:meth:`take_pending` + :meth:`process_response`; returns ``(identity, return_to)``.
 
         Without RelayState the response is treated as unsolicited (refused unless
-        ``allow_unsolicited``, then ``return_to`` is ``/``).
+        ``allow_unsolicited``, then ``return_to`` is ``/``). ``writes``: see
+        :meth:`process_response`.
         """
         if not relay_state and self.config.allow_unsolicited:
-            return self.process_response(saml_response, None, expected=None, now=now), "/"
+            identity = self.process_response(
+                saml_response, None, expected=None, now=now, writes=writes
+            )
+            return identity, "/"
         pending = self.take_pending(relay_state, browser_token=browser_token)
-        identity = self.process_response(saml_response, relay_state, expected=pending, now=now)
+        identity = self.process_response(
+            saml_response, relay_state, expected=pending, now=now, writes=writes
+        )
         return identity, pending.return_to
 
     # -- logout --------------------------------------------------------------------------

@@ -28,6 +28,14 @@ def test_defaults_without_providers() -> None:
     assert not settings.secure_cookies
 
 
+def test_memory_store_cap_and_one_process_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """RPKIT_MEMORY_STORE_MAX_ENTRIES caps the memory store; the start says: one process only."""
+    with caplog.at_level("WARNING", logger="rpkit.flask"):
+        settings = Settings.from_config({}, environ={"RPKIT_MEMORY_STORE_MAX_ENTRIES": "500"})
+    assert isinstance(settings.store, MemoryStore) and settings.store.max_entries == 500
+    assert "ONE process only" in caplog.text and "RPKIT_REDIS_URL" in caplog.text
+
+
 def test_oidc_from_env_derives_urls() -> None:
     """Redirect and post-logout URIs follow RPKIT_BASE_URL; the cloud issuer is the default."""
     env = {
@@ -72,6 +80,8 @@ def test_app_config_overrides_env() -> None:
             "RPKIT_SAML_IDP_METADATA_URL": "https://crew.dualog.com/auth/saml/metadata",
         },
         {"RPKIT_SESSION_LIFETIME": "eight hours"},
+        {"RPKIT_MEMORY_STORE_MAX_ENTRIES": "lots"},
+        {"RPKIT_MEMORY_STORE_MAX_ENTRIES": "0"},
     ],
     ids=[
         "http_base_off_loopback",
@@ -81,6 +91,8 @@ def test_app_config_overrides_env() -> None:
         "http_issuer_off_loopback",
         "saml_no_sp_key_off_loopback",
         "bad_lifetime",
+        "memory_cap_not_a_number",
+        "memory_cap_zero",
     ],
 )
 def test_bad_configuration_fails_at_start(env: dict[str, str]) -> None:
