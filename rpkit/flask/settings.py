@@ -3,9 +3,9 @@
 Public contract (README): ``RPKIT_BASE_URL``, ``RPKIT_SECRET_KEY``, ``RPKIT_OIDC_*``
 (``ISSUER`` or ``SHIP_HOST``, ``CLIENT_ID``, ``CLIENT_SECRET``...), ``RPKIT_CA_BUNDLE``,
 ``RPKIT_HTTP_*``, ``RPKIT_SAML_*`` (``IDP_METADATA_URL`` or ``IDP_METADATA_FILE``...),
-``RPKIT_REDIS_URL``, ``RPKIT_MEMORY_STORE_MAX_ENTRIES``. Objects may be passed in ``app.config`` instead: ``RPKIT_OIDC``
-(an ``OidcConfig``), ``RPKIT_SAML`` (a ``SamlConfig``), ``RPKIT_STORE`` (a ``StateStore``),
-``RPKIT_RANKS`` (a ``RankVocabulary``).
+``RPKIT_REDIS_URL``, ``RPKIT_MEMORY_STORE_MAX_ENTRIES``. Objects may be passed in
+``app.config`` instead: ``RPKIT_OIDC`` (an ``OidcConfig``), ``RPKIT_SAML`` (a
+``SamlConfig``), ``RPKIT_STORE`` (a ``StateStore``), ``RPKIT_RANKS`` (a ``RankVocabulary``).
 """
 
 from __future__ import annotations
