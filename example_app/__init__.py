@@ -48,7 +48,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _render(body: str, **context: Any) -> str:
-    return render_template_string(pages.LAYOUT.replace("{body}", body), **context)
+    page = '{% extends "layout.html" %}{% block body %}' + body + "{% endblock %}"
+    return render_template_string(page, **context)
 
 
 def _routes(app: Flask) -> None:

@@ -1,30 +1,6 @@
-"""Jinja templates of the sample app (inline, autoescaped by render_template_string)."""
+"""Page bodies of the sample app; each is rendered inside ``templates/layout.html``."""
 
 from __future__ import annotations
-
-LAYOUT = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<title>rpkit sample app</title>
-<style>
-body{margin:0;font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;
-background:#eef4ed;color:#1d2a38}
-header{background:#0b2545;color:#fff;padding:14px 24px;display:flex;gap:18px;align-items:center}
-header a{color:#fff}main{max-width:760px;margin:24px auto;padding:0 16px}
-.card{background:#fff;border-radius:12px;padding:20px;box-shadow:0 4px 16px rgba(0,0,0,.1);
-margin-bottom:16px}.btn{display:inline-block;border:0;border-radius:8px;padding:10px 16px;
-font:inherit;cursor:pointer;text-decoration:none;margin:4px 8px 4px 0}
-.oidc{background:#1b998b;color:#fff}.saml{background:#13315c;color:#fff}
-.ghost{background:#e9edf1;color:#1d2a38}dt{font-weight:600;color:#51606f}dd{margin:0 0 8px}
-</style></head><body>
-<header><strong>rpkit sample app</strong><a href="/">Home</a><a href="/profile">Profile</a>
-<a href="/bridge">Bridge</a>
-{% if rpkit_identity() %}<span style="margin-left:auto">{{ rpkit_identity().display_name }}</span>
-<form method="post" action="/auth/logout" style="margin:0">
-<input type="hidden" name="csrf_token" value="{{ rpkit_csrf_token() }}">
-<button class="btn ghost" type="submit" data-testid="logout">Sign out</button></form>
-{% endif %}</header>
-<main>{body}</main></body></html>"""
 
 HOME = """
 <div class="card">

@@ -202,6 +202,7 @@ def _template_globals() -> dict[str, Any]:
         "rpkit_identity": current_identity,
         "rpkit_csrf_token": csrf_token,
         "rpkit_protocols": lambda: rpkit_state().protocols,
+        "rpkit_url": lambda path: rpkit_state().settings.path_prefix + path,
     }
 
 

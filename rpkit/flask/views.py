@@ -16,11 +16,10 @@ import logging
 import re
 import secrets
 from datetime import timedelta
-from html import escape
 from typing import Any, Literal
 from urllib.parse import quote
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, render_template, request
 
 from ..errors import (
     CallbackError,
@@ -40,7 +39,9 @@ __all__ = ["bp"]
 
 log = logging.getLogger("rpkit.flask")
 
-bp = Blueprint("rpkit", __name__)
+# Templates under rpkit/ (error, chooser, signed-out pages); an app overrides one by putting
+# templates/rpkit/<name>.html in its own template folder, which Flask searches first.
+bp = Blueprint("rpkit", __name__, template_folder="templates")
 
 OIDC_BROWSER_COOKIE = "rpkit_oidc"
 _PENDING_OIDC = "flask:oidc:"
@@ -80,14 +81,9 @@ def login() -> Response:
     if not protocols:
         return error_response(404, "Sign-in is not configured", "No identity provider is set up.")
     labels = {"oidc": "Sign in with Dualog (OIDC)", "saml": "Sign in with Dualog (SAML)"}
-    buttons = "".join(
-        f'<p><a data-testid="login-{p}" href="{escape(_path(state, f"/auth/login/{p}"))}'
-        f'?next={escape(quote(target))}">{labels[p]}</a></p>'
-        for p in protocols
-    )
-    html = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Sign in</title></head>"
-        f"<body><h1>Sign in</h1>{buttons}</body></html>"
+    login_urls = {p: _path(state, f"/auth/login/{p}?next={quote(target)}") for p in protocols}
+    html = render_template(
+        "rpkit/chooser.html", protocols=protocols, login_urls=login_urls, labels=labels
     )
     return Response(html, mimetype="text/html")
 

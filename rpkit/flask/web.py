@@ -8,7 +8,7 @@ import uuid
 from html import escape
 from urllib.parse import unquote, urlsplit
 
-from flask import Response, g, jsonify, request
+from flask import Response, g, jsonify, render_template, request
 
 from ..errors import (
     AuthenticationError,
@@ -234,6 +234,33 @@ def error_response(
 
 
 def error_page(status: int, title: str, message: str, cid: str) -> str:
+    """The HTML error page: the ``rpkit/error.html`` template (the app's own, if it has one).
+
+    A template that fails to render (an app override with a bug, a session store that is
+    down) must not turn an error page into a 500: the built-in page is used instead.
+    """
+    try:
+        return render_template(
+            "rpkit/error.html",
+            status=status,
+            title=title,
+            message=message,
+            correlation_id=cid,
+            identity=_identity_or_none(),
+        )
+    except Exception:  # any template failure: the plain page, never a 500 from an error page
+        log.exception("rpkit: the error page template failed; using the built-in page")
+        return _plain_error_page(status, title, message, cid)
+
+
+def _identity_or_none() -> object:
+    """The session's identity if this request already loaded it (a 403 for rank has); the
+    error path never goes to the store itself, which may be what failed."""
+    record = g.get("rpkit_session")
+    return getattr(record, "identity", None)
+
+
+def _plain_error_page(status: int, title: str, message: str, cid: str) -> str:
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>{escape(title)}</title><style>body{{font:16px/1.5 system-ui,sans-serif;"
