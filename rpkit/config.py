@@ -28,15 +28,21 @@ __all__ = [
     "DEFAULT_ID_TOKEN_ALGS",
     "DEFAULT_SCOPES",
     "DUALOG_CLOUD_ISSUER",
+    "OFFLINE_ACCESS",
     "HttpConfig",
     "OidcConfig",
+    "ResponseMode",
     "TokenEndpointAuthMethod",
     "is_loopback_host",
 ]
 
 DUALOG_CLOUD_ISSUER = "https://crew.dualog.com/auth"
 # Dualog developer guide, "Supported Scopes": crew.public carries the maritime claims.
-DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access", "crew.public")
+# offline_access is not here: IdentityServer refuses it (invalid_scope, on its own error
+# page, never back to the app) unless the client has AllowOfflineAccess, which is off by
+# default. ``OidcConfig.refresh_tokens`` adds it.
+DEFAULT_SCOPES = ("openid", "profile", "email", "crew.public")
+OFFLINE_ACCESS = "offline_access"
 DEFAULT_ID_TOKEN_ALGS = ("RS256", "PS256", "ES256")
 # The algorithms rpkit is able to verify; the allowlist must be a subset of these.
 SUPPORTED_ID_TOKEN_ALGS = frozenset(
@@ -44,6 +50,8 @@ SUPPORTED_ID_TOKEN_ALGS = frozenset(
 )
 
 TokenEndpointAuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
+ResponseMode = Literal["query", "form_post"]
+_RESPONSE_MODES = ("query", "form_post")
 _AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 
 _C = TypeVar("_C")
@@ -169,6 +177,12 @@ class OidcConfig:
     ``clock_offset`` is added to this machine's clock before time checks: on a ship whose
     server clock runs 5 minutes ahead of ours, set ``timedelta(minutes=5)``. ``leeway``
     tolerates the remaining skew on ``exp``/``nbf``/``iat``.
+
+    ``refresh_tokens`` asks for ``offline_access`` on top of ``scopes``; the Dualog
+    integration must then allow offline access (IdentityServer's ``AllowOfflineAccess``),
+    or every login ends on Dualog's error page. ``response_mode`` is how the provider
+    returns the code: ``query`` (a redirect) or ``form_post`` (OAuth 2.0 Form Post
+    Response Mode: the code stays out of URLs, logs and Referer headers).
     """
 
     issuer: str
@@ -177,6 +191,8 @@ class OidcConfig:
     redirect_uri: str | None = None
     post_logout_redirect_uri: str | None = None
     scopes: tuple[str, ...] = DEFAULT_SCOPES
+    refresh_tokens: bool = False
+    response_mode: ResponseMode = "query"
     token_endpoint_auth_method: TokenEndpointAuthMethod = "client_secret_basic"
     # PEM or JWK JSON of the key for private_key_jwt (RFC 7523 §2.2).
     client_private_key: str | None = field(default=None, repr=False)
@@ -236,6 +252,10 @@ class OidcConfig:
             raise ConfigurationError('"HS256" ID tokens are keyed by "client_secret"; set it')
         if "openid" not in self.scopes:
             raise ConfigurationError('"scopes" must include "openid"')
+        if self.response_mode not in _RESPONSE_MODES:
+            raise ConfigurationError(
+                f'"response_mode" {self.response_mode!r} must be "query" or "form_post"'
+            )
         for name in (
             "leeway",
             "clock_offset",
@@ -261,6 +281,13 @@ class OidcConfig:
                 object.__setattr__(self, name, value)
             if any(not isinstance(v, str) or not v for v in value):
                 raise ConfigurationError(f'"{name}" must be non-empty strings')
+
+    @property
+    def requested_scopes(self) -> tuple[str, ...]:
+        """The scopes a login asks for: ``scopes``, plus ``offline_access`` for refresh."""
+        if self.refresh_tokens and OFFLINE_ACCESS not in self.scopes:
+            return (*self.scopes, OFFLINE_ACCESS)
+        return self.scopes
 
     @property
     def is_dualog_cloud(self) -> bool:

@@ -14,7 +14,8 @@ def test_cloud_preset_uses_dualog_issuer() -> None:
     config = OidcConfig.cloud(client_id="app")
     assert config.issuer == "https://crew.dualog.com/auth"
     assert config.is_dualog_cloud
-    assert config.scopes == ("openid", "profile", "email", "offline_access", "crew.public")
+    assert config.scopes == ("openid", "profile", "email", "crew.public")
+    assert config.requested_scopes == config.scopes  # offline_access only with refresh_tokens
 
 
 @pytest.mark.parametrize(

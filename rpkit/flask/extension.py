@@ -85,15 +85,24 @@ class RpkitState:
         *,
         path: str = "/",
         max_age: int | None = None,
+        cross_site_post: bool = False,
     ) -> None:
+        """Set an HttpOnly cookie, ``SameSite=Lax`` unless it must ride a cross-site POST.
+
+        ``cross_site_post``: the IdP's auto-posted form (OIDC ``form_post``) is a
+        cross-site POST, which carries only ``SameSite=None; Secure`` cookies. Over plain
+        http (the loopback demo) browsers drop such cookies, and the IdP and the app share
+        the loopback site anyway, so Lax is kept there.
+        """
+        secure = self.settings.secure_cookies
         response.set_cookie(
             name,
             value,
             path=path,
             max_age=max_age,
-            secure=self.settings.secure_cookies,
+            secure=secure,
             httponly=True,
-            samesite="Lax",
+            samesite="None" if cross_site_post and secure else "Lax",
         )
 
     def clear_cookie(self, response: Response, name: str, *, path: str = "/") -> None:

@@ -112,6 +112,7 @@ def login_oidc() -> Response:
         browser,
         path=_path(state, "/auth/oidc/callback"),
         max_age=int(_PENDING_TTL.total_seconds()),
+        cross_site_post=login_state.response_mode == "form_post",
     )
     return response
 

@@ -17,12 +17,12 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from ..config import ResponseMode
 from ..errors import AuthorizationDeniedError, CallbackError
 from .discovery import ProviderMetadata
 
-__all__ = ["LoginState", "parse_callback", "start_login"]
+__all__ = ["LoginState", "ResponseMode", "parse_callback", "start_login"]
 
-ResponseMode = Literal["query", "form_post"]
 Prompt = Literal["none", "login", "consent", "select_account"]
 
 

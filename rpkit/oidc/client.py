@@ -36,7 +36,7 @@ from .bearer import (
     unverified_issuer,
     validate_access_token,
 )
-from .claims import identity_from_claims
+from .claims import identity_from_claims, merge_claims, missing_user_claims, require_rank
 from .discovery import Discovery, ProviderMetadata
 from .id_token import ExpectedIdToken, IdToken, validate_id_token
 from .keys import JwksCache, SigningKeys
@@ -66,6 +66,7 @@ class RefreshResult:
     tokens: TokenSet
     id_token: IdToken
     identity: CrewIdentity
+    userinfo: Mapping[str, Any] | None = None
 
 
 class _Provider:
@@ -170,10 +171,14 @@ class OidcClient:
         prompt: Prompt | None = None,
         max_age: int | None = None,
         login_hint: str | None = None,
-        response_mode: ResponseMode = "query",
+        response_mode: ResponseMode | None = None,
         extra: Mapping[str, str] | None = None,
     ) -> tuple[str, LoginState]:
-        """Return the authorization URL and the ``LoginState``, which is also stored."""
+        """Return the authorization URL and the ``LoginState``, which is also stored.
+
+        ``scopes`` and ``response_mode`` default to the configuration's
+        (``requested_scopes``, ``response_mode``).
+        """
         redirect = redirect_uri or self.config.redirect_uri
         if not redirect:
             raise ConfigurationError('"redirect_uri" is needed to start a login')
@@ -181,12 +186,12 @@ class OidcClient:
             self.metadata(),
             client_id=self.config.client_id,
             redirect_uri=redirect,
-            scopes=scopes or self.config.scopes,
+            scopes=scopes or self.config.requested_scopes,
             now=self.wall_clock(),
             prompt=prompt,
             max_age=max_age,
             login_hint=login_hint,
-            response_mode=response_mode,
+            response_mode=response_mode or self.config.response_mode,
             extra=extra,
         )
         self.store.set(_state_key(login.state), login.to_json().encode(), LOGIN_STATE_TTL)
@@ -212,7 +217,7 @@ class OidcClient:
         params: Mapping[str, str],
         *,
         expected: LoginState | None = None,
-        fetch_userinfo: bool = False,
+        fetch_userinfo: bool | None = None,
         received_via: ResponseMode | None = None,
     ) -> LoginResult:
         """Complete the login from the callback parameters (query or form_post body).
@@ -221,6 +226,11 @@ class OidcClient:
         is consumed, so a replayed callback fails with ``state_unknown``. Pass
         ``received_via`` (``"query"`` for a GET, ``"form_post"`` for a POST) to refuse a
         response delivered in another mode than the login asked for.
+
+        ``fetch_userinfo``: None (the default) calls userinfo only when the ID token lacks
+        a claim the login needs (``rank``; ``email``, ``name`` for their scopes), as with
+        IdentityServer's default client settings; True always calls it; False never does.
+        ``rank`` is enforced on the ID token merged with userinfo.
         """
         login = expected if expected is not None else self.take_login_state(params.get("state"))
         if received_via is not None and received_via != login.response_mode:
@@ -250,15 +260,15 @@ class OidcClient:
         id_token = self.validate_id_token(
             tokens.id_token,
             expected=self.expected_id_token(
-                nonce=login.nonce, max_age=login.max_age, access_token=tokens.access_token
+                nonce=login.nonce,
+                max_age=login.max_age,
+                access_token=tokens.access_token,
+                user_claims_elsewhere=True,
             ),
         )
-        claims: dict[str, Any] = dict(id_token.claims)
-        userinfo = None
-        if fetch_userinfo:
-            userinfo = self.userinfo(tokens.access_token, subject=id_token.subject)
-            # ID token claims win: they are signed and bound to this login.
-            claims = {**userinfo, **claims}
+        claims, userinfo = self._user_claims(
+            id_token, tokens.access_token, scopes=login.scopes, fetch_userinfo=fetch_userinfo
+        )
         return LoginResult(
             identity=identity_from_claims(id_token.issuer, claims),
             tokens=tokens,
@@ -266,9 +276,53 @@ class OidcClient:
             userinfo=userinfo,
         )
 
+    def _user_claims(
+        self,
+        id_token: IdToken,
+        access_token: str,
+        *,
+        scopes: Collection[str],
+        fetch_userinfo: bool | None,
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The login's claims: the ID token's, plus userinfo's when needed; ``rank`` checked.
+
+        One back-channel call at most, and none when the ID token already carries what
+        the login needs (IdentityServer's ``AlwaysIncludeUserClaimsInIdToken``).
+        """
+        claims: dict[str, Any] = dict(id_token.claims)
+        need_rank = not self.config.allow_missing_rank
+        missing = missing_user_claims(claims, scopes=scopes, require_rank=need_rank)
+        fetch = bool(missing) if fetch_userinfo is None else fetch_userinfo
+        if fetch and fetch_userinfo is None and not self.metadata().userinfo_endpoint:
+            fetch = False  # nothing to ask; the rank check below says where we looked
+        userinfo = None
+        if fetch:
+            userinfo = self.userinfo(access_token, subject=id_token.subject)
+            claims = merge_claims(claims, userinfo)
+        if need_rank:
+            require_rank(
+                claims,
+                looked_in="the ID token or in userinfo"
+                if userinfo is not None
+                else "the ID token (the provider has no userinfo_endpoint)"
+                if fetch_userinfo is None
+                else "the ID token (userinfo was not asked)",
+            )
+        return claims, userinfo
+
     def expected_id_token(
-        self, *, nonce: str, max_age: int | None = None, access_token: str | None = None
+        self,
+        *,
+        nonce: str,
+        max_age: int | None = None,
+        access_token: str | None = None,
+        user_claims_elsewhere: bool = False,
     ) -> ExpectedIdToken:
+        """Expectations for a login's ID token.
+
+        ``user_claims_elsewhere``: the caller checks ``rank`` itself, on the ID token
+        merged with userinfo (as ``finish_login`` does), so the ID token may lack it.
+        """
         return ExpectedIdToken(
             issuer=self.config.issuer,
             client_id=self.config.client_id,
@@ -278,7 +332,7 @@ class OidcClient:
             max_age=max_age,
             access_token=access_token,
             client_secret=self.config.client_secret,
-            allow_missing_rank=self.config.allow_missing_rank,
+            allow_missing_rank=self.config.allow_missing_rank or user_claims_elsewhere,
         )
 
     def validate_id_token(self, raw: str, *, expected: ExpectedIdToken) -> IdToken:
@@ -353,16 +407,24 @@ class OidcClient:
             raise UserinfoError("audience", 'signed userinfo "aud" is not this client')
         return claims
 
-    def refresh(self, refresh_token: str, *, previous: IdToken) -> RefreshResult:
+    def refresh(
+        self, refresh_token: str, *, previous: IdToken, fetch_userinfo: bool | None = None
+    ) -> RefreshResult:
         """Refresh tokens; the new ID token must keep ``iss`` and ``sub`` (OIDC Core §12.2).
 
         Concurrent refreshes of the same refresh token share one request, so a provider
-        that rotates refresh tokens does not see the old one twice.
+        that rotates refresh tokens does not see the old one twice. User claims are read
+        as at login (``fetch_userinfo``, see :meth:`finish_login`): a refresh whose ID
+        token lacks ``rank`` calls userinfo with the new access token.
         """
         key = hashlib.sha256(refresh_token.encode()).hexdigest()
-        return self._refreshes.run(key, lambda: self._refresh(refresh_token, previous))
+        return self._refreshes.run(
+            key, lambda: self._refresh(refresh_token, previous, fetch_userinfo)
+        )
 
-    def _refresh(self, refresh_token: str, previous: IdToken) -> RefreshResult:
+    def _refresh(
+        self, refresh_token: str, previous: IdToken, fetch_userinfo: bool | None
+    ) -> RefreshResult:
         metadata = self.metadata()
         tokens = request_token(
             self.http,
@@ -394,13 +456,20 @@ class OidcClient:
                     algorithms=self.id_token_algorithms(),
                     leeway=self.config.leeway,
                     client_secret=self.config.client_secret,
-                    allow_missing_rank=self.config.allow_missing_rank,
+                    allow_missing_rank=True,  # checked below, with userinfo
                 ),
             )
+        claims, userinfo = self._user_claims(
+            id_token,
+            tokens.access_token,
+            scopes=tokens.scope or self.config.requested_scopes,
+            fetch_userinfo=fetch_userinfo,
+        )
         return RefreshResult(
             tokens=tokens,
             id_token=id_token,
-            identity=identity_from_claims(id_token.issuer, id_token.claims),
+            identity=identity_from_claims(id_token.issuer, claims),
+            userinfo=userinfo,
         )
 
     # -- logout --------------------------------------------------------------------------
@@ -485,7 +554,7 @@ class OidcClient:
                 "grant_type": "password",
                 "username": username,
                 "password": password,
-                "scope": " ".join(scopes or self.config.scopes),
+                "scope": " ".join(scopes or self.config.requested_scopes),
             },
             what="password grant",
             clock=self.wall_clock,

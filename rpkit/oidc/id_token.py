@@ -22,7 +22,9 @@ sub                ``sub`` missing or empty; or changed on refresh
 nonce              ``nonce`` missing or different from the login's
 at_hash            ``at_hash`` present and not the hash of the access token
 auth_time          ``max_age`` requested and ``auth_time`` missing or too old
-rank               Dualog ``rank`` claim missing or not a non-empty string
+rank               Dualog ``rank`` claim missing or not a non-empty string (unless
+                   ``allow_missing_rank``; ``OidcClient`` sets it and checks ``rank`` on
+                   the ID token merged with userinfo instead)
 =================  =====================================================================
 """
 
@@ -38,6 +40,7 @@ from typing import Any
 
 from ..errors import IdTokenError
 from ._jwt import verify_jwt
+from .claims import require_rank
 from .keys import SigningKeys
 
 __all__ = ["ExpectedIdToken", "IdToken", "validate_id_token"]
@@ -180,13 +183,7 @@ def validate_id_token_claims(
         if now - leeway > auth_time + expected.max_age:
             raise IdTokenError("auth_time", "the user authenticated longer ago than max_age")
     if not expected.allow_missing_rank:
-        rank = claims.get("rank")
-        if not isinstance(rank, str) or not rank.strip():
-            raise IdTokenError(
-                "rank",
-                'ID token has no "rank" claim, which Dualog always sends; request the '
-                '"crew.public" scope or set allow_missing_rank for a non-Dualog provider',
-            )
+        require_rank(claims, looked_in="the ID token")
 
 
 def _number(claims: Mapping[str, Any], name: str, reason: str) -> float:

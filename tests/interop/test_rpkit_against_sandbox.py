@@ -122,10 +122,25 @@ def test_token_signed_with_unpublished_key_is_refused(sandbox: SandboxHandle) ->
 
 
 def test_missing_rank_claim_is_refused(sandbox: SandboxHandle) -> None:
+    """No rank in the ID token nor in userinfo: refused, naming both places."""
     sandbox.set_next_token_claims({"rank": None})
+    sandbox.set_next_token_claims({"rank": None}, token="userinfo")
     with pytest.raises(IdTokenError) as exc:
         oidc_login(oidc_client(sandbox))
     assert exc.value.reason == "rank"
+    assert "the ID token or in userinfo" in str(exc.value)
+
+
+def test_rank_only_in_userinfo_is_enough(sandbox: SandboxHandle) -> None:
+    """Rank missing from the ID token is read from userinfo (sub-checked)."""
+    sandbox.set_next_token_claims({"rank": None})
+    client = oidc_client(sandbox)
+    url, _ = client.start_login()
+    answer = pick_crew(requests.Session(), url, MASTER)
+    params = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["Location"]).query).items()}
+    result = client.finish_login(params)
+    assert "rank" not in result.id_token.claims
+    assert result.identity.rank == "Master"
 
 
 def saml_sp(sandbox: SandboxHandle) -> ServiceProvider:

@@ -35,6 +35,20 @@ REDIRECT_URI = "http://127.0.0.1:5999/callback"
 JWKS_PATH = "/auth/.well-known/openid-configuration/jwks"
 
 
+# Ingrid's user claims: in the ID token when ``user_claims_in_id_token`` (IdentityServer's
+# AlwaysIncludeUserClaimsInIdToken), and always in userinfo.
+USER_CLAIMS: dict[str, Any] = {
+    "email": "ingrid.hansen@nordic-tankers.example",
+    "name": "Ingrid Hansen",
+    "given_name": "Ingrid",
+    "family_name": "Hansen",
+    "rank": "Chief Officer",
+    "department": "Deck",
+    "ship_name": "MV Nordic Star",
+    "ship_imo": "9074729",
+}
+
+
 def new_rsa_key(kid: str | None) -> RSAKey:
     key = RSAKey.generate_key(2048, parameters={"kid": kid} if kid else None, auto_kid=False)
     return key
@@ -85,6 +99,9 @@ class FakeOP:
     id_token_claims: dict[str, Any] = field(default_factory=dict)  # overrides; None deletes
     id_token_header: dict[str, Any] = field(default_factory=dict)
     userinfo_claims: dict[str, Any] = field(default_factory=dict)
+    # False: the ID token carries protocol claims only, user claims come from userinfo
+    # (IdentityServer's default, AlwaysIncludeUserClaimsInIdToken off).
+    user_claims_in_id_token: bool = True
     discovery_overrides: dict[str, Any] = field(default_factory=dict)
     refresh_claims: dict[str, Any] = field(default_factory=dict)
     fail: set[str] = field(default_factory=set)  # path suffixes answered with HTTP 500
@@ -217,14 +234,7 @@ class FakeOP:
             "auth_time": now - 5,
             "nonce": grant.nonce,
             "at_hash": token_hash(access_token, self.alg),
-            "email": "ingrid.hansen@nordic-tankers.example",
-            "name": "Ingrid Hansen",
-            "given_name": "Ingrid",
-            "family_name": "Hansen",
-            "rank": "Chief Officer",
-            "department": "Deck",
-            "ship_name": "MV Nordic Star",
-            "ship_imo": "9074729",
+            **(USER_CLAIMS if self.user_claims_in_id_token else {}),
         }
         claims.update(self.id_token_claims)
         claims.update(extra)
@@ -291,12 +301,9 @@ class FakeOP:
                 return self._send(
                     req, 401, {"error": "invalid_token", "error_description": description}
                 )
-            claims = {
-                "sub": self.sub,
-                "email": "ingrid.hansen@nordic-tankers.example",
-                "rank": "Chief Officer",
-            }
+            claims = {"sub": self.sub, **USER_CLAIMS}
             claims.update(self.userinfo_claims)
+            claims = {k: v for k, v in claims.items() if v is not None}
             return self._send(req, 200, claims)
         if path == "/auth/connect/endsession":
             return self._end_session(req, query)

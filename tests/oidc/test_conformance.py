@@ -52,7 +52,7 @@ class Basic:
     arrange: Callable[[FakeOP], None]
     error: type[AuthenticationError] | None = None
     reason: str | None = None
-    fetch_userinfo: bool = False
+    fetch_userinfo: bool | None = None
     check: Callable[[FakeOP, LoginResult], None] | None = None
 
 
@@ -109,22 +109,44 @@ def _check_rs256(op: FakeOP, result: LoginResult) -> None:
     assert result.identity.rank == "Chief Officer"
 
 
+def _claims_only_in_userinfo(**userinfo: Any) -> Callable[[FakeOP], None]:
+    def arrange(op: FakeOP) -> None:
+        op.user_claims_in_id_token = False
+        op.userinfo_claims.update(userinfo)
+
+    return arrange
+
+
 def _check_userinfo_claims(op: FakeOP, result: LoginResult) -> None:
+    # The OIDF test: claims released only through userinfo. The RP must fetch it
+    # unasked, because the ID token lacks what the login needs.
     assert op.authorize_requests[-1]["scope"].split() == [
         "openid",
         "profile",
         "email",
-        "offline_access",
         "crew.public",
     ]
+    assert "rank" not in result.id_token.claims and "email" not in result.id_token.claims
     assert result.userinfo is not None
-    assert result.userinfo["phone_number"] == "+47 900 00 000"
-    assert result.identity.claims["phone_number"] == "+47 900 00 000"
-    # Signed ID token claims win over userinfo.
-    assert result.identity.name == "Ingrid Hansen"
+    identity = result.identity
+    assert (identity.rank, identity.email, identity.name) == (
+        "Chief Officer",
+        "ingrid.hansen@nordic-tankers.example",
+        "Ingrid Hansen",
+    )
+    assert identity.claims["phone_number"] == "+47 900 00 000"
+    assert len(op.userinfo_requests) == 1
     request = op.userinfo_requests[-1]
     assert request["auth"] == f"Bearer {result.tokens.access_token}"
     assert not request["query"] and not request["body"]
+
+
+def _check_id_token_wins(op: FakeOP, result: LoginResult) -> None:
+    assert result.userinfo is not None
+    assert result.userinfo["name"] == "Someone Else"
+    # Signed ID token claims win over userinfo; userinfo adds what the ID token lacks.
+    assert result.identity.name == "Ingrid Hansen"
+    assert result.identity.claims["phone_number"] == "+47 900 00 000"
 
 
 def _check_client_secret_basic(op: FakeOP, result: LoginResult) -> None:
@@ -156,6 +178,12 @@ BASIC_RP = [
     Basic("rp-id_token-bad-sig-rs256", _bad_signature, IdTokenError, "signature"),
     Basic(
         "rp-userinfo-bad-sub-claim",
+        _claims_only_in_userinfo(sub="crew-6666"),
+        UserinfoError,
+        "sub_mismatch",
+    ),
+    Basic(
+        "rp-userinfo-bad-sub-claim (userinfo asked for)",
         _userinfo(sub="crew-6666"),
         UserinfoError,
         "sub_mismatch",
@@ -164,9 +192,14 @@ BASIC_RP = [
     Basic("rp-nonce-invalid", _claims(nonce="forged-nonce"), IdTokenError, "nonce"),
     Basic(
         "rp-scope-userinfo-claims",
+        _claims_only_in_userinfo(phone_number="+47 900 00 000"),
+        check=_check_userinfo_claims,
+    ),
+    Basic(
+        "rp-scope-userinfo-claims (ID token wins)",
         _userinfo(phone_number="+47 900 00 000", name="Someone Else"),
         fetch_userinfo=True,
-        check=_check_userinfo_claims,
+        check=_check_id_token_wins,
     ),
     Basic("rp-token_endpoint-client_secret_basic", _nothing, check=_check_client_secret_basic),
 ]
@@ -191,16 +224,31 @@ def _run_basic(op: FakeOP, case: Basic, response_mode: ResponseMode) -> None:
     assert exc.value.reason == case.reason
 
 
+@pytest.mark.parametrize("response_mode", ["query", "form_post"])
 @pytest.mark.parametrize("case", BASIC_RP, ids=[c.id for c in BASIC_RP])
-def test_basic_rp(op: FakeOP, case: Basic) -> None:
-    """Basic RP over response_mode=query: accept or reject with the expected reason."""
-    _run_basic(op, case, "query")
+def test_basic_rp(op: FakeOP, case: Basic, response_mode: ResponseMode) -> None:
+    """Basic RP, over query and over form_post: accept or reject with the expected reason."""
+    _run_basic(op, case, response_mode)
 
 
 @pytest.mark.parametrize("case", BASIC_RP, ids=[c.id for c in BASIC_RP])
-def test_basic_rp_form_post(op: FakeOP, case: Basic) -> None:
-    """The Basic RP set again over response_mode=form_post."""
-    _run_basic(op, case, "form_post")
+def test_basic_rp_form_post_from_config(op: FakeOP, case: Basic) -> None:
+    """The Basic RP set over form_post chosen by configuration (RPKIT_OIDC_RESPONSE_MODE)."""
+    case.arrange(op)
+    client = make_client(op, response_mode="form_post")
+    url, _ = client.start_login()
+    params = follow_authorize(url)
+    assert op.authorize_requests[-1]["response_mode"] == "form_post"
+    if case.error is None:
+        result = client.finish_login(
+            params, fetch_userinfo=case.fetch_userinfo, received_via="form_post"
+        )
+        assert case.check is not None
+        case.check(op, result)
+        return
+    with pytest.raises(case.error) as exc:
+        client.finish_login(params, fetch_userinfo=case.fetch_userinfo, received_via="form_post")
+    assert exc.value.reason == case.reason
 
 
 @pytest.mark.parametrize("response_mode", ["form_post"], ids=["rp-response_mode-form_post-error"])

@@ -24,7 +24,7 @@ def test_authorize_request_always_uses_pkce_s256_and_default_scopes(op: FakeOP) 
     url, state = make_client(op).start_login()
     query = parse_qs(urlsplit(url).query)
     assert query["code_challenge_method"] == ["S256"]
-    assert query["scope"] == ["openid profile email offline_access crew.public"]
+    assert query["scope"] == ["openid profile email crew.public"]
     assert query["nonce"] == [state.nonce]
 
 

@@ -122,6 +122,7 @@ def make_client(op: PanvaOP) -> OidcClient:
             client_secret=CLIENT_SECRET,
             redirect_uri=REDIRECT_URI,
             post_logout_redirect_uri=POST_LOGOUT_REDIRECT_URI,
+            refresh_tokens=True,
         )
     )
 
