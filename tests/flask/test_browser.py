@@ -132,3 +132,29 @@ def test_sandbox_deny_shows_error_page(stack: Stack, page: Page, protocol: str) 
     expect(page.get_by_test_id("correlation-id")).not_to_be_empty()
     shot(page, f"10-deny-{protocol}")
     assert page.request.get(stack.base_url + "/me").status == 401
+
+
+def test_saml_post_binding_auto_submits(stack: Stack, page: Page) -> None:
+    """RPKIT_SAML_AUTHN_BINDING=post: the browser auto-submits the signed AuthnRequest form."""
+    import requests
+
+    from example_app import create_app
+
+    from .helpers import AppServer, app_config
+
+    server = AppServer()
+    config = app_config(server.base_url, stack.sandbox, oidc=False)
+    config["RPKIT_SAML_AUTHN_BINDING"] = "post"
+    server.start(create_app(config))
+    try:
+        metadata = requests.get(f"{server.base_url}/auth/saml/metadata", timeout=10).text
+        stack.sandbox.register_sp(metadata)  # RSK defaults: signed requests, claim URIs
+        page.goto(server.base_url + "/auth/login/saml?next=/profile")
+        expect(page.get_by_test_id("crew-cards")).to_be_visible()
+        assert page.url == stack.sandbox.urls["saml_sso"]  # arrived by POST, not a redirect
+        _pick(page, TOMAS)
+        expect(page.get_by_test_id("profile-rank")).to_contain_text("Chief Officer")
+        expect(page.get_by_test_id("profile-protocol")).to_have_text("SAML")
+        shot(page, "11-profile-saml-post-binding")
+    finally:
+        server.stop()
