@@ -4,7 +4,9 @@ One run, ratios printed. The floor is what any correct SP must at least do: base
 parse with lxml, and verify the signature with python-xmlsec. pysaml2's default backend
 spawns the ``xmlsec1`` binary; when it is absent that baseline is skipped, with the reason.
 
-    .venv/bin/python benchmarks/saml_acs.py [--n 300]
+    .venv/bin/python benchmarks/saml_acs.py [--n 300] [--quick]
+
+Its fixtures are built for today's clock (the IdP metadata is valid from now on).
 """
 
 from __future__ import annotations
@@ -57,7 +59,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--pysaml2-n", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="tiny counts (the test suite)")
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.pysaml2_n = 5, 1
 
     tmp = Path(tempfile.mkdtemp(prefix="rpkit-bench-"))
     idp = TestIdp("https://idp.test/auth")
@@ -94,7 +99,8 @@ def main() -> None:
         idp_entity_id=idp.entity_id,
         idp_metadata_url="https://idp.test/md",
     )
-    metadata = load_idp_metadata(idp.metadata(), entity_id=idp.entity_id, now=now)
+    fresh = idp.metadata(valid_until=now + timedelta(days=2))
+    metadata = load_idp_metadata(fresh, entity_id=idp.entity_id, now=now)
     sp = ServiceProvider(config, metadata=metadata, clock=lambda: now)
     pending = PendingRequest(
         request_id="_bench", relay_state="r" * 43, browser_hash="0" * 64, created_at=now
@@ -156,7 +162,8 @@ def _pysaml2(
         from saml2.client import Saml2Client
         from saml2.config import SPConfig
 
-        (tmp / "idp.xml").write_bytes(idp.metadata())
+        valid_until = datetime.now(UTC) + timedelta(days=2)
+        (tmp / "idp.xml").write_bytes(idp.metadata(valid_until=valid_until))
         conf: dict[str, Any] = {
             "entityid": config.sp_entity_id,
             "xmlsec_binary": binary,
