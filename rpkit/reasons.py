@@ -253,8 +253,12 @@ _SAML: dict[str, Reason] = {
         "Ask the IdP to sign with RSA-SHA256 (the Dualog default).",
     ),
     "decryption": Reason(
-        "An encrypted assertion could not be decrypted with the SP key.",
-        "Check `RPKIT_SAML_SP_KEY_FILE` matches the certificate registered at the IdP.",
+        "An encrypted assertion could not be decrypted with the SP key. Under an unsigned "
+        "Response every failure of the encrypted assertion (decryption, parsing, its "
+        "signature) gives this one reason, so that the answer is no decryption oracle; the "
+        "warning logged just before names the real one.",
+        "Check `RPKIT_SAML_SP_KEY_FILE` matches the certificate registered at the IdP, then "
+        "read the log line 'SAML encrypted assertion ... refused (<reason>)'.",
     ),
     "status": Reason(
         "The IdP answered with a non-success status (the user cancelled, or was refused).",

@@ -34,10 +34,17 @@ _TRANSFORMS = frozenset({ENVELOPED, EXC_C14N})
 _CANONICALIZATIONS = frozenset({EXC_C14N, C14N})
 # XML Encryption: AES-GCM or AES-CBC for the data, RSA-OAEP for the key. RSA PKCS#1 v1.5
 # key transport is refused (Bleichenbacher-style padding oracles).
+# Authenticated encryption only by default: AES-CBC is malleable and, decrypted before any
+# signature is checked, a padding oracle (Jager and Somorovsky, "How to break XML
+# encryption", 2011). CBC is accepted with ``allow_aes_cbc``, under a signed Response only.
 DATA_ENCRYPTION = frozenset(
     {
         "http://www.w3.org/2009/xmlenc11#aes128-gcm",
         "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+    }
+)
+DATA_ENCRYPTION_CBC = frozenset(
+    {
         "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
         "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
     }
@@ -214,14 +221,21 @@ def check_signature(
     return str(c14n.get("Algorithm")), str(method.get("Algorithm")), str(digest.get("Algorithm"))
 
 
-def check_encryption(encrypted: etree._Element, what: str) -> None:
-    """Allow only AES-GCM/CBC content encryption with an RSA-OAEP wrapped key."""
+def check_encryption(encrypted: etree._Element, what: str, *, allow_cbc: bool = False) -> None:
+    """Allow only AES-GCM (AES-CBC with ``allow_cbc``) content encryption, RSA-OAEP keys."""
     methods = list(encrypted.iter(qname("xenc", "EncryptionMethod")))
     data = encrypted.find("xenc:EncryptedData", NS)
     if data is None:
         raise _fail("malformed", f"{what} has no EncryptedData")
     data_method = data.find("xenc:EncryptionMethod", NS)
-    if data_method is None or data_method.get("Algorithm") not in DATA_ENCRYPTION:
+    algorithm = None if data_method is None else data_method.get("Algorithm")
+    if algorithm in DATA_ENCRYPTION_CBC and not allow_cbc:
+        raise _fail(
+            "algorithm",
+            f"{what} is encrypted with AES-CBC, which is refused: it is accepted only with "
+            '"allow_aes_cbc" (RPKIT_SAML_ALLOW_AES_CBC) and a signed Response',
+        )
+    if algorithm not in DATA_ENCRYPTION and algorithm not in DATA_ENCRYPTION_CBC:
         raise _fail("algorithm", f"{what} content encryption algorithm is not allowed")
     for method in methods:
         if method is data_method:

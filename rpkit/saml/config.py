@@ -133,6 +133,10 @@ class SamlConfig:
     allow_sha1: bool = False
     # IdP-initiated SSO has no request to bind the response to; refuse it by default.
     allow_unsolicited: bool = False
+    # Encrypted assertions: AES-GCM only. AES-CBC (the .NET EncryptedXml default) is a
+    # padding oracle when decrypted before a signature is checked; with this switch it is
+    # accepted, and only inside a signed Response (which RSK SAML2P always signs).
+    allow_aes_cbc: bool = False
     metadata_min_refresh: timedelta = timedelta(minutes=5)
     metadata_max_refresh: timedelta = timedelta(hours=24)
     metadata_cache_dir: str | None = None

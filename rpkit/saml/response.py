@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,8 @@ from .state import PendingRequest
 __all__ = ["ValidatedResponse", "decode_post_message", "validate_response"]
 
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+log = logging.getLogger("rpkit.saml")
+
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 _STATUS = "urn:oasis:names:tc:SAML:2.0:status:"
 # Second-level status codes (SAML Core §3.2.2.2) that say this SP's request or registration
@@ -144,6 +147,28 @@ def verify_signature(
         ) from err
 
 
+def _decrypt(
+    root: etree._Element,
+    encrypted: etree._Element,
+    config: SamlConfig,
+    keys: Sequence[_xmlsec.SigningKey],
+    what: str,
+) -> tuple[etree._Element, etree._Element]:
+    """Decrypt the EncryptedAssertion in place; return the re-gated root and the assertion."""
+    _xmlsec.decrypt_element(encrypted, keys, what=what)
+    # The plaintext never went through the gate: send the whole document through it again.
+    root = _gate.parse(etree.tostring(root), max_bytes=config.max_message_bytes, what=what)
+    wrapper = root.find(_ENCRYPTED_ASSERTION)
+    children = [] if wrapper is None else [c for c in wrapper if isinstance(c.tag, str)]
+    if len(children) != 1 or children[0].tag != qname("saml", "Assertion"):
+        raise _fail("malformed", f"{what} EncryptedAssertion did not hold one Assertion")
+    assertion = children[0]
+    if sum(1 for _ in root.iter(qname("saml", "Assertion"))) != 1:
+        raise _fail("multiple_assertions", f"{what} decrypted into several assertions")
+    _gate.signatures_of(root, [root, assertion], what)
+    return root, assertion
+
+
 def validate_response(
     saml_response: str | bytes,
     *,
@@ -194,24 +219,44 @@ def validate_response(
     if not found:
         raise _fail("missing_assertion", f"{what} has no assertion")
     assertion = found[0]
+    assertion_verified = False
     if assertion.tag == qname("saml", "EncryptedAssertion"):
-        _gate.check_encryption(assertion, what)
-        _xmlsec.decrypt_element(assertion, decryption_keys, what=what)
-        # The plaintext never went through the gate: send the whole document through it
-        # again. The Response signature (if any) covered the ciphertext and was checked.
-        root = _gate.parse(etree.tostring(root), max_bytes=config.max_message_bytes, what=what)
-        wrapper = root.find(_ENCRYPTED_ASSERTION)
-        children = [] if wrapper is None else [c for c in wrapper if isinstance(c.tag, str)]
-        if len(children) != 1 or children[0].tag != qname("saml", "Assertion"):
-            raise _fail("malformed", f"{what} EncryptedAssertion did not hold one Assertion")
-        assertion = children[0]
-        if sum(1 for _ in root.iter(qname("saml", "Assertion"))) != 1:
-            raise _fail("multiple_assertions", f"{what} decrypted into several assertions")
-        _gate.signatures_of(root, [root, assertion], what)
+        # AES-CBC only under a verified Response signature: then the ciphertext is
+        # authenticated before it is decrypted and no padding oracle can be probed.
+        _gate.check_encryption(
+            assertion, what, allow_cbc=config.allow_aes_cbc and response_sig is not None
+        )
+        if response_sig is not None:
+            root, assertion = _decrypt(root, assertion, config, decryption_keys, what)
+        else:
+            # Nothing has authenticated this ciphertext yet: whatever fails from here to the
+            # assertion's signature (decryption, parsing, shape, the signature itself) is
+            # one reason to the client, or its answers would tell a well-formed plaintext
+            # from a broken one (a decryption oracle). The detail goes to the log only.
+            inner_sig = None
+            try:
+                root, assertion = _decrypt(root, assertion, config, decryption_keys, what)
+                inner_sig = assertion.find("ds:Signature", NS)
+                if inner_sig is None:
+                    raise _fail("signature", f"{what} is signed neither outside nor inside")
+                verify_signature(assertion, inner_sig, config, idp, "SAML assertion")
+            except SamlResponseError as err:
+                log.warning(
+                    "rpkit: SAML encrypted assertion under an unsigned Response refused (%s): %s",
+                    err.reason,
+                    err.message,
+                )
+                raise SamlResponseError(
+                    "decryption",
+                    f"{what}: the encrypted assertion was refused (see the log)",
+                    # A real signature that failed: the IdP may have rotated its key.
+                    key_not_found=err.reason == "signature" and inner_sig is not None,
+                ) from err
+            assertion_verified = True
     assertion_sig = assertion.find("ds:Signature", NS)
-    if assertion_sig is not None:
+    if assertion_sig is not None and not assertion_verified:
         verify_signature(assertion, assertion_sig, config, idp, "SAML assertion")
-    elif response_sig is None:
+    elif assertion_sig is None and response_sig is None:
         raise _fail("signature", f"{what} is signed neither on the Response nor the Assertion")
 
     # Only now, with the assertion proven to be (inside) a verified element, read it.

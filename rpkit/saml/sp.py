@@ -268,7 +268,10 @@ class ServiceProvider:
         rotation, or a ship that was offline). At most one out-of-schedule fetch per
         ``metadata_min_refresh``, so forged responses cannot make the SP hammer the IdP.
         """
-        if err.reason != "signature" or not isinstance(self.metadata, IdpMetadataSource):
+        # key_not_found: a signature failure folded into another reason (an encrypted
+        # assertion under an unsigned Response answers "decryption" for all its failures).
+        signature_failed = err.reason == "signature" or err.key_not_found
+        if not signature_failed or not isinstance(self.metadata, IdpMetadataSource):
             return None
         last = self._forced_refresh_at
         if last is not None and now - last < self.config.metadata_min_refresh:
