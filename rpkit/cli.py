@@ -11,7 +11,6 @@ import argparse
 import json
 import secrets
 import sys
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +53,11 @@ def _sandbox_config(args: argparse.Namespace) -> Any:
     overrides["admin_token"] = args.admin_token or _stored_admin_token(Path(args.data_dir))
     if args.allow_any_sp:
         overrides["allow_any_sp"] = True
+    if args.tls:
+        overrides["tls"] = True
+        overrides["tls_hostnames"] = tuple(args.hostname or ())
+    elif args.hostname:
+        raise ConfigurationError('"--hostname" names the TLS certificate; add "--tls"')
     if args.config:
         return SandboxConfig.load(args.config, **overrides)
     return SandboxConfig(**overrides)
@@ -79,19 +83,22 @@ def _admin_token(args: argparse.Namespace) -> str:
 
 
 def _admin_call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
-    """Call a running sandbox's admin API (``/_sandbox/<path>``) and return its JSON."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(  # noqa: S310 - the user's own sandbox URL
-        args.url.rstrip("/") + "/_sandbox/" + path,
+    """Call a running sandbox's admin API (``/_sandbox/<path>``) and return its JSON.
+
+    Over https the sandbox's certificates in ``--data-dir`` are pinned (see
+    ``rpkit.sandbox.admin_client``), so the controls work while a TLS fault is on.
+    """
+    from .sandbox.admin_client import call_admin
+    from .sandbox.tls import trusted_fingerprints
+
+    return call_admin(
+        args.url,
+        path,
+        token=_admin_token(args),
         method=method,
-        data=data,
-        headers={
-            "Authorization": f"Bearer {_admin_token(args)}",
-            "Content-Type": "application/json",
-        },
+        body=body,
+        pins=trusted_fingerprints(Path(args.data_dir)),
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return json.load(response)
 
 
 def _control(args: argparse.Namespace) -> int:
@@ -178,6 +185,18 @@ def _register_sandbox(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--allow-any-sp", action="store_true", help="accept unregistered SAML SPs (dev)"
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve https with a private CA kept in the data dir (rehearse a ship server)",
+    )
+    parser.add_argument(
+        "--hostname",
+        nargs="+",
+        action="extend",
+        metavar="NAME|IP",
+        help="names on the TLS certificate; the first is in the URLs (default: --host, localhost)",
+    )
     parser.set_defaults(handler=_run_sandbox)
     commands = parser.add_subparsers(dest="sandbox_command", metavar="COMMAND")
     reset = commands.add_parser("reset", help="restore the seed data")
@@ -254,10 +273,22 @@ def _register_controls(commands: Subparsers) -> None:
         "list every SAML certificate in metadata",
         lambda a: ("POST", "saml/keys/publish", None),
     )
+    tls = control(
+        "tls",
+        "serve another TLS certificate (a TLS fault) to new connections",
+        lambda a: ("PUT", "tls", {"certificate": a.certificate}),
+    )
+    tls.add_argument("certificate", choices=_tls_certificates())
     clock = control("clock", "shift the sandbox clock", _clock)
     group = clock.add_mutually_exclusive_group(required=True)
     group.add_argument("--advance", type=float, help="move the clock forward by seconds")
     group.add_argument("--offset", type=float, help="set the offset from real time (s)")
+
+
+def _tls_certificates() -> tuple[str, ...]:
+    # Spelled out here so `rpkit --help` does not import cryptography; a test keeps the
+    # list equal to rpkit.sandbox.tls.TLS_CERTIFICATES.
+    return ("valid", "expired", "expiring", "wrong_name", "unknown_ca", "self_signed")
 
 
 def _register_scim(subparsers: Subparsers) -> None:

@@ -59,6 +59,8 @@ class SandboxHandle:
     def __init__(self, server: SandboxServer) -> None:
         self.server = server
         self._http = requests.Session()
+        if server.state.tls is not None:
+            self._http.verify = str(server.state.tls.ca_file)
 
     @property
     def state(self) -> SandboxState:
@@ -82,10 +84,21 @@ class SandboxHandle:
 
     @property
     def local_url(self) -> str:
-        """Where this process reaches the server (differs from ``base_url`` behind a proxy)."""
-        host = self.server.config.host
+        """Where this process reaches the server (differs from ``base_url`` behind a proxy).
+
+        Over TLS it uses the certificate's first host name, so the name check passes.
+        """
+        tls = self.state.tls
+        host = tls.hostnames[0] if tls is not None else self.server.config.host
         shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{self.server.port}"
+        scheme = "https" if tls is not None else "http"
+        return f"{scheme}://{shown}:{self.server.port}"
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The private CA file to trust (``RPKIT_CA_BUNDLE``) when the sandbox serves https."""
+        tls = self.state.tls
+        return str(tls.ca_file) if tls is not None else None
 
     def _local(self, url: str) -> str:
         return self.local_url + url.removeprefix(self.base_url)
@@ -96,16 +109,20 @@ class SandboxHandle:
         return self.state.config.admin_token
 
     def admin(self, method: str, path: str, json: Any = None) -> Any:
-        """Call the admin API (``path`` under ``/_sandbox``); raise on a non-2xx answer."""
-        response = self._http.request(
-            method,
-            f"{self.local_url}/_sandbox/{path.lstrip('/')}",
-            json=json,
-            headers={"Authorization": f"Bearer {self.admin_token}"},
-            timeout=10,
+        """Call the admin API (``path`` under ``/_sandbox``); raise ``AdminCallError`` (an
+        ``OSError``) on a non-2xx answer. Over TLS the sandbox's own certificates are
+        pinned, so this works while a TLS fault is on."""
+        from .sandbox.admin_client import call_admin
+
+        tls = self.state.tls
+        return call_admin(
+            self.local_url,
+            path,
+            token=self.admin_token,
+            method=method,
+            body=json,
+            pins=tls.fingerprints() if tls is not None else (),
         )
-        response.raise_for_status()
-        return response.json()
 
     def reset(self) -> None:
         """Restore the seed; clear sessions, faults, counts, claim overrides, clock offset."""
@@ -168,6 +185,15 @@ class SandboxHandle:
     def shift_clock(self, seconds: float) -> None:
         """Move the sandbox clock by ``seconds`` (tokens expire, contracts end)."""
         self.admin("POST", "clock", {"advance_seconds": seconds})
+
+    def set_clock_offset(self, seconds: float) -> None:
+        """Set the sandbox clock to real time plus ``seconds`` (its ``Date`` header too)."""
+        self.admin("POST", "clock", {"offset_seconds": seconds})
+
+    def serve_tls_certificate(self, certificate: str) -> None:
+        """Serve another TLS certificate to new connections (``expired``, ``expiring``,
+        ``wrong_name``, ``unknown_ca``, ``self_signed``, or ``valid`` again)."""
+        self.admin("PUT", "tls", {"certificate": certificate})
 
     def register_sp(self, metadata: str, **switches: Any) -> None:
         """Register a SAML SP from its metadata XML, with optional per-SP switches

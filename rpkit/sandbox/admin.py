@@ -224,6 +224,31 @@ def set_clock() -> Response:
     return jsonify(offset_seconds=state.clock.offset, now=state.clock.now().isoformat())
 
 
+def _tls() -> Any:
+    tls = sandbox().tls
+    if tls is None:
+        raise ControlError("this sandbox serves plain http; start it with --tls")
+    return tls
+
+
+@bp.get("/tls")
+def tls_status() -> Response:
+    """The certificate served, its host names and the CA bundle to trust."""
+    return jsonify(_tls().describe())
+
+
+@bp.put("/tls")
+def set_tls_certificate() -> Response:
+    """Serve another certificate to new connections: ``{"certificate": "expired"}``
+    (``valid``, ``expired``, ``expiring``, ``wrong_name``, ``unknown_ca``, ``self_signed``)."""
+    tls = _tls()
+    try:
+        tls.serve(str(_body().get("certificate", "")))
+    except ValueError as err:
+        raise ControlError(str(err)) from err
+    return jsonify(tls.describe())
+
+
 @bp.post("/service-providers")
 def register_sp() -> Response:
     """Register a SAML SP from metadata: ``{"metadata": "<xml>"}`` or ``{"metadata_url": ...}``.

@@ -216,6 +216,11 @@ class SandboxConfig:
     access_token_lifetime: int = 3600
     client_credentials_lifetime: int = 86400  # Dualog User API: "valid for 24 hours"
     backchannel_logout_timeout: float = 3.0  # seconds per logout-token POST to an RP
+    # Serve https with a private CA kept in ``data_dir/tls`` (rpkit.sandbox.tls); the
+    # certificate names ``tls_hostnames`` (default: the bind address and localhost) and the
+    # base URL uses the first of them, as a ship server reached by that name would.
+    tls: bool = False
+    tls_hostnames: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -234,6 +239,15 @@ class SandboxConfig:
             raise ConfigurationError('sandbox "backchannel_logout_timeout" must be 0-30 seconds')
         if len(self.admin_token) < 16:
             raise ConfigurationError('sandbox "admin_token" must be at least 16 characters')
+        if self.tls_hostnames and not self.tls:
+            raise ConfigurationError('sandbox "tls_hostnames" needs "tls"')
+        if self.tls:
+            from .tls import default_hostnames, validate_hostname
+
+            names = self.tls_hostnames or default_hostnames(self.host)
+            object.__setattr__(
+                self, "tls_hostnames", tuple(dict.fromkeys(validate_hostname(n) for n in names))
+            )
 
     def with_overrides(self, **changes: Any) -> SandboxConfig:
         """Return a copy with ``changes`` applied (validated again)."""

@@ -1,17 +1,20 @@
-"""Serve the sandbox with werkzeug's threaded server, in a background thread."""
+"""Serve the sandbox with werkzeug's threaded server, in a background thread, over http or
+(``SandboxConfig.tls``) https with the sandbox's private CA."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from ..errors import ConfigurationError
 from .app import create_app
 from .config import SandboxConfig
 from .state import SandboxState
+from .tls import SandboxTls
 
 __all__ = ["SandboxServer"]
 
@@ -24,6 +27,20 @@ class _Deferred:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         assert self.target is not None
         return self.target(environ, start_response)
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """werkzeug's handler with the ``Date`` header read from the sandbox clock.
+
+    A provider's ``Date`` is how a relying party can tell its clock is off (``rpkit
+    doctor``'s ``oidc.clock``), so a shifted sandbox clock must show there too.
+    """
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        state: SandboxState | None = getattr(self.server, "rpkit_state", None)
+        if timestamp is None and state is not None:
+            timestamp = state.clock.time()
+        return super().date_time_string(timestamp)
 
 
 class SandboxServer:
@@ -61,17 +78,37 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         """Bind, build and serve in a background thread; return self."""
         deferred = _Deferred()
+        tls = (
+            SandboxTls(Path(self.config.data_dir), self.config.tls_hostnames)
+            if self.config.tls
+            else None
+        )
         try:
-            server = make_server(self.config.host, self.config.port, deferred, threaded=True)
+            server = make_server(
+                self.config.host,
+                self.config.port,
+                deferred,
+                threaded=True,
+                request_handler=_RequestHandler,
+            )
         except (OSError, SystemExit) as err:
             # werkzeug reports a taken port by printing and calling sys.exit(1).
             raise ConfigurationError(
                 f"cannot listen on {self.config.host}:{self.config.port} (in use or not allowed)"
             ) from err
-        host = self.config.host
+        if tls is not None:
+            # The handshake runs on first read, in the request's own thread: a client that
+            # connects and stalls must not block the accept loop.
+            server.socket = tls.context.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
+            server.ssl_context = tls.context  # werkzeug then sets wsgi.url_scheme=https
+        host = tls.hostnames[0] if tls is not None else self.config.host
         shown = f"[{host}]" if ":" in host else host
-        base_url = self.config.base_url or f"http://{shown}:{server.server_port}"
-        self._state = SandboxState(self.config, base_url)
+        scheme = "https" if tls is not None else "http"
+        base_url = self.config.base_url or f"{scheme}://{shown}:{server.server_port}"
+        self._state = SandboxState(self.config, base_url, tls=tls)
+        server.rpkit_state = self._state  # type: ignore[attr-defined]
         deferred.target = create_app(self._state)
         self._server = server
         self._thread = threading.Thread(
@@ -126,6 +163,8 @@ def env_block(state: SandboxState) -> dict[str, str]:
     if demo is not None:
         env["RPKIT_OIDC_CLIENT_ID"] = demo.client_id
         env["RPKIT_OIDC_CLIENT_SECRET"] = demo.client_secret or ""
+    if state.tls is not None:
+        env["RPKIT_CA_BUNDLE"] = str(state.tls.ca_file.resolve())
     env["RPKIT_SAML_IDP_METADATA_URL"] = urls["saml_metadata"]
     env["RPKIT_SCIM_BASE_URL"] = urls["scim_base"]
     env["RPKIT_SCIM_TOKEN_URL"] = urls["token"]
@@ -143,6 +182,9 @@ def render_banner(state: SandboxState) -> str:
     lines = ["rpkit sandbox: a local fake of Dualog Identity", ""]
     lines += [f"  {name.ljust(width)}  {url}" for name, url in urls.items()]
     lines += ["", f"  admin token  {state.config.admin_token}", ""]
+    if state.tls is not None:
+        names = ", ".join(state.tls.hostnames)
+        lines += [f"  TLS: private CA {state.tls.ca_file.resolve()}, certificate for {names}", ""]
     lines += ["Paste into your app's environment:", ""]
     lines += [f"{k}={v}" for k, v in env_block(state).items()]
     lines += ["", f"Seeded crew sign in with password {state.seed.get('default_password', '')!r}."]

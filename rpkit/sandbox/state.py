@@ -15,6 +15,7 @@ from .controls import Controls
 from .crew import CrewStore, load_seed
 from .keys import KeyRing, SamlKeyPair, SamlKeyRing
 from .saml_sp import RegisteredSP, sp_from_config
+from .tls import SandboxTls
 from .tokens import TokenService
 
 __all__ = ["AuthorizationCode", "RefreshToken", "SandboxState", "Urls"]
@@ -130,8 +131,12 @@ class IdpSession:
 class SandboxState:
     """Everything one running sandbox shares between requests."""
 
-    def __init__(self, config: SandboxConfig, base_url: str) -> None:
+    def __init__(
+        self, config: SandboxConfig, base_url: str, *, tls: SandboxTls | None = None
+    ) -> None:
         self.config = config
+        #: The private CA and served certificate when the sandbox serves https.
+        self.tls = tls
         self.urls = Urls(base_url.rstrip("/"))
         self.issuer = self.urls.issuer
         self.clock = SandboxClock()
@@ -174,7 +179,8 @@ class SandboxState:
         return self.saml_key_ring.signing
 
     def reset(self) -> None:
-        """Restore the seed, clear sessions, codes, tokens, faults, counts and the clock offset.
+        """Restore the seed, clear sessions, codes, tokens, faults (TLS ones too), counts and
+        the clock offset.
 
         Every signing key is published again, so a test that rotated to an unpublished
         key does not leave the next one with an empty JWKS; the SAML metadata lists only
@@ -189,6 +195,8 @@ class SandboxState:
         self.store.reset(self.seed, self.clock.now())
         self.controls.reset()
         self.backchannel.clear()
+        if self.tls is not None:
+            self.tls.serve("valid")
         with self.lock:
             self.codes.clear()
             self.refresh_tokens.clear()
