@@ -273,6 +273,25 @@ def _register_controls(commands: Subparsers) -> None:
         "list every SAML certificate in metadata",
         lambda a: ("POST", "saml/keys/publish", None),
     )
+    metadata = control(
+        "metadata",
+        "set the SAML metadata's validUntil (a metadata fault)",
+        lambda a: ("PUT", "saml/metadata", {"valid_for_seconds": a.valid_for}),
+    )
+    metadata.add_argument(
+        "--valid-for",
+        type=float,
+        required=True,
+        metavar="SECONDS",
+        help="validUntil = now + SECONDS (negative: expired)",
+    )
+    secret = control(
+        "client-secret",
+        "give a client a new secret (the app's configured one is then wrong)",
+        lambda a: ("POST", f"clients/{a.client_id}/secret", {"client_secret": a.secret}),
+    )
+    secret.add_argument("client_id")
+    secret.add_argument("secret")
     tls = control(
         "tls",
         "serve another TLS certificate (a TLS fault) to new connections",

@@ -195,6 +195,15 @@ class SandboxHandle:
         ``wrong_name``, ``unknown_ca``, ``self_signed``, or ``valid`` again)."""
         self.admin("PUT", "tls", {"certificate": certificate})
 
+    def set_metadata_valid_for(self, seconds: float | None) -> None:
+        """Make the SAML metadata's ``validUntil`` now + ``seconds`` (negative: expired;
+        None: the default 5 days)."""
+        self.admin("PUT", "saml/metadata", {"valid_for_seconds": seconds})
+
+    def set_client_secret(self, client_id: str, client_secret: str) -> None:
+        """Give a registered client a new secret (reset restores the configured one)."""
+        self.admin("POST", f"clients/{client_id}/secret", {"client_secret": client_secret})
+
     def register_sp(self, metadata: str, **switches: Any) -> None:
         """Register a SAML SP from its metadata XML, with optional per-SP switches
         (``require_signed_requests``, ``attribute_names``, ``claims_mapping``,

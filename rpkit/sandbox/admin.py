@@ -224,6 +224,33 @@ def set_clock() -> Response:
     return jsonify(offset_seconds=state.clock.offset, now=state.clock.now().isoformat())
 
 
+@bp.put("/saml/metadata")
+def set_metadata_validity() -> Response:
+    """Set the metadata's ``validUntil`` to now + ``{"valid_for_seconds": N}`` (negative:
+    expired metadata); ``null`` restores the default (5 days)."""
+    data = _body()
+    if "valid_for_seconds" not in data:
+        raise ControlError('give "valid_for_seconds" (a number, or null for the default)')
+    value = data["valid_for_seconds"]
+    seconds = None if value is None else _number(data, "valid_for_seconds")
+    sandbox().controls.set_metadata_valid_for(seconds)
+    return jsonify(valid_for_seconds=seconds)
+
+
+@bp.post("/clients/<client_id>/secret")
+def set_client_secret(client_id: str) -> Response:
+    """Give a client a new secret: ``{"client_secret": "..."}`` (a rotation in the portal, so
+    the app's configured secret is wrong until updated; reset restores it)."""
+    secret = _body().get("client_secret")
+    if not isinstance(secret, str) or not secret:
+        raise ControlError('"client_secret" must be a non-empty string')
+    try:
+        sandbox().set_client_secret(client_id, secret)
+    except KeyError as err:
+        raise ControlError(f"no client has client_id {client_id!r}") from err
+    return jsonify(client_id=client_id, status="secret changed")
+
+
 def _tls() -> Any:
     tls = sandbox().tls
     if tls is None:

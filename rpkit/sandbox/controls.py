@@ -108,15 +108,17 @@ class Controls:
         self._next_claims: dict[str, dict[str, Any]] = {}
         self._in_flight = 0
         self._generation = 0
+        self._metadata_valid_for: float | None = None
 
     def reset(self) -> None:
-        """Clear faults, counts and pending claim overrides."""
+        """Clear faults, counts, pending claim overrides and the metadata lifetime override."""
         with self._lock:
             self._faults.clear()
             self._remaining.clear()
             self._counts.clear()
             self._method_counts.clear()
             self._next_claims.clear()
+            self._metadata_valid_for = None
 
     # -- requests in flight ---------------------------------------------------------------
 
@@ -239,6 +241,19 @@ class Controls:
                 else:
                     self._remaining[endpoint] = remaining - 1
             return fault
+
+    # -- SAML metadata lifetime -----------------------------------------------------------
+
+    def set_metadata_valid_for(self, seconds: float | None) -> None:
+        """Make the IdP metadata's ``validUntil`` now + ``seconds`` (negative: expired);
+        None restores the default lifetime."""
+        with self._lock:
+            self._metadata_valid_for = seconds
+
+    def metadata_valid_for(self) -> float | None:
+        """The ``validUntil`` override in seconds from now, or None."""
+        with self._lock:
+            return self._metadata_valid_for
 
     # -- next-token claims ----------------------------------------------------------------
 

@@ -301,10 +301,11 @@ class SandboxEndSession(EndSessionEndpoint):  # type: ignore[misc]
 
 def create_authorization_server(app: Flask, state: SandboxState) -> AuthorizationServer:
     """Build the Authlib server for ``state`` and attach it to ``app``."""
-    clients = {cid: SandboxClient(c) for cid, c in state.clients.items()}
 
     def query_client(client_id: str) -> SandboxClient | None:
-        return clients.get(client_id)
+        # Read live: the admin API may change a client's secret (a rotation in the portal).
+        config = state.clients.get(client_id)
+        return SandboxClient(config) if config is not None else None
 
     def save_token(token: dict[str, Any], request: Any) -> None:
         refresh = token.get("refresh_token")

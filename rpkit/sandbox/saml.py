@@ -95,6 +95,11 @@ def _find_sp(state: SandboxState, entity_id: str | None) -> RegisteredSP | None:
         return state.service_providers.get(entity_id or "")
 
 
+def _metadata_validity(state: SandboxState) -> timedelta:
+    override = state.controls.metadata_valid_for()  # the admin API's metadata fault
+    return METADATA_VALIDITY if override is None else timedelta(seconds=override)
+
+
 @bp.get("/auth/saml/metadata")
 def metadata() -> Response:
     """IdP metadata; entity ID ``<base>/auth`` as on Dualog."""
@@ -105,7 +110,7 @@ def metadata() -> Response:
         sso_url=urls["saml_sso"],
         slo_url=urls["saml_slo"],
         certs=state.saml_key_ring.published_certs(),
-        valid_until=state.clock.now() + METADATA_VALIDITY,
+        valid_until=state.clock.now() + _metadata_validity(state),
         cache_duration=METADATA_CACHE_DURATION,
     )
     return Response(xml, mimetype="application/samlmetadata+xml")

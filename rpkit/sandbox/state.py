@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +173,15 @@ class SandboxState:
             sp = sp_from_config(sp_config)
             self.service_providers[sp.entity_id] = sp
 
+    def set_client_secret(self, client_id: str, client_secret: str) -> None:
+        """Give a registered client a new secret, as a rotation in the portal would; the
+        app's configured secret is then wrong until it is updated. ``reset`` restores it."""
+        with self.lock:
+            client = self.clients.get(client_id)
+            if client is None:
+                raise KeyError(client_id)
+            self.clients[client_id] = replace(client, client_secret=client_secret)
+
     @property
     def saml_keys(self) -> SamlKeyPair:
         """The SAML key pair that signs now (see ``saml_key_ring`` for rotation)."""
@@ -198,6 +207,8 @@ class SandboxState:
         if self.tls is not None:
             self.tls.serve("valid")
         with self.lock:
+            self.clients.clear()
+            self.clients.update({c.client_id: c for c in self.config.clients})
             self.codes.clear()
             self.refresh_tokens.clear()
             self.sessions.clear()

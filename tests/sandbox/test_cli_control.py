@@ -89,3 +89,46 @@ def test_counts_by_method(sandbox: SandboxHandle, capsys: pytest.CaptureFixture[
 def test_latency_after_handling(sandbox: SandboxHandle, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(sandbox, "fault", "jwks", "latency", "--delay", "0.01", "--when", "after") == 0
     assert '"when": "after"' in capsys.readouterr().out
+
+
+def test_metadata_fault_expires_the_saml_metadata(sandbox: SandboxHandle) -> None:
+    """`rpkit sandbox metadata --valid-for -3600` serves metadata whose validUntil passed."""
+    import re
+    from datetime import UTC, datetime
+
+    import requests
+
+    def valid_until() -> datetime:
+        xml = requests.get(sandbox.local_url + "/auth/saml/metadata", timeout=5).text
+        found = re.search(r'validUntil="([^"]+)"', xml)
+        assert found is not None
+        return datetime.fromisoformat(found.group(1).replace("Z", "+00:00"))
+
+    assert valid_until() > datetime.now(UTC)
+    assert run(sandbox, "metadata", "--valid-for", "-3600") == 0
+    assert (datetime.now(UTC) - valid_until()).total_seconds() > 3500
+    sandbox.reset()
+    assert valid_until() > datetime.now(UTC)
+
+
+def test_client_secret_control_makes_the_old_secret_wrong(sandbox: SandboxHandle) -> None:
+    """After `rpkit sandbox client-secret`, the configured secret is invalid_client; reset
+    restores it."""
+    import requests
+
+    def token_error(secret: str) -> str:
+        response = requests.post(
+            sandbox.local_url + "/auth/connect/token",
+            data={"grant_type": "client_credentials", "scope": "crew_read"},
+            auth=("rpkit-scim", secret),
+            timeout=5,
+        )
+        return str(response.json().get("error", "ok"))
+
+    assert token_error("rpkit-scim-secret") == "ok"
+    assert run(sandbox, "client-secret", "rpkit-scim", "rotated-in-the-portal") == 0
+    assert token_error("rpkit-scim-secret") == "invalid_client"
+    assert token_error("rotated-in-the-portal") == "ok"
+    sandbox.reset()
+    assert token_error("rpkit-scim-secret") == "ok"
+    assert run(sandbox, "client-secret", "nobody", "x") == 1
