@@ -222,9 +222,19 @@ def _register_controls(commands: Subparsers) -> None:
     counts = control(
         "counts",
         "requests per endpoint since reset",
-        lambda a: ("GET", "requests?by=method" if a.by_method else "requests", None),
+        lambda a: (
+            "GET",
+            "requests?by=method"
+            if a.by_method
+            else "requests?by=status"
+            if a.by_status
+            else "requests",
+            None,
+        ),
     )
-    counts.add_argument("--by-method", action="store_true", help="split counts by HTTP method")
+    split = counts.add_mutually_exclusive_group()
+    split.add_argument("--by-method", action="store_true", help="split counts by HTTP method")
+    split.add_argument("--by-status", action="store_true", help="split counts by answer status")
     fault = control("fault", "inject a fault into an endpoint", _fault)
     fault.add_argument("endpoint", help="discovery, jwks, token, userinfo, scim_users, ...")
     fault.add_argument("kind", choices=("latency", "error", "rate_limit", "malformed"))

@@ -145,6 +145,12 @@ class SandboxHandle:
         )
         return counts
 
+    def response_counts(self) -> dict[str, dict[str, int]]:
+        """Answers per endpoint name and HTTP status since reset: ``{"token": {"400": 1}}``
+        (a token endpoint that answered only 4xx issued no token)."""
+        counts: dict[str, dict[str, int]] = self.admin("GET", "requests?by=status")
+        return counts
+
     def reset_counts(self) -> None:
         """Zero the request counts."""
         self.admin("DELETE", "requests")

@@ -72,12 +72,15 @@ def reset() -> Response:
 
 @bp.get("/requests")
 def requests_counts() -> Response:
-    """Requests per endpoint since the last reset; ``?by=method`` splits them by HTTP method."""
+    """Requests per endpoint since the last reset; ``?by=method`` splits them by HTTP method,
+    ``?by=status`` by the status they were answered with."""
     by = request.args.get("by")
     if by is None:
         return jsonify(sandbox().controls.counts())
+    if by == "status":
+        return jsonify(sandbox().controls.counts_by_status())
     if by != "method":
-        raise ControlError('"by" must be "method" (or left out for totals per endpoint)')
+        raise ControlError('"by" must be "method" or "status" (or left out for totals)')
     return jsonify(sandbox().controls.counts_by_method())
 
 

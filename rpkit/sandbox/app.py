@@ -142,6 +142,9 @@ def create_app(state: SandboxState) -> Flask:
 
     @app.after_request
     def _malform_or_delay(response: Response) -> Response:
+        name = _ENDPOINT_NAMES.get(request.endpoint or "")
+        if name is not None:
+            state.controls.count_status(name, response.status_code)
         if g.get("rpkit_malformed"):
             _garble(response)
         delay = g.get("rpkit_delay_after")

@@ -105,6 +105,7 @@ class Controls:
         self._remaining: dict[str, int | None] = {}
         self._counts: Counter[str] = Counter()
         self._method_counts: dict[str, Counter[str]] = {}
+        self._status_counts: dict[str, Counter[str]] = {}
         self._next_claims: dict[str, dict[str, Any]] = {}
         self._in_flight = 0
         self._generation = 0
@@ -117,6 +118,7 @@ class Controls:
             self._remaining.clear()
             self._counts.clear()
             self._method_counts.clear()
+            self._status_counts.clear()
             self._next_claims.clear()
             self._metadata_valid_for = None
 
@@ -181,6 +183,16 @@ class Controls:
         with self._lock:
             return dict(self._counts)
 
+    def count_status(self, endpoint: str, status: int) -> None:
+        """Record the HTTP status one request to ``endpoint`` was answered with."""
+        with self._lock:
+            self._status_counts.setdefault(endpoint, Counter())[str(status)] += 1
+
+    def counts_by_status(self) -> dict[str, dict[str, int]]:
+        """Answers per endpoint and HTTP status since the last reset (``{"token": {"400": 1}}``)."""
+        with self._lock:
+            return {name: dict(statuses) for name, statuses in self._status_counts.items()}
+
     def counts_by_method(self) -> dict[str, dict[str, int]]:
         """Requests per endpoint and HTTP method since the last reset."""
         with self._lock:
@@ -191,6 +203,7 @@ class Controls:
         with self._lock:
             self._counts.clear()
             self._method_counts.clear()
+            self._status_counts.clear()
 
     # -- faults ---------------------------------------------------------------------------
 

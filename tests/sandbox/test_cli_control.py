@@ -132,3 +132,18 @@ def test_client_secret_control_makes_the_old_secret_wrong(sandbox: SandboxHandle
     sandbox.reset()
     assert token_error("rpkit-scim-secret") == "ok"
     assert run(sandbox, "client-secret", "nobody", "x") == 1
+
+
+def test_counts_by_status_show_what_each_endpoint_answered(
+    sandbox: SandboxHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`counts --by-status` tells a refused token request from an issued token."""
+    import requests
+
+    url = sandbox.local_url + "/auth/connect/token"
+    form = {"grant_type": "client_credentials", "scope": "crew_read"}
+    requests.post(url, data=form, auth=("rpkit-scim", "rpkit-scim-secret"), timeout=5)
+    requests.post(url, data=form, auth=("rpkit-scim", "wrong"), timeout=5)
+    assert run(sandbox, "counts", "--by-status") == 0
+    assert json.loads(capsys.readouterr().out)["token"] == {"200": 1, "401": 1}
+    assert sandbox.response_counts()["token"] == {"200": 1, "401": 1}
