@@ -176,10 +176,10 @@ def test_request_counts_by_method(sandbox: SandboxHandle, scim: tuple[str, dict[
 
 
 def test_request_counts_by_unknown_is_400(sandbox: SandboxHandle) -> None:
-    """Only by=method is understood."""
+    """Only by=method and by=status are understood."""
     answer = requests.get(
         f"{sandbox.base_url}/_sandbox/requests",
-        params={"by": "status"},
+        params={"by": "path"},
         headers={"Authorization": f"Bearer {sandbox.admin_token}"},
         timeout=10,
     )
