@@ -6,12 +6,14 @@ provider configured it starts the local sandbox (a fake Dualog) in-process and u
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template_string
 from werkzeug.exceptions import HTTPException
 
+from rpkit.env import check_variables
 from rpkit.errors import ConfigurationError
 from rpkit.flask import (
     Rpkit,
@@ -31,17 +33,29 @@ from .sandbox import provider_configured, sandbox_env, sandbox_url
 
 __all__ = ["create_app"]
 
+log = logging.getLogger("example_app")
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the sample app; ``config`` overrides the environment (same ``RPKIT_*`` keys)."""
     app = Flask(__name__)
     app.config.update(config or {})
     values = collect_env(app.config)
+    # Before the sandbox decision: a typo (RPKIT_OIDC_CLIENTID) must not read as "no provider".
+    check_variables(values)
     base_url = (values.get("RPKIT_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
     if not provider_configured(values, app.config) and values.get("RPKIT_SANDBOX") != "off":
         app.config.update(sandbox_env(base_url, values))
         app.config["EXAMPLE_SANDBOX_URL"] = sandbox_url(base_url)
     Rpkit(app)
+    sandbox = app.config.get("EXAMPLE_SANDBOX_URL")
+    for protocol, provider in rpkit_state(app).providers().items():
+        log.info(
+            "sample app: %s signs in with %s%s",
+            protocol.upper(),
+            provider,
+            " (the embedded sandbox)" if sandbox else "",
+        )
     _routes(app)
     _errors(app)
     return app

@@ -12,13 +12,18 @@ from typing import Any
 from rpkit.errors import ConfigurationError
 from rpkit.flask.settings import OIDC_PROVIDER_KEYS, SAML_PROVIDER_KEYS
 
-__all__ = ["provider_configured", "sandbox_env"]
+__all__ = ["env_variables", "provider_configured", "sandbox_env"]
 
 log = logging.getLogger("example_app")
 
 DEFAULT_SANDBOX_PORT = 8080
 _lock = threading.Lock()
 _running: dict[str, Any] = {}
+
+
+def env_variables() -> frozenset[str]:
+    """The sample app's own ``RPKIT_*`` variables (README), for ``rpkit.env``."""
+    return frozenset({"RPKIT_SANDBOX", "RPKIT_SANDBOX_PORT", "RPKIT_SANDBOX_DATA_DIR"})
 
 
 def provider_configured(values: dict[str, str], config: Any) -> bool:

@@ -16,6 +16,7 @@ from .errors import (
     RpkitError,
     SamlResponseError,
     TokenError,
+    UnknownSettingError,
     UserinfoError,
     ValidationError,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "RpkitError",
     "SamlResponseError",
     "TokenError",
+    "UnknownSettingError",
     "UserinfoError",
     "ValidationError",
 ]

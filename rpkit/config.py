@@ -12,7 +12,7 @@ import functools
 import hashlib
 import ipaddress
 import json
-import os
+import logging
 import types
 import typing
 from collections.abc import Mapping
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from .env import EnvSettings, build_from_env
 from .errors import ConfigurationError
 
 __all__ = [
@@ -33,7 +34,9 @@ __all__ = [
     "OidcConfig",
     "ResponseMode",
     "TokenEndpointAuthMethod",
+    "env_variables",
     "is_loopback_host",
+    "issuer_hint",
 ]
 
 DUALOG_CLOUD_ISSUER = "https://crew.dualog.com/auth"
@@ -74,7 +77,7 @@ def _seconds(value: timedelta, name: str) -> None:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class HttpConfig:
+class HttpConfig(EnvSettings):
     """How rpkit talks to one provider: timeouts, trust, proxies.
 
     ``ca_bundle`` replaces the system trust store for this provider (a ship's private CA).
@@ -84,6 +87,10 @@ class HttpConfig:
     needs. Plain ``http`` is refused except for loopback hosts unless
     ``allow_insecure_http`` is set.
     """
+
+    ENV_PREFIX = "RPKIT_HTTP_"
+    # The one variable from before RPKIT_HTTP_*; it means the same for every concern.
+    ENV_ALIASES = {"RPKIT_CA_BUNDLE": "ca_bundle"}
 
     timeout: timedelta = timedelta(seconds=10)
     connect_timeout: timedelta = timedelta(seconds=5)
@@ -168,7 +175,7 @@ def _fingerprint_of_pem(path: str) -> str:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class OidcConfig:
+class OidcConfig(EnvSettings):
     """One OpenID provider and this app's registration with it.
 
     Build it with :meth:`cloud` for ``https://crew.dualog.com/auth``, :meth:`ship` for a
@@ -184,6 +191,9 @@ class OidcConfig:
     returns the code: ``query`` (a redirect) or ``form_post`` (OAuth 2.0 Form Post
     Response Mode: the code stays out of URLs, logs and Referer headers).
     """
+
+    ENV_PREFIX = "RPKIT_OIDC_"
+    ENV_KEYS = ("ship_host", "ship_port", "ship_scheme")
 
     issuer: str
     client_id: str
@@ -233,6 +243,12 @@ class OidcConfig:
         if parts.query or parts.fragment:
             raise ConfigurationError(f'"issuer" {issuer!r} must not have a query or fragment')
         check_transport(issuer, "issuer", self.http)
+        hint = issuer_hint(issuer)
+        if hint is not None:
+            # A hint, not a refusal: the server's discovery document has the last word.
+            logging.getLogger("rpkit.config").warning(
+                '"issuer" (RPKIT_OIDC_ISSUER) %s: %s', issuer, hint
+            )
         if not self.client_id:
             raise ConfigurationError('"client_id" is required')
         if self.token_endpoint_auth_method not in _AUTH_METHODS:
@@ -330,9 +346,7 @@ class OidcConfig:
         if host:
             if values.get("issuer"):
                 raise ConfigurationError('set "issuer" or "ship_host", not both')
-            values["issuer"] = ship_issuer(
-                str(host), port=int(port) if port else None, scheme=str(scheme)
-            )
+            values["issuer"] = ship_issuer(str(host), port=_port(port), scheme=str(scheme))
         elif port:
             raise ConfigurationError('"ship_port" needs "ship_host"')
         if "issuer" not in values or not values["issuer"]:
@@ -343,26 +357,43 @@ class OidcConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OidcConfig:
         """Build from ``RPKIT_OIDC_*`` and ``RPKIT_HTTP_*`` (plus ``RPKIT_CA_BUNDLE``).
 
-        Unknown ``RPKIT_OIDC_``/``RPKIT_HTTP_`` variables raise, so a typo is not silently
-        ignored.
+        Unknown ``RPKIT_OIDC_``/``RPKIT_HTTP_`` variables raise with a "did you mean", so a
+        typo is not silently ignored; messages name the variables.
         """
-        return cls.from_mapping(values_from_env("RPKIT_OIDC_", environ))
+        return build_from_env(cls, cls.from_mapping, environ)
 
 
-def values_from_env(prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Collect ``<prefix><FIELD>`` variables as field names, plus an ``http`` mapping.
+def env_variables() -> frozenset[str]:
+    """The ``RPKIT_*`` variables read by the configs of this module (see ``rpkit.env``)."""
+    return OidcConfig.env_variables() | HttpConfig.env_variables()
 
-    Every concern's ``from_env`` goes through here, so ``RPKIT_HTTP_*`` and
-    ``RPKIT_CA_BUNDLE`` mean the same for OIDC, SAML and SCIM.
+
+def issuer_hint(issuer: str) -> str | None:
+    """Advice for an issuer that is likely mistyped, or None.
+
+    Dualog's issuers end in ``/auth`` (developer guide, "OIDC Endpoints"), cloud and
+    ship-side alike; a Dualog host without it serves no discovery document there.
     """
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {
-        k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)
-    }
-    http = http_values_from_env(env)
-    if http:
-        values["http"] = http
-    return values
+    parts = urlsplit(issuer)
+    host = (parts.hostname or "").lower()
+    if (host == "dualog.com" or host.endswith(".dualog.com")) and not parts.path.rstrip(
+        "/"
+    ).endswith("/auth"):
+        suggested = f"{parts.scheme}://{parts.netloc}/auth"
+        return f"Dualog issuers end in /auth: did you mean {suggested}?"
+    return None
+
+
+def _port(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        port = int(value)
+    except (TypeError, ValueError) as err:
+        raise ConfigurationError(f'"ship_port" {value!r} must be a port number') from err
+    if not 0 < port < 65536:
+        raise ConfigurationError(f'"ship_port" {value!r} must be a port number')
+    return port
 
 
 def with_http_config(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -376,28 +407,30 @@ def with_http_config(values: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def http_values_from_env(env: Mapping[str, str]) -> dict[str, str]:
-    """Collect ``RPKIT_HTTP_*`` and ``RPKIT_CA_BUNDLE`` as HttpConfig field names."""
-    http = {
-        k[len("RPKIT_HTTP_") :].lower(): v for k, v in env.items() if k.startswith("RPKIT_HTTP_")
-    }
-    if env.get("RPKIT_CA_BUNDLE"):
-        http.setdefault("ca_bundle", env["RPKIT_CA_BUNDLE"])
-    return http
-
-
 def ship_issuer(host: str, *, port: int | None = None, scheme: str = "https") -> str:
-    """Return the issuer of a ship-side identity server: ``<scheme>://<host>[:port]/auth``."""
+    """Return the issuer of a ship-side identity server: ``<scheme>://<host>[:port]/auth``.
+
+    ``host`` may carry its own port (``shipserver:8444``, ``[fe80::1]:8444``), but not as
+    well as ``port``: two ports would build ``https://host:8444:8444/auth``.
+    """
     host = host.strip()
     if not host or "/" in host or "@" in host:
-        raise ConfigurationError(f"ship host {host!r} must be a bare hostname or IP address")
+        raise ConfigurationError(f'"ship_host" {host!r} must be a bare hostname or IP address')
     if scheme not in ("https", "http"):
-        raise ConfigurationError(f"ship scheme {scheme!r} must be https or http")
+        raise ConfigurationError(f'"ship_scheme" {scheme!r} must be https or http')
     try:
         if ipaddress.ip_address(host.strip("[]")).version == 6:
             host = f"[{host.strip('[]')}]"
     except ValueError:
         pass
+    try:
+        own_port = urlsplit(f"//{host}").port
+    except ValueError as err:
+        raise ConfigurationError(f'"ship_host" {host!r} has an invalid port') from err
+    if own_port is not None and port is not None:
+        raise ConfigurationError(
+            f'"ship_host" {host!r} already has a port and "ship_port" is {port}; give the port once'
+        )
     netloc = host if port is None else f"{host}:{port}"
     return f"{scheme}://{netloc}/auth"
 
@@ -437,6 +470,15 @@ def _from_mapping(cls: type[_C], values: Mapping[str, Any]) -> _C:
             f"unknown {cls.__name__} setting(s): {', '.join(unknown)}; "
             f"known: {', '.join(sorted(fields))}"
         )
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigurationError(" and ".join(f'"{name}"' for name in missing) + " is required")
     hints = typing.get_type_hints(cls)
     kwargs = {name: _coerce(name, value, hints[name]) for name, value in values.items()}
     try:

@@ -9,6 +9,7 @@ or secret.
 
     RpkitError                         .code: stable snake_case string for logs and metrics
     ├── ConfigurationError             raised at startup, never per request
+    │   └── UnknownSettingError        an RPKIT_* variable nothing reads (.unknown)
     ├── ValidationError                input we were asked to send is invalid (SCIM, roster)
     ├── ProviderError                  talking to Dualog failed
     │   ├── ProviderUnavailableError   network, timeout, 5xx, 429 (retryable)
@@ -44,6 +45,7 @@ __all__ = [
     "RpkitError",
     "SamlResponseError",
     "TokenError",
+    "UnknownSettingError",
     "UserinfoError",
     "ValidationError",
 ]
@@ -63,6 +65,19 @@ class ConfigurationError(RpkitError):
     """The configuration is unusable; raised when it is built, not per request."""
 
     code = "configuration_error"
+
+
+class UnknownSettingError(ConfigurationError):
+    """``RPKIT_*`` variables that no part of rpkit reads: typos, most likely.
+
+    ``unknown`` maps each such name to the known variable it most resembles, or None.
+    """
+
+    code = "unknown_setting"
+
+    def __init__(self, message: str, *, unknown: dict[str, str | None]) -> None:
+        super().__init__(message)
+        self.unknown = unknown
 
 
 class ValidationError(RpkitError):

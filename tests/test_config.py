@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from rpkit.config import DUALOG_CLOUD_ISSUER, HttpConfig, OidcConfig
-from rpkit.errors import ConfigurationError
+from rpkit.errors import ConfigurationError, UnknownSettingError
 
 
 def test_cloud_preset_uses_dualog_issuer() -> None:
@@ -69,8 +69,14 @@ def test_from_env_reads_prefixed_variables() -> None:
 
 
 def test_unknown_key_is_an_error() -> None:
-    with pytest.raises(ConfigurationError, match="unknown OidcConfig setting"):
+    with pytest.raises(UnknownSettingError) as exc:
         OidcConfig.from_env({"RPKIT_OIDC_CLIENT_ID": "a", "RPKIT_OIDC_CLIENTSECRET": "x"})
+    assert exc.value.unknown == {"RPKIT_OIDC_CLIENTSECRET": "RPKIT_OIDC_CLIENT_SECRET"}
+
+
+def test_unknown_mapping_key_is_an_error() -> None:
+    with pytest.raises(ConfigurationError, match="unknown OidcConfig setting"):
+        OidcConfig.from_mapping({"client_id": "a", "clientsecret": "x"})
 
 
 def test_missing_client_id_is_an_error() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["Rpkit", "RpkitState", "current_identity", "current_session", "rpkit_state"]
 
 EXTENSION_KEY = "rpkit"
+
+log = logging.getLogger("rpkit.flask")
 # Set by ``bearer_required`` on the views it wraps (``functools.wraps`` carries it through
 # other decorators), so that registering one can be checked at start.
 BEARER_VIEW_MARK = "rpkit_bearer_scopes"
@@ -56,6 +59,19 @@ class RpkitState:
         return tuple(
             name for name, on in (("oidc", self.oidc), ("saml", self.saml)) if on is not None
         )
+
+    def providers(self) -> dict[str, str]:
+        """Which identity provider each configured protocol signs in with.
+
+        ``{"oidc": <issuer>, "saml": <IdP metadata URL or file>}``, for start-up logs.
+        """
+        found: dict[str, str] = {}
+        if self.settings.oidc is not None:
+            found["oidc"] = self.settings.oidc.issuer
+        if self.settings.saml is not None:
+            saml = self.settings.saml
+            found["saml"] = str(saml.idp_metadata_url or saml.idp_metadata_file)
+        return found
 
     def require_oidc(self) -> OidcClient:
         if self.oidc is None:
@@ -164,6 +180,12 @@ class Rpkit:
             app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
         state = RpkitState(settings)
         app.extensions[EXTENSION_KEY] = state
+        if not state.protocols:
+            log.warning(
+                "rpkit: no identity provider is configured, so nobody can sign in: set "
+                "RPKIT_OIDC_CLIENT_ID (with RPKIT_OIDC_ISSUER or RPKIT_OIDC_SHIP_HOST) or "
+                "RPKIT_SAML_IDP_METADATA_URL (or RPKIT_SAML_IDP_METADATA_FILE)"
+            )
         _check_bearer_views(app, state)
         app.register_blueprint(bp)
         app.register_error_handler(RpkitError, _handle_rpkit_error)

@@ -20,18 +20,31 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import OidcConfig, is_loopback_host
+from ..env import check_variables
 from ..errors import ConfigurationError
 from ..ranks import DEFAULT_RANKS, RankVocabulary
 from ..store import DEFAULT_MAX_ENTRIES, MemoryStore, RedisStore, StateStore
 
-__all__ = ["DEFAULT_BASE_URL", "Settings", "collect_env"]
+__all__ = ["DEFAULT_BASE_URL", "Settings", "collect_env", "env_variables"]
 
 log = logging.getLogger("rpkit.flask")
 
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 OIDC_PROVIDER_KEYS = ("RPKIT_OIDC_ISSUER", "RPKIT_OIDC_SHIP_HOST", "RPKIT_OIDC_CLIENT_ID")
 SAML_PROVIDER_KEYS = ("RPKIT_SAML_IDP_METADATA_URL", "RPKIT_SAML_IDP_METADATA_FILE")
+# The extension's own variables; the protocols' come from OidcConfig and SamlConfig.
+_OWN_VARIABLES = (
+    "RPKIT_BASE_URL",
+    "RPKIT_SECRET_KEY",
+    "RPKIT_REDIS_URL",
+    "RPKIT_SESSION_LIFETIME",
+)
 _DEMO_CERTS = Path(__file__).resolve().parents[2] / "certs"
+
+
+def env_variables() -> frozenset[str]:
+    """The ``RPKIT_*`` variables the extension itself reads (see ``rpkit.env``)."""
+    return frozenset(_OWN_VARIABLES)
 
 
 def collect_env(
@@ -92,6 +105,9 @@ class Settings:
         cls, config: Mapping[str, Any], environ: Mapping[str, str] | None = None
     ) -> Settings:
         values = collect_env(config, environ)
+        # Before anything reads them: a typo (RPKIT_OIDC_CLIENTID) would otherwise look
+        # like "not configured" and the app would start with no sign-in.
+        check_variables(values)
         base_url = _base_url(values.get("RPKIT_BASE_URL") or DEFAULT_BASE_URL)
         store = config.get("RPKIT_STORE")
         if store is None:
@@ -144,7 +160,7 @@ def _oidc(config: Mapping[str, Any], values: Mapping[str, str], base_url: str) -
         if not isinstance(given, OidcConfig):
             raise ConfigurationError('"RPKIT_OIDC" must be an rpkit.OidcConfig')
         return given
-    if not any(values.get(k) for k in OIDC_PROVIDER_KEYS):
+    if not any(v for k, v in values.items() if k.startswith("RPKIT_OIDC_")):
         return None
     env = {
         k: v
@@ -160,8 +176,17 @@ def _saml(config: Mapping[str, Any], values: Mapping[str, str], base_url: str) -
     given = config.get("RPKIT_SAML")
     if given is not None:
         return given
-    if not any(values.get(k) for k in SAML_PROVIDER_KEYS):
+    saml_values = sorted(k for k, v in values.items() if k.startswith("RPKIT_SAML_") and v)
+    if not saml_values:
         return None
+    if not any(values.get(k) for k in SAML_PROVIDER_KEYS):
+        # SamlConfig alone would default to Dualog's cloud metadata; an app that set only
+        # its SP key must say which IdP it trusts rather than get one by default.
+        raise ConfigurationError(
+            f"{', '.join(saml_values)} set but no SAML identity provider: set "
+            '"RPKIT_SAML_IDP_METADATA_URL" (Dualog: '
+            'https://crew.dualog.com/auth/saml/metadata) or "RPKIT_SAML_IDP_METADATA_FILE"'
+        )
     try:
         from ..saml import SamlConfig
     except ImportError as err:  # pragma: no cover - depends on the install

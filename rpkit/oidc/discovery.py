@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._http import HttpClient
-from ..config import HttpConfig, OidcConfig, check_transport
+from ..config import HttpConfig, OidcConfig, check_transport, issuer_hint
 from ..errors import ConfigurationError, MetadataError, ProviderError
 from ..store import FileCache
 
@@ -133,6 +133,15 @@ def parse_provider_metadata(
 def _issuer_mismatch_message(configured: str, actual: str, ship_hint: bool) -> str:
     actual_host = urlsplit(actual).netloc
     text = f"configured {configured} but the server calls itself {actual}: "
+    # Issuers compare as exact strings (Discovery 1.0 §4.3), so a slash is a mismatch; it
+    # is a typo in the setting, not a different server.
+    if configured.rstrip("/") == actual and configured != actual:
+        return text + f"drop the trailing slash (RPKIT_OIDC_ISSUER={actual})"
+    if actual.rstrip("/") == configured and configured != actual:
+        return text + f"add the trailing slash the server uses (RPKIT_OIDC_ISSUER={actual})"
+    hint = issuer_hint(configured)
+    if hint is not None:
+        return text + hint
     if ship_hint and urlsplit(actual).path.rstrip("/") == "/auth":
         return text + (
             f"set the ship host to {actual_host} (RPKIT_OIDC_SHIP_HOST={actual_host}) and make "

@@ -15,9 +15,9 @@ from ..config import (
     _from_mapping,
     _seconds,
     check_transport,
-    values_from_env,
     with_http_config,
 )
+from ..env import EnvSettings, build_from_env
 from ..errors import ConfigurationError
 
 __all__ = [
@@ -90,7 +90,7 @@ DIGEST_ALGORITHMS = (
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class SamlConfig:
+class SamlConfig(EnvSettings):
     """This service provider and the identity provider it trusts.
 
     ``sp_key_file``/``sp_cert_file`` sign AuthnRequests and logout messages and decrypt
@@ -98,6 +98,9 @@ class SamlConfig:
     second pair during a key rollover. ``idp_metadata_signing_cert_file`` pins the key the
     IdP metadata must be signed with; without it the metadata's integrity rests on TLS.
     """
+
+    ENV_PREFIX = "RPKIT_SAML_"
+    ENV_KEYS = ("authn_binding",)
 
     sp_entity_id: str
     acs_url: str
@@ -266,9 +269,15 @@ class SamlConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SamlConfig:
         """Build from ``RPKIT_SAML_*`` and ``RPKIT_HTTP_*`` (plus ``RPKIT_CA_BUNDLE``).
 
-        Unknown ``RPKIT_SAML_`` variables raise, so a typo is not silently ignored.
+        Unknown ``RPKIT_SAML_`` variables raise with a "did you mean", so a typo is not
+        silently ignored; messages name the variables.
         """
-        return cls.from_mapping(values_from_env("RPKIT_SAML_", environ))
+        return build_from_env(cls, cls.from_mapping, environ)
+
+
+def env_variables() -> frozenset[str]:
+    """The ``RPKIT_*`` variables ``SamlConfig`` reads (see ``rpkit.env``)."""
+    return SamlConfig.env_variables()
 
 
 def _merge_mapping(mapping: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:

@@ -12,9 +12,9 @@ from ..config import (
     HttpConfig,
     _from_mapping,
     check_transport,
-    values_from_env,
     with_http_config,
 )
+from ..env import EnvSettings, build_from_env
 from ..errors import ConfigurationError
 
 __all__ = ["DUALOG_SCIM_BASE_URL", "DUALOG_SCIM_TOKEN_URL", "SCIM_SCOPES", "ScimConfig"]
@@ -29,7 +29,7 @@ _LEGACY_SUFFIX = "/api/v2"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class ScimConfig:
+class ScimConfig(EnvSettings):
     """Dualog's User API and an API client registered in the Dualog portal.
 
     The token comes from ``token_url`` (client credentials, ``client_secret_basic``), or
@@ -38,6 +38,8 @@ class ScimConfig:
     Retries apply to idempotent calls only; ``Retry-After`` is honoured up to
     ``max_retry_after``.
     """
+
+    ENV_PREFIX = "RPKIT_SCIM_"
 
     base_url: str = DUALOG_SCIM_BASE_URL
     token_url: str | None = None
@@ -102,5 +104,9 @@ class ScimConfig:
         ``RPKIT_SCIM_CLIENT_SECRET``, ``RPKIT_SCIM_SCOPE``... Unknown ``RPKIT_SCIM_``
         variables raise, so a typo is not ignored.
         """
-        values = values_from_env("RPKIT_SCIM_", environ)
-        return cls.from_mapping({k: v for k, v in values.items() if v != ""})
+        return build_from_env(cls, cls.from_mapping, environ, drop_empty=True)
+
+
+def env_variables() -> frozenset[str]:
+    """The ``RPKIT_*`` variables ``ScimConfig`` reads (see ``rpkit.env``)."""
+    return ScimConfig.env_variables()
