@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import IO, Any
 
+from ..env import check_variables
 from ..errors import ValidationError
 from .client import ScimClient
 from .config import ScimConfig
@@ -23,7 +24,11 @@ ClientFactory = Callable[[ScimConfig], ScimClient]
 
 
 def config_from(args: argparse.Namespace, environ: Mapping[str, str]) -> ScimConfig:
-    """``ScimConfig.from_env`` with the connection flags laid over the environment."""
+    """``ScimConfig.from_env`` with the connection flags laid over the environment.
+
+    Any unknown ``RPKIT_*`` variable is refused first, as at an app's start.
+    """
+    check_variables(environ)
     env = dict(environ)
     for flag, name in (
         ("base_url", "RPKIT_SCIM_BASE_URL"),

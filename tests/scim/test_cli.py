@@ -249,3 +249,9 @@ def test_rpkit_command_serves_scim_subcommands(
         monkeypatch.setenv(name, value)
     assert rpkit.cli.main(["scim", "groups", "get", "6480"]) == 0
     assert json.loads(capsys.readouterr().out)["displayName"] == "Deck Officers"
+
+
+def test_unknown_variable_is_refused_before_any_call(env: dict[str, str], capsys: Capture) -> None:
+    """A misspelt RPKIT_* variable stops the command with a suggestion and exit code 2."""
+    assert _run(["scim", "users", "list"], {**env, "RPKIT_HTTP_TIMOUT": "3"}) == 2
+    assert 'did you mean "RPKIT_HTTP_TIMEOUT"' in capsys.readouterr().err
