@@ -33,11 +33,14 @@ DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 OIDC_PROVIDER_KEYS = ("RPKIT_OIDC_ISSUER", "RPKIT_OIDC_SHIP_HOST", "RPKIT_OIDC_CLIENT_ID")
 SAML_PROVIDER_KEYS = ("RPKIT_SAML_IDP_METADATA_URL", "RPKIT_SAML_IDP_METADATA_FILE")
 # The extension's own variables; the protocols' come from OidcConfig and SamlConfig.
+# ``from_config`` reads them only through ``_own``, so a variable missing here is never
+# read at all (its own test fails) instead of being read and refused as unknown.
 _OWN_VARIABLES = (
     "RPKIT_BASE_URL",
     "RPKIT_SECRET_KEY",
     "RPKIT_REDIS_URL",
     "RPKIT_SESSION_LIFETIME",
+    "RPKIT_MEMORY_STORE_MAX_ENTRIES",
 )
 _DEMO_CERTS = Path(__file__).resolve().parents[2] / "certs"
 
@@ -108,17 +111,18 @@ class Settings:
         # Before anything reads them: a typo (RPKIT_OIDC_CLIENTID) would otherwise look
         # like "not configured" and the app would start with no sign-in.
         check_variables(values)
-        base_url = _base_url(values.get("RPKIT_BASE_URL") or DEFAULT_BASE_URL)
+        own = {k: v for k, v in values.items() if k in _OWN_VARIABLES}
+        base_url = _base_url(own.get("RPKIT_BASE_URL") or DEFAULT_BASE_URL)
         store = config.get("RPKIT_STORE")
         if store is None:
-            redis_url = values.get("RPKIT_REDIS_URL")
-            store = RedisStore(redis_url) if redis_url else _memory_store(values)
+            redis_url = own.get("RPKIT_REDIS_URL")
+            store = RedisStore(redis_url) if redis_url else _memory_store(own)
         if not isinstance(store, StateStore):
             raise ConfigurationError('"RPKIT_STORE" must implement rpkit.store.StateStore')
         ranks = config.get("RPKIT_RANKS", DEFAULT_RANKS)
         if not isinstance(ranks, RankVocabulary):
             raise ConfigurationError('"RPKIT_RANKS" must be a rpkit.ranks.RankVocabulary')
-        lifetime = values.get("RPKIT_SESSION_LIFETIME")
+        lifetime = own.get("RPKIT_SESSION_LIFETIME")
         try:
             session_lifetime = (
                 timedelta(seconds=float(lifetime)) if lifetime else timedelta(hours=8)
@@ -132,7 +136,7 @@ class Settings:
             store=store,
             ranks=ranks,
             session_lifetime=session_lifetime,
-            secret_key=values.get("RPKIT_SECRET_KEY") or None,
+            secret_key=own.get("RPKIT_SECRET_KEY") or None,
         )
 
 
