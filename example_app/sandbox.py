@@ -45,6 +45,7 @@ def sandbox_env(base_url: str, values: dict[str, str]) -> dict[str, str]:
         DEFAULT_CLIENTS,
         OidcClientConfig,
         SamlServiceProviderConfig,
+        stored_admin_token,
     )
 
     with _lock:
@@ -78,11 +79,20 @@ def sandbox_env(base_url: str, values: dict[str, str]) -> dict[str, str]:
                 data_dir=data_dir,
                 clients=clients,
                 service_providers=(sp,),
+                # Kept in the data dir, where `rpkit sandbox counts|fault|...` find it.
+                admin_token=stored_admin_token(data_dir),
             )
             os.makedirs(data_dir, exist_ok=True)
             server = SandboxServer(config).start()
             _running[base_url] = server
-            log.warning("rpkit sandbox (fake Dualog) serving at %s", server.base_url)
+            log.warning(
+                "rpkit sandbox (fake Dualog) serving at %s; admin token in %s "
+                "(`rpkit sandbox counts --url %s --data-dir %s` uses it)",
+                server.base_url,
+                data_dir / "admin-token",
+                server.base_url,
+                data_dir,
+            )
         env = env_block(server.state)
     return {
         "RPKIT_OIDC_ISSUER": env["RPKIT_OIDC_ISSUER"],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,25 +22,8 @@ Subparsers = Any  # argparse._SubParsersAction is private; its type is not publi
 Register = Callable[[Subparsers], None]
 
 
-def _stored_admin_token(data_dir: Path) -> str:
-    """The admin token kept in the data dir (created on first start), so restarts and
-    ``rpkit sandbox reset --url`` reuse it."""
-    path = data_dir / "admin-token"
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError:
-        token = ""
-    if len(token) >= 16:
-        return token
-    token = secrets.token_urlsafe(24)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(token + "\n", encoding="utf-8")
-    path.chmod(0o600)
-    return token
-
-
 def _sandbox_config(args: argparse.Namespace) -> Any:
-    from .sandbox.config import SEED_FILE, SandboxConfig
+    from .sandbox.config import SEED_FILE, SandboxConfig, stored_admin_token
 
     overrides: dict[str, Any] = {
         "host": args.host,
@@ -50,7 +32,7 @@ def _sandbox_config(args: argparse.Namespace) -> Any:
         "data_dir": Path(args.data_dir),
         "seed_file": Path(args.seed) if args.seed else SEED_FILE,
     }
-    overrides["admin_token"] = args.admin_token or _stored_admin_token(Path(args.data_dir))
+    overrides["admin_token"] = args.admin_token or stored_admin_token(Path(args.data_dir))
     if args.allow_any_sp:
         overrides["allow_any_sp"] = True
     if args.tls:

@@ -27,6 +27,7 @@ __all__ = [
     "OidcClientConfig",
     "SamlServiceProviderConfig",
     "SandboxConfig",
+    "stored_admin_token",
 ]
 
 DEMO_APP_URL = "http://127.0.0.1:5000"
@@ -314,3 +315,20 @@ def _build(cls: type[Any], values: Mapping[str, Any]) -> Any:
         return cls(**kwargs)
     except TypeError as err:
         raise ConfigurationError(f"invalid {cls.__name__}: {err}") from err
+
+
+def stored_admin_token(data_dir: Path) -> str:
+    """The admin token kept in ``data_dir/admin-token`` (mode 0600, created on first start),
+    so restarts, the embedded demo sandbox and the ``rpkit sandbox`` controls share it."""
+    path = data_dir / "admin-token"
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        token = ""
+    if len(token) >= 16:
+        return token
+    token = secrets.token_urlsafe(24)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(token + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return token
