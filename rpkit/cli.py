@@ -116,7 +116,7 @@ def _next_claims(args: argparse.Namespace) -> tuple[str, str, Any]:
 
 def _fault(args: argparse.Namespace) -> tuple[str, str, Any]:
     body: dict[str, Any] = {"kind": args.kind}
-    for name in ("status", "retry_after", "delay", "times", "when"):
+    for name in ("status", "retry_after", "delay", "times", "every", "when"):
         if getattr(args, name) is not None:
             body[name] = getattr(args, name)
     return "PUT", f"faults/{args.endpoint}", body
@@ -224,6 +224,7 @@ def _register_controls(commands: Subparsers) -> None:
     fault.add_argument("--retry-after", type=float, help="seconds, for kind=rate_limit")
     fault.add_argument("--delay", type=float, help="seconds, for kind=latency")
     fault.add_argument("--times", type=int, help="only the next N requests")
+    fault.add_argument("--every", type=int, help="only every Nth request (the Nth, 2Nth...)")
     fault.add_argument(
         "--when",
         choices=("before", "after"),

@@ -158,7 +158,8 @@ class SandboxHandle:
     def set_fault(self, endpoint: str, kind: str, **options: Any) -> None:
         """Inject a fault: ``kind`` is ``latency`` (``delay``; ``when="after"`` handles the
         request first and delays only the answer), ``error`` (``status``), ``rate_limit``
-        (``retry_after``) or ``malformed``; ``times`` limits it."""
+        (``retry_after``) or ``malformed``; ``times`` limits it, ``every=N`` hits only every
+        Nth request."""
         self.admin("PUT", f"faults/{endpoint}", {"kind": kind, **options})
 
     def clear_faults(self) -> None:

@@ -51,7 +51,9 @@ class Fault:
     before answering; ``error`` answers ``status`` (5xx by default); ``rate_limit``
     answers 429 with ``Retry-After: retry_after``; ``malformed`` sends the real status and
     headers with a truncated body (an empty 204 becomes a 200 with a garbled body).
-    ``times`` limits how many requests it hits (None: until cleared).
+    ``times`` limits how many requests it hits (None: until cleared). ``every`` spreads it
+    out: only every Nth request to the endpoint is hit (the Nth, 2Nth...), so a long run
+    (a crew sync) meets the fault now and then instead of all at once.
     """
 
     kind: FaultKind
@@ -60,11 +62,20 @@ class Fault:
     retry_after: int = 30
     when: FaultWhen = "before"
     times: int | None = None
+    every: int | None = None
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Fault:
         """Build from a JSON object, raising ``ControlError`` on anything unexpected."""
-        unknown = set(values) - {"kind", "status", "delay", "retry_after", "when", "times"}
+        unknown = set(values) - {
+            "kind",
+            "status",
+            "delay",
+            "retry_after",
+            "when",
+            "times",
+            "every",
+        }
         if unknown:
             raise ControlError(f"unknown fault fields: {', '.join(sorted(unknown))}")
         kind = values.get("kind")
@@ -83,6 +94,7 @@ class Fault:
                 retry_after=int(values.get("retry_after", 30)),
                 when=when,
                 times=None if values.get("times") is None else int(values["times"]),
+                every=None if values.get("every") is None else int(values["every"]),
             )
         except (TypeError, ValueError) as err:
             raise ControlError("fault fields must be numbers") from err
@@ -92,6 +104,8 @@ class Fault:
             raise ControlError('fault "delay" must be 0-60 seconds')
         if fault.times is not None and fault.times < 1:
             raise ControlError('fault "times" must be at least 1')
+        if fault.every is not None and fault.every < 1:
+            raise ControlError('fault "every" must be at least 1')
         return fault
 
 
@@ -103,6 +117,7 @@ class Controls:
         self._changed = threading.Condition(self._lock)
         self._faults: dict[str, Fault] = {}
         self._remaining: dict[str, int | None] = {}
+        self._seen: Counter[str] = Counter()  # requests a fault with "every" has looked at
         self._counts: Counter[str] = Counter()
         self._method_counts: dict[str, Counter[str]] = {}
         self._status_counts: dict[str, Counter[str]] = {}
@@ -116,6 +131,7 @@ class Controls:
         with self._lock:
             self._faults.clear()
             self._remaining.clear()
+            self._seen.clear()
             self._counts.clear()
             self._method_counts.clear()
             self._status_counts.clear()
@@ -214,6 +230,7 @@ class Controls:
         with self._lock:
             self._faults[endpoint] = fault
             self._remaining[endpoint] = fault.times
+            self._seen[endpoint] = 0
 
     def clear_fault(self, endpoint: str | None = None) -> None:
         """Remove the fault on ``endpoint``, or every fault."""
@@ -235,6 +252,7 @@ class Controls:
                     "delay": f.delay,
                     "retry_after": f.retry_after,
                     "when": f.when,
+                    "every": f.every,
                     "remaining": self._remaining.get(name),
                 }
                 for name, f in self._faults.items()
@@ -246,6 +264,10 @@ class Controls:
             fault = self._faults.get(endpoint)
             if fault is None:
                 return None
+            if fault.every is not None:
+                self._seen[endpoint] += 1
+                if self._seen[endpoint] % fault.every:
+                    return None
             remaining = self._remaining.get(endpoint)
             if remaining is not None:
                 if remaining <= 1:

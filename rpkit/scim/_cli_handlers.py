@@ -17,7 +17,18 @@ from .config import ScimConfig
 from .filters import Filter
 from .models import CrewExtension, Email, Group, GroupRef, User, user_to_scim
 from .roster import RosterColumns, read_roster
-from .sync import Action, PlannedAction, SyncOptions, SyncPlan, apply_plan, plan_sync
+from .sync import (
+    Action,
+    PlannedAction,
+    Progress,
+    RowFailure,
+    SyncOptions,
+    SyncPlan,
+    SyncReport,
+    apply_plan,
+    check_departures,
+    plan_sync,
+)
 
 # How a command builds its client from the config (tests pass one with a recording sleep).
 ClientFactory = Callable[[ScimConfig], ScimClient]
@@ -105,60 +116,181 @@ def _plan_table(plan: SyncPlan) -> str:
     return _table(rows, ["ACTION", "LINE", "USER", "EMPLOYEE ID", "DETAILS"])
 
 
+_ACTIONS: tuple[Action, ...] = ("create", "update", "transfer", "sign_off", "departure", "invalid")
+
+
 def _summary(plan: SyncPlan) -> str:
-    names: tuple[Action, ...] = ("create", "update", "transfer", "sign_off", "departure", "invalid")
-    counts = [f"{plan.count(n)} {n.replace('_', '-')}" for n in names if plan.count(n)]
+    counts = [f"{plan.count(n)} {n.replace('_', '-')}" for n in _ACTIONS if plan.count(n)]
     return f"plan: {', '.join(counts) or 'nothing to do'} ({plan.unchanged} unchanged)"
 
 
-def _progress_bar(stream: IO[str]) -> Callable[[int, int, PlannedAction], None]:
+def _departure_line(plan: SyncPlan) -> str | None:
+    planned = plan.count("departure")
+    if not planned:
+        return None
+    basis = (
+        "--max-departures"
+        if plan.options.max_departures is not None
+        else f"10 % of {plan.managed} managed users, at least 5"
+    )
+    verdict = (
+        "within the limit"
+        if plan.departures_allowed
+        else "over the limit: --apply will refuse; if the roster is complete, "
+        f"pass --max-departures {planned}"
+    )
+    return f"departures: {planned} of at most {plan.departure_limit} ({basis}): {verdict}"
+
+
+def _progress(stream: IO[str]) -> Progress:
+    """A redrawn bar on a terminal; in a log, one line per 10 % (no ``\\r`` frames)."""
+    interactive = stream.isatty()
+    shown = 0
+
     def show(done: int, total: int, action: PlannedAction) -> None:
-        width = 30
-        filled = width * done // total if total else width
-        bar = "#" * filled + "-" * (width - filled)
-        label = f"{action.action.replace('_', '-')} {action.user_name}"[:50]
-        stream.write(f"\r[{bar}] {done}/{total} {label:<50}")
-        if done == total:
-            stream.write("\n")
+        nonlocal shown
+        if interactive:
+            width = 30
+            filled = width * done // total if total else width
+            bar = "#" * filled + "-" * (width - filled)
+            label = f"{action.action.replace('_', '-')} {action.user_name}"[:50]
+            stream.write(f"\r[{bar}] {done}/{total} {label:<50}")
+            if done == total:
+                stream.write("\n")
+        else:
+            tenth = 10 * done // total if total else 10
+            if tenth <= shown:
+                return
+            shown = tenth
+            stream.write(f"progress: {done}/{total} ({10 * tenth} %)\n")
         stream.flush()
 
     return show
 
 
+def _action_json(action: PlannedAction) -> dict[str, Any]:
+    return {
+        "action": action.action,
+        "line": action.line,
+        "userName": action.user_name,
+        "externalId": action.external_id,
+        "userId": action.user_id,
+        "changes": [{"field": c.field, "old": c.old, "new": c.new} for c in action.changes],
+        "notes": list(action.notes),
+    }
+
+
+def _failure_json(failure: RowFailure) -> dict[str, Any]:
+    return {
+        "action": failure.action.action,
+        "line": failure.action.line,
+        "userName": failure.action.user_name,
+        "reason": failure.reason,
+        "field": failure.field,
+        "status": failure.status,
+        "correlationId": failure.correlation_id,
+    }
+
+
+def sync_json(
+    plan: SyncPlan, report: SyncReport | None, *, applying: bool, error: str | None
+) -> dict[str, Any]:
+    """The ``--json`` document (shape: docs/crew-sync.schema.json)."""
+    summary: dict[str, int] = {n: plan.count(n) for n in _ACTIONS}
+    summary["unchanged"] = plan.unchanged
+    result = None
+    if report is not None:
+        result = {
+            "applied": len(report.applied),
+            "failed": len(report.failed),
+            "invalid": len(report.invalid),
+            "failures": [_failure_json(f) for f in report.failed],
+        }
+    return {
+        "version": 1,
+        "mode": "apply" if applying else "dry_run",
+        "summary": summary,
+        "departures": {
+            "planned": plan.count("departure"),
+            "limit": plan.departure_limit,
+            "managed": plan.managed,
+            "allowed": plan.departures_allowed,
+        },
+        "actions": [_action_json(a) for a in plan.actions],
+        "result": result,
+        "error": error,
+    }
+
+
+def _failure_table(report: SyncReport) -> str:
+    rows = [
+        [
+            str(f.action.line) if f.action.line is not None else "",
+            f.action.user_name,
+            f.action.action.replace("_", "-"),
+            f.reason,
+            f.correlation_id or "",
+        ]
+        for f in report.failed
+    ]
+    return _table(rows, ["LINE", "USER", "ACTION", "REASON", "CORRELATION ID"])
+
+
 def crew_sync(ctx: Context, args: argparse.Namespace) -> int:
     columns = RosterColumns.from_spec(args.columns) if args.columns else RosterColumns()
     roster = read_roster(
-        args.roster, columns=columns, date_format=args.date_format, delimiter=args.delimiter
+        args.roster,
+        columns=columns,
+        date_format=args.date_format,
+        delimiter=args.delimiter,
+        encoding=args.encoding,
     )
     client = ctx.client(args)
     options = SyncOptions(
-        departure_policy=args.departure_policy, default_groups=tuple(args.default_group or ())
+        departure_policy=args.departure_policy,
+        default_groups=tuple(args.default_group or ()),
+        max_departures=args.max_departures,
+        allow_email_change=args.allow_email_change,
+        normalize_ranks=args.normalize_ranks,
     )
     plan = plan_sync(roster, client.list_users(), today=client.today(), options=options)
-    if plan.actions:
-        ctx.out(_plan_table(plan))
-        ctx.out()
-    ctx.out(_summary(plan))
-    if not args.apply:
+    invalid = plan.count("invalid")
+    error: str | None = None
+    if args.apply and args.strict and invalid:
+        error = f"refusing to apply: {invalid} invalid rows (--strict)"
+    elif args.apply:
+        try:
+            check_departures(plan)
+        except ValidationError as err:
+            error = err.message
+    report: SyncReport | None = None
+    if args.apply and error is None:
+        report = apply_plan(client, plan, progress=_progress(ctx.stderr), workers=args.workers)
+    if args.json:
+        ctx.json(sync_json(plan, report, applying=args.apply, error=error))
+    else:
         if plan.actions:
+            ctx.out(_plan_table(plan))
+            ctx.out()
+        ctx.out(_summary(plan))
+        departures = _departure_line(plan)
+        if departures:
+            ctx.out(departures)
+        if not args.apply and plan.actions:
             ctx.out("dry run: nothing was sent; add --apply to apply the plan")
-        return 0
-    report = apply_plan(client, plan, progress=_progress_bar(ctx.stderr))
-    ctx.out(f"applied {len(report.applied)}, failed {len(report.failed)}")
-    if report.failed:
-        rows = [
-            [
-                str(f.action.line) if f.action.line is not None else "",
-                f.action.user_name,
-                f.action.action.replace("_", "-"),
-                f.reason,
-                f.correlation_id or "",
-            ]
-            for f in report.failed
-        ]
-        ctx.out(_table(rows, ["LINE", "USER", "ACTION", "REASON", "CORRELATION ID"]))
+        if report is not None:
+            ctx.out(
+                f"applied {len(report.applied)}, failed {len(report.failed)}, "
+                f"invalid {len(report.invalid)} (not sent)"
+            )
+            if report.failed:
+                ctx.out(_failure_table(report))
+    if error is not None:
+        print(f"rpkit: {error}", file=ctx.stderr)
         return 1
-    return 0
+    if report is not None and report.failed:
+        return 1
+    return 1 if args.strict and invalid else 0
 
 
 # -- scim users --------------------------------------------------------------------------

@@ -21,17 +21,22 @@ from .._http import HttpClient, error_from_response, json_object
 from ..config import OidcConfig
 from ..errors import ConfigurationError, ProviderResponseError, ProviderUnavailableError
 from ..oidc.tokens import TokenSet, request_token
+from ._backoff import SharedBackoff
 from .config import ScimConfig
 
 if TYPE_CHECKING:
     from ..oidc.client import OidcClient
 
-__all__ = ["Transport", "list_pages"]
+__all__ = ["ACCEPT", "Transport", "list_pages"]
 
 log = logging.getLogger("rpkit.scim")
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
+
+# RFC 7644 §3.8 names application/scim+json; ASP.NET APIs (Dualog's stack) may answer or
+# content-negotiate as plain application/json, so both are acceptable.
+ACCEPT = "application/scim+json, application/json"
 
 
 class _TokenSource:
@@ -111,6 +116,8 @@ class Transport:
         self.config = config
         self.http = http if http is not None else HttpClient(config.http)
         self.sleep = sleep
+        # One per client: every thread sharing this transport honours a 429/Retry-After.
+        self.backoff = SharedBackoff(sleep)
         self._tokens = _TokenSource(config, self.http, oidc, clock)
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter only
 
@@ -132,6 +139,23 @@ class Transport:
         capped = min(base, self.config.max_backoff.total_seconds())
         return capped / 2 + self._rng.uniform(0, capped / 2)
 
+    def wait_to_retry(self, attempt: int, err: ProviderUnavailableError, what: str) -> None:
+        """Wait before retry number ``attempt`` after ``err``.
+
+        A 429 or a ``Retry-After`` pauses every thread using this transport (the server
+        asked the client to slow down); other failures back off only the caller.
+
+        Raises:
+            ProviderUnavailableError: ``err`` itself, when Retry-After exceeds
+                ``max_retry_after``.
+        """
+        delay = self.delay_for(attempt, err)
+        log.warning("%s failed (%s); retry %d in %.1fs", what, err.message, attempt, delay)
+        if err.status == 429 or err.retry_after is not None:
+            self.backoff.pause(delay)
+        else:
+            self.sleep(delay)
+
     def send_once(
         self,
         method: str,
@@ -141,7 +165,11 @@ class Transport:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
     ) -> requests.Response:
-        """One request (plus one resend with a new token after a 401); no other retry."""
+        """One request (plus one resend with a new token after a 401); no other retry.
+
+        Waits first while another thread pauses for a 429/Retry-After.
+        """
+        self.backoff.wait()
         token = self._tokens.get()
         response = self._send(method, url, token, what=what, params=params, json_body=json_body)
         if response.status_code == 401:
@@ -163,7 +191,7 @@ class Transport:
         params: Mapping[str, str] | None,
         json_body: Any,
     ) -> requests.Response:
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/scim+json"}
+        headers = {"Authorization": f"Bearer {token}", "Accept": ACCEPT}
         return self.http.request(
             method, url, what=what, params=params, json_body=json_body, headers=headers
         )
@@ -209,9 +237,7 @@ class Transport:
                 attempt += 1
                 if attempt > self.config.max_retries:
                     raise
-                delay = self.delay_for(attempt, err)
-                log.warning("%s failed (%s); retry %d in %.1fs", what, err.message, attempt, delay)
-                self.sleep(delay)
+                self.wait_to_retry(attempt, err, what)
 
 
 def readable_json(response: requests.Response, what: str) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from . import _cli_handlers as h
 from ._cli_handlers import ClientFactory
 from .client import ScimClient
 from .filters import FILTER_ATTRIBUTES
-from .sync import DEPARTURE_POLICIES
+from .roster import DATE_FORMATS
+from .sync import DEFAULT_WORKERS, DEPARTURE_POLICIES, MAX_WORKERS
 
 __all__ = ["add_subcommands", "main"]
 
@@ -38,6 +39,23 @@ def _connection_flags(parser: argparse.ArgumentParser) -> None:
 
 
 # -- parsers -----------------------------------------------------------------------------
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = _non_negative(text)
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected 1-{MAX_WORKERS}, got {text!r}")
+    return value
 
 
 def _user_fields(parser: argparse.ArgumentParser, *, create: bool) -> None:
@@ -102,9 +120,46 @@ def add_subcommands(subparsers: Subparsers, *, context: h.Context | None = None)
         "first_name surname email rank employee_id ship_name imo contract_start "
         "contract_end personal_email phone department)",
     )
-    sync.add_argument("--date-format", default="%Y-%m-%d", help="strptime format of dates")
+    sync.add_argument(
+        "--date-format",
+        default="iso",
+        help=f"dates in the export: {', '.join(DATE_FORMATS)} or a strptime pattern such as "
+        "%%d/%%m/%%Y (default: iso, YYYY-MM-DD; month names like 05-Mar-2026 always work)",
+    )
     sync.add_argument("--delimiter", help="CSV delimiter (default: detected , ; or tab)")
+    sync.add_argument(
+        "--encoding",
+        help="encoding of the export, e.g. cp1252 or utf-16 (default: UTF-8, BOM detected)",
+    )
     sync.add_argument("--default-group", action="append", help="group id for new users")
+    sync.add_argument(
+        "--workers",
+        type=_workers,
+        default=DEFAULT_WORKERS,
+        help=f"requests in flight during --apply (1-{MAX_WORKERS}, default {DEFAULT_WORKERS})",
+    )
+    sync.add_argument(
+        "--max-departures",
+        type=_non_negative,
+        help="most departures --apply may carry out (default: 10 %% of the managed users, "
+        "at least 5)",
+    )
+    sync.add_argument(
+        "--allow-email-change",
+        action="store_true",
+        help="let a row change its user's email (the login); refused by default",
+    )
+    sync.add_argument(
+        "--normalize-ranks",
+        action="store_true",
+        help='send canonical rank names ("2/O" -> "Second Officer")',
+    )
+    sync.add_argument("--json", action="store_true", help="print the plan and report as JSON")
+    sync.add_argument(
+        "--strict",
+        action="store_true",
+        help="invalid rows make the exit code 1 (and --apply sends nothing)",
+    )
     _connection_flags(sync)
     sync.set_defaults(handler=bind(h.crew_sync))
 

@@ -204,7 +204,7 @@ class ScimClient:
                     if found is not None:
                         return found
                     raise
-                self.transport.sleep(self.transport.delay_for(attempt, err))
+                self.transport.wait_to_retry(attempt, err, what)
                 found = lookup()
                 if found is not None:
                     return found

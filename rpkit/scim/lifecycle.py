@@ -7,11 +7,12 @@ the managed attributes that differ, :func:`classify_changes` names the lifecycle
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal
 
 from ..errors import ValidationError
+from ..ranks import DEFAULT_RANKS, RankVocabulary, normalize_rank
 from .models import CrewExtension, Email, GroupRef, PhoneNumber, User
 from .roster import RosterRow
 
@@ -24,6 +25,8 @@ __all__ = [
     "classify_changes",
     "desired_user",
     "diff_users",
+    "same_rank",
+    "wanted_rank",
 ]
 
 Action = Literal["create", "update", "transfer", "sign_off", "departure", "invalid"]
@@ -39,6 +42,13 @@ class SyncOptions:
     guide's per-integration choice). Only users with an ``externalId`` are considered
     CMS-managed unless ``manage_users_without_external_id`` is set, so office staff created
     by hand are never disabled by a crew export. ``default_groups`` are given to new users.
+
+    ``max_departures``: the most departures an apply may carry out (None: 10 % of the
+    CMS-managed users, at least 5), because a partial export looks like a mass departure.
+    ``allow_email_change``: a row whose email differs (beyond case) from its user's
+    ``userName`` may change it; the email is the login, so by default the row is refused.
+    ``normalize_ranks``: send the canonical name of a rank ``ranks`` knows ("2/O" ->
+    "Second Officer"). Either way, an alias of the rank Dualog already has is no change.
     """
 
     departure_policy: DeparturePolicy = "disable"
@@ -47,6 +57,10 @@ class SyncOptions:
     # An export with no rows at all is far likelier a broken export than a fleet that
     # lost every crew member; departing everyone takes this opt-in.
     allow_empty_roster: bool = False
+    max_departures: int | None = None
+    allow_email_change: bool = False
+    normalize_ranks: bool = False
+    ranks: RankVocabulary = field(default=DEFAULT_RANKS, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.departure_policy not in DEPARTURE_POLICIES:
@@ -54,6 +68,14 @@ class SyncOptions:
                 "departure_policy",
                 f"departure policy must be one of {', '.join(DEPARTURE_POLICIES)}",
             )
+        if self.max_departures is not None and self.max_departures < 0:
+            raise ValidationError("max_departures", "max_departures must not be negative")
+
+    def departure_limit(self, managed: int) -> int:
+        """The most departures allowed when ``managed`` users are CMS-managed."""
+        if self.max_departures is not None:
+            return self.max_departures
+        return max(5, managed // 10)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -74,7 +96,8 @@ def desired_user(
     an empty IMO number or an ended contract means signed off (no ship, no contract dates).
     """
     base = current or User(
-        user_name=row.email,
+        # Logins compare case-insensitively; one spelling keeps lookups and exports exact.
+        user_name=row.email.lower(),
         given_name=row.first_name,
         family_name=row.surname,
         groups=tuple(GroupRef(value=g) for g in options.default_groups),
@@ -116,13 +139,18 @@ def desired_user(
         )
     crew = replace(
         crew,
-        rank=row.rank if row.rank is not None else crew.rank,
+        rank=wanted_rank(row.rank, crew.rank, options),
         department=row.department if row.department is not None else crew.department,
     )
-    emails = [Email(value=row.email, type="work", primary=True)]
+    # The roster's spelling of an address Dualog already has (any case) is no change.
+    user_name = _same_address(row.email, base.user_name) or row.email.lower()
+    old_work = [e for e in base.emails if e.type == "work"]
     old_home = [e for e in base.emails if e.type == "home"]
+    work = next((_same_address(row.email, e.value) for e in old_work), None)
+    emails = [Email(value=work or user_name, type="work", primary=True)]
     if row.personal_email is not None:
-        emails.append(Email(value=row.personal_email, type="home", primary=False))
+        home = next((_same_address(row.personal_email, e.value) for e in old_home), None)
+        emails.append(Email(value=home or row.personal_email, type="home", primary=False))
     else:
         emails.extend(old_home)
     emails.extend(e for e in base.emails if e.type not in ("work", "home"))
@@ -137,7 +165,7 @@ def desired_user(
         phones = (PhoneNumber(value=row.phone, type="mobile"), *others)
     return replace(
         base,
-        user_name=row.email,
+        user_name=user_name,
         external_id=row.employee_id if row.employee_id is not None else base.external_id,
         given_name=row.first_name,
         family_name=row.surname,
@@ -147,6 +175,39 @@ def desired_user(
         phone_numbers=phones,
         crew=crew,
     )
+
+
+def _same_address(wanted: str, held: str | None) -> str | None:
+    """``held`` when it is ``wanted`` in another case, else None."""
+    return held if held is not None and held.lower() == wanted.lower() else None
+
+
+def same_rank(a: str | None, b: str | None, ranks: RankVocabulary) -> bool:
+    """Whether two rank texts name one rank: aliases of a known rank, or the same text
+    up to case, dots and spacing."""
+    if a is None or b is None:
+        return a is b
+    known_a, known_b = ranks.resolve(a), ranks.resolve(b)
+    if known_a is not None and known_b is not None:
+        return known_a.name == known_b.name
+    return normalize_rank(a) == normalize_rank(b)
+
+
+def wanted_rank(row_rank: str | None, held: str | None, options: SyncOptions) -> str | None:
+    """The rank to send: the roster's (canonical with ``normalize_ranks``), or ``held``
+    when the roster is silent or names the same rank in another spelling."""
+    if row_rank is None:
+        return held
+    if options.normalize_ranks:
+        wanted = options.ranks.canonical(row_rank) or row_rank
+        # Normalizing rewrites Dualog's alias too; an unknown rank only keeps its spelling.
+        return (
+            held
+            if held == wanted
+            or (options.ranks.resolve(wanted) is None and same_rank(wanted, held, options.ranks))
+            else wanted
+        )
+    return held if same_rank(row_rank, held, options.ranks) else row_rank
 
 
 def _email_key(e: Email) -> tuple[str, str | None, bool]:

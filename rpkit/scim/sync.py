@@ -1,8 +1,9 @@
 """Crew-roster sync: plan the SCIM changes a CMS export implies, then apply them.
 
 Planning is a pure function of (roster, users in Dualog, today, options); applying goes
-through ``ScimClient`` one action at a time, so one failed row stops nothing. The lifecycle
-follows Dualog's CMS guide ("User Lifecycle with CMS"):
+through ``ScimClient`` with a bounded pool of workers (one action per user, so actions on
+one user never race), and one failed row stops nothing. The lifecycle follows Dualog's CMS
+guide ("User Lifecycle with CMS"):
 
 * new crew: in the roster, not in Dualog -> ``create`` (with the ship assignment);
 * crew transfer: the IMO number changed -> ``transfer``;
@@ -19,7 +20,9 @@ board keep the start Dualog has, and new assignments that began earlier start to
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -49,11 +52,17 @@ __all__ = [
     "SyncPlan",
     "SyncReport",
     "apply_plan",
+    "check_departures",
     "desired_user",
     "diff_users",
     "plan_sync",
     "sync_roster",
 ]
+
+# Parallel requests an apply sends by default: enough to hide a remote API's latency,
+# few enough not to look like an attack (and within requests' pool of 10 connections).
+DEFAULT_WORKERS = 8
+MAX_WORKERS = 32
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -73,12 +82,18 @@ class PlannedAction:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SyncPlan:
-    """Everything a roster implies, in roster order then departures."""
+    """Everything a roster implies, in roster order then departures.
+
+    ``managed``: the Dualog users the sync manages (those a departure could touch);
+    ``departure_limit``: the most departures an apply will carry out.
+    """
 
     actions: tuple[PlannedAction, ...]
     unchanged: int
     today: date
     options: SyncOptions
+    managed: int = 0
+    departure_limit: int = 5
 
     @property
     def is_empty(self) -> bool:
@@ -87,6 +102,11 @@ class SyncPlan:
 
     def count(self, action: Action) -> int:
         return sum(1 for a in self.actions if a.action == action)
+
+    @property
+    def departures_allowed(self) -> bool:
+        """False when applying would be refused: more departures than the limit."""
+        return self.count("departure") <= self.departure_limit
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -102,10 +122,12 @@ class RowFailure:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SyncReport:
-    """What ``apply_plan`` did: actions applied and actions that failed."""
+    """What ``apply_plan`` did: actions applied, actions that failed, and ``invalid``
+    rows, which were never sent (so they neither applied nor failed)."""
 
     applied: tuple[PlannedAction, ...]
     failed: tuple[RowFailure, ...]
+    invalid: tuple[PlannedAction, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -204,6 +226,25 @@ def plan_sync(
             )
             continue
         claimed.update(dict.fromkeys(keys, row.line))
+        if (
+            current is not None
+            and current.user_name.lower() != row.email.lower()
+            and not options.allow_email_change
+        ):
+            # Matched by employee id with another email: the email is the login, so a
+            # change locks the person out of (or hands the account to) another address.
+            actions.append(
+                _invalid(
+                    row,
+                    ValidationError(
+                        "userName",
+                        f"email would change from {current.user_name} to {row.email}; the "
+                        "email is the login: allow it with --allow-email-change "
+                        "(allow_email_change)",
+                    ),
+                )
+            )
+            continue
         wanted = desired_user(row, current, today=today, options=options)
         notes = _notes(row, wanted, today)
         if current is None:
@@ -243,7 +284,22 @@ def plan_sync(
             f"{len(departures)} users (set allow_empty_roster to do so)",
         )
     actions.extend(departures)
-    return SyncPlan(actions=tuple(actions), unchanged=unchanged, today=today, options=options)
+    managed = sum(1 for u in all_users if _managed(u, options))
+    return SyncPlan(
+        actions=tuple(actions),
+        unchanged=unchanged,
+        today=today,
+        options=options,
+        managed=managed,
+        departure_limit=options.departure_limit(managed),
+    )
+
+
+def _managed(user: User, options: SyncOptions) -> bool:
+    """Whether the sync may depart ``user`` (CMS-managed: it has an ``externalId``)."""
+    return user.id is not None and bool(
+        user.external_id or options.manage_users_without_external_id
+    )
 
 
 def _notes(row: RosterRow, wanted: User, today: date) -> tuple[str, ...]:
@@ -280,9 +336,7 @@ def _departures(users: list[User], present: set[str], options: SyncOptions) -> l
         return []
     found = []
     for user in users:
-        if user.id is None or user.id in present:
-            continue
-        if not user.external_id and not options.manage_users_without_external_id:
+        if user.id is None or user.id in present or not _managed(user, options):
             continue
         if options.departure_policy == "disable" and not user.active:
             continue
@@ -327,41 +381,111 @@ def _execute(client: ScimClient, plan: SyncPlan, item: PlannedAction) -> None:
             client.update_user(item.user_id, lambda current: replace(current, active=False))
 
 
-def apply_plan(
-    client: ScimClient, plan: SyncPlan, *, progress: Progress | None = None
-) -> SyncReport:
-    """Carry out ``plan`` one action at a time; a failure is recorded, never raised.
+def check_departures(plan: SyncPlan) -> None:
+    """Refuse a plan with more departures than ``plan.departure_limit``.
 
-    ``invalid`` actions are reported as failures without sending anything. Each failure
-    carries the reason and, when Dualog sent one, its ``correlationId``.
+    Raises:
+        ValidationError: ``field="max_departures"``; the message names the flag.
     """
-    applied: list[PlannedAction] = []
-    failed: list[RowFailure] = []
-    total = len(plan.actions)
-    for done, item in enumerate(plan.actions, start=1):
-        try:
-            if item.action == "invalid":
-                assert item.problem is not None
-                raise item.problem
-            _execute(client, plan, item)
-        except ValidationError as err:
-            failed.append(RowFailure(action=item, reason=err.message, field=err.field))
-        except (ProviderResponseError, ProviderUnavailableError) as err:
-            failed.append(
-                RowFailure(
-                    action=item,
-                    reason=err.message,
-                    status=err.status,
-                    correlation_id=err.correlation_id,
-                )
-            )
-        except RpkitError as err:
-            failed.append(RowFailure(action=item, reason=err.message))
-        else:
-            applied.append(item)
-        if progress is not None:
-            progress(done, total, item)
-    return SyncReport(applied=tuple(applied), failed=tuple(failed))
+    planned = plan.count("departure")
+    if planned <= plan.departure_limit:
+        return
+    options = plan.options
+    why = (
+        "the limit set"
+        if options.max_departures is not None
+        else f"the default limit: 10 % of {plan.managed} CMS-managed users, at least 5"
+    )
+    raise ValidationError(
+        "max_departures",
+        f"refusing to apply: {planned} departures ({options.departure_policy}) exceed "
+        f"{plan.departure_limit}, {why}. A partial CMS export looks like this; if the "
+        f"roster is complete, allow them with --max-departures {planned} (max_departures)",
+    )
+
+
+def _chains(actions: tuple[PlannedAction, ...]) -> list[list[int]]:
+    """Indexes of the actions to send, grouped by user, each group in plan order: one
+    worker runs a group, so actions on one user never overlap or reorder."""
+    groups: dict[str, list[int]] = {}
+    for index, item in enumerate(actions):
+        if item.action == "invalid":
+            continue
+        key = f"user:{item.user_id}" if item.user_id else f"mail:{item.user_name.lower()}"
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())
+
+
+def _attempt(client: ScimClient, plan: SyncPlan, item: PlannedAction) -> RowFailure | None:
+    try:
+        _execute(client, plan, item)
+    except ValidationError as err:
+        return RowFailure(action=item, reason=err.message, field=err.field)
+    except (ProviderResponseError, ProviderUnavailableError) as err:
+        return RowFailure(
+            action=item, reason=err.message, status=err.status, correlation_id=err.correlation_id
+        )
+    except RpkitError as err:
+        return RowFailure(action=item, reason=err.message)
+    return None
+
+
+def apply_plan(
+    client: ScimClient,
+    plan: SyncPlan,
+    *,
+    progress: Progress | None = None,
+    workers: int = DEFAULT_WORKERS,
+) -> SyncReport:
+    """Carry out ``plan`` with up to ``workers`` requests in flight; a failed row is
+    recorded, never raised.
+
+    ``invalid`` actions are reported as invalid without sending anything. Each failure
+    carries the reason and, when Dualog sent one, its ``correlationId``. ``progress`` is
+    called once per action (invalid ones included), from one thread at a time, with an
+    exact running count. The client's retries and its shared backoff (a 429 slows every
+    worker) apply as they would to one caller.
+
+    Raises:
+        ValidationError: ``field="max_departures"`` when the plan departs more users than
+            its limit (nothing is sent); ``field="workers"`` for a count out of range.
+    """
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValidationError("workers", f"workers must be 1-{MAX_WORKERS}, got {workers}")
+    check_departures(plan)
+    items = plan.actions
+    outcomes: list[RowFailure | None] = [None] * len(items)
+    lock = threading.Lock()
+    done = 0
+
+    def finished(index: int, outcome: RowFailure | None) -> None:
+        nonlocal done
+        with lock:
+            outcomes[index] = outcome
+            done += 1
+            if progress is not None:
+                progress(done, len(items), items[index])
+
+    def run(chain: list[int]) -> None:
+        for index in chain:
+            finished(index, _attempt(client, plan, items[index]))
+
+    for index, item in enumerate(items):
+        if item.action == "invalid":
+            finished(index, None)  # counted, never sent
+    chains = _chains(items)
+    if chains:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpkit-sync") as pool:
+            for future in [pool.submit(run, chain) for chain in chains]:
+                future.result()
+    failed = tuple(o for o in outcomes if o is not None)
+    return SyncReport(
+        applied=tuple(
+            a for a, o in zip(items, outcomes, strict=True) if o is None and a.action != "invalid"
+        ),
+        failed=failed,
+        invalid=tuple(a for a in items if a.action == "invalid"),
+    )
 
 
 def sync_roster(
@@ -371,9 +495,10 @@ def sync_roster(
     options: SyncOptions | None = None,
     apply: bool = False,
     progress: Progress | None = None,
+    workers: int = DEFAULT_WORKERS,
 ) -> tuple[SyncPlan, SyncReport | None]:
     """Plan against the users Dualog has now and, with ``apply``, carry the plan out."""
     plan = plan_sync(roster, client.list_users(), today=client.today(), options=options)
     if not apply:
         return plan, None
-    return plan, apply_plan(client, plan, progress=progress)
+    return plan, apply_plan(client, plan, progress=progress, workers=workers)

@@ -200,17 +200,18 @@ def test_update_and_match_by_email(client: ScimClient) -> None:
     client.create_user(
         User(user_name="cook@nordic-aurora.example", given_name="A", family_name="B")
     )
-    _by_email(rows, INGRID)["rank"] = "Captain"
+    _by_email(rows, INGRID)["rank"] = "Chief Officer"
     rows.append(new_row(9, email="cook@nordic-aurora.example", first_name="A", surname="B"))
     first = run(client, rows)
     assert sorted(a.action for a in first.actions) == ["update", "update"]
-    assert client.get_user(INGRID_ID).crew.rank == "Captain"
+    assert client.get_user(INGRID_ID).crew.rank == "Chief Officer"
     cook = client.find_user(user_name="cook@nordic-aurora.example")
     assert cook is not None and cook.external_id == "EMP-7009"
 
 
 def test_failures_are_reported_and_stop_nothing(sandbox: SandboxHandle, client: ScimClient) -> None:
-    """Invalid rows and server refusals are reported with reason and correlationId."""
+    """Server refusals fail with reason and correlationId; invalid rows are counted as
+    invalid (never sent), not as failed."""
     rows = seed_rows(client)
     rows.append(new_row(1, imo="9312457"))  # bad check digit: never sent
     rows.append(new_row(2, imo="9074729", ship_name="MV Unknown"))  # valid IMO, no such ship
@@ -219,13 +220,13 @@ def test_failures_are_reported_and_stop_nothing(sandbox: SandboxHandle, client: 
     rows.append(conflict)
     result = plan(client, rows, "disable")
     report = apply_plan(client, result)
-    failures = {f.action.line: f for f in report.failed}
-    assert len(failures) == 3
-    bad_imo, unknown_ship, clash = (failures[line] for line in sorted(failures))
-    assert bad_imo.field == "shipImo" and bad_imo.correlation_id is None
+    [unknown_ship] = report.failed
     assert unknown_ship.status == 400 and unknown_ship.correlation_id
     assert "does not match a ship" in unknown_ship.reason
-    assert clash.field == "userName"
+    bad_imo, clash = sorted(report.invalid, key=lambda a: a.line or 0)
+    assert bad_imo.problem is not None and bad_imo.problem.field == "shipImo"
+    assert clash.problem is not None and clash.problem.field == "userName"
+    assert sorted(a.action for a in report.applied) == ["create", "departure"]
     assert client.find_user(external_id="EMP-7003") is not None
     # Ingrid and Tomas are claimed by the conflicting row and are not departed.
     assert client.get_user(INGRID_ID).active and client.get_user(TOMAS_ID).active
@@ -309,13 +310,13 @@ def test_timeouts_lose_and_duplicate_nothing() -> None:
             sleep=Sleeps(),
         )
         rows = seed_rows(client)
-        _by_email(rows, INGRID)["rank"] = "Captain"
+        _by_email(rows, INGRID)["rank"] = "Chief Officer"
         rows += [new_row(1), new_row(2)]
         planned = plan(client, rows)
         sandbox.set_fault("scim_users", "latency", delay=0.6, times=3)
         report = apply_plan(client, planned)
         assert report.ok, [f.reason for f in report.failed]
-        assert client.get_user(INGRID_ID).crew.rank == "Captain"
+        assert client.get_user(INGRID_ID).crew.rank == "Chief Officer"
         assert plan(client, rows).is_empty
         assert len(list(client.list_users())) == SEED_USERS + 2
 
