@@ -142,7 +142,7 @@ def _departure_line(plan: SyncPlan) -> str | None:
     return f"departures: {planned} of at most {plan.departure_limit} ({basis}): {verdict}"
 
 
-def _progress(stream: IO[str]) -> Progress:
+def progress_printer(stream: IO[str]) -> Progress:
     """A redrawn bar on a terminal; in a log, one line per 10 % (no ``\\r`` frames)."""
     interactive = stream.isatty()
     shown = 0
@@ -265,7 +265,9 @@ def crew_sync(ctx: Context, args: argparse.Namespace) -> int:
             error = err.message
     report: SyncReport | None = None
     if args.apply and error is None:
-        report = apply_plan(client, plan, progress=_progress(ctx.stderr), workers=args.workers)
+        report = apply_plan(
+            client, plan, progress=progress_printer(ctx.stderr), workers=args.workers
+        )
     if args.json:
         ctx.json(sync_json(plan, report, applying=args.apply, error=error))
     else:

@@ -77,3 +77,15 @@ def make_client(sandbox: SandboxHandle, sleeps: Sleeps) -> MakeClient:
 def client(make_client: MakeClient) -> ScimClient:
     """A crew_import client on the sandbox."""
     return make_client()
+
+
+@pytest.fixture
+def env(sandbox: SandboxHandle) -> dict[str, str]:
+    """The RPKIT_SCIM_* environment the sandbox prints at start."""
+    return {
+        "RPKIT_SCIM_BASE_URL": sandbox.urls["scim_base"],
+        "RPKIT_SCIM_TOKEN_URL": sandbox.urls["token"],
+        "RPKIT_SCIM_CLIENT_ID": SCIM_CLIENT_ID,
+        "RPKIT_SCIM_CLIENT_SECRET": SCIM_CLIENT_SECRET,
+        "RPKIT_SCIM_SCOPE": "crew_import",
+    }

@@ -26,6 +26,7 @@ class StubPlan:
     unauthorized: bool = False
     delete_answers: list[int] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    accepts: list[str | None] = field(default_factory=list)
     tokens: int = 0
 
 
@@ -76,6 +77,7 @@ def stub_server(plan: StubPlan) -> Iterator[str]:
 
         def do_GET(self) -> None:
             plan.requests.append(self.path)
+            plan.accepts.append(self.headers.get("Accept"))
             if plan.unauthorized:
                 self._send(401, {"title": "Unauthorized", "status": 401, "detail": "expired"})
                 return

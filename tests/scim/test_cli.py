@@ -12,8 +12,6 @@ from rpkit.scim import ScimClient, ScimConfig
 from rpkit.scim.cli import main
 from rpkit.scim.roster import rows_to_csv
 from rpkit.testing import (
-    SCIM_CLIENT_ID,
-    SCIM_CLIENT_SECRET,
     SCIM_READONLY_CLIENT_ID,
     SCIM_READONLY_CLIENT_SECRET,
     SandboxHandle,
@@ -23,18 +21,6 @@ from .helpers import INGRID, INGRID_ID, POLAR, Sleeps, in_days
 from .test_sync import new_row, seed_rows
 
 Capture = pytest.CaptureFixture[str]
-
-
-@pytest.fixture
-def env(sandbox: SandboxHandle) -> dict[str, str]:
-    """The RPKIT_SCIM_* environment the sandbox prints at start."""
-    return {
-        "RPKIT_SCIM_BASE_URL": sandbox.urls["scim_base"],
-        "RPKIT_SCIM_TOKEN_URL": sandbox.urls["token"],
-        "RPKIT_SCIM_CLIENT_ID": SCIM_CLIENT_ID,
-        "RPKIT_SCIM_CLIENT_SECRET": SCIM_CLIENT_SECRET,
-        "RPKIT_SCIM_SCOPE": "crew_import",
-    }
 
 
 def _factory(config: ScimConfig) -> ScimClient:

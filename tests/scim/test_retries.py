@@ -265,3 +265,16 @@ def test_echoed_password_is_redacted(sleeps: Sleeps) -> None:
     assert caught.value.status == 400
     assert "Hunter2-Secret" not in str(caught.value)
     assert "Hunter2-Secret" not in (caught.value.error_description or "")
+
+
+def test_requests_accept_scim_and_plain_json(sleeps: Sleeps) -> None:
+    """Every User API request sends Accept: application/scim+json, application/json
+    (ASP.NET answers, and may negotiate, plain JSON)."""
+    plan = StubPlan(users=5, max_page=5)
+    with stub_server(plan) as base:
+        config = ScimConfig(
+            base_url=base, token_url=base + "/token", client_id="c", client_secret="s"
+        )
+        users = list(ScimClient(config, sleep=sleeps).list_users())
+    assert len(users) == 5
+    assert plan.accepts == ["application/scim+json, application/json"]
