@@ -1,5 +1,8 @@
 """``ScimClient``: Dualog's User API (SCIM 2.0) as typed calls.
 
+A client may be shared by threads (the crew sync's workers): a 429 or ``Retry-After`` then
+pauses all of them (``_backoff.SharedBackoff``), not only the one that got it.
+
 Reads, PUTs and DELETEs are retried on 429/5xx/timeouts (honouring ``Retry-After``); a POST
 is not: after a failed or unreadable POST the user is looked up by ``externalId`` or
 ``userName`` first, and only sent again if it is not there. Updates read the user, apply

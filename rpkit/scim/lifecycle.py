@@ -198,15 +198,9 @@ def wanted_rank(row_rank: str | None, held: str | None, options: SyncOptions) ->
     when the roster is silent or names the same rank in another spelling."""
     if row_rank is None:
         return held
-    if options.normalize_ranks:
-        wanted = options.ranks.canonical(row_rank) or row_rank
-        # Normalizing rewrites Dualog's alias too; an unknown rank only keeps its spelling.
-        return (
-            held
-            if held == wanted
-            or (options.ranks.resolve(wanted) is None and same_rank(wanted, held, options.ranks))
-            else wanted
-        )
+    canonical = options.ranks.canonical(row_rank)
+    if options.normalize_ranks and canonical is not None:
+        return canonical  # Dualog's alias of the same rank is rewritten too
     return held if same_rank(row_rank, held, options.ranks) else row_rank
 
 
