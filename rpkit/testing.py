@@ -264,7 +264,11 @@ class SandboxHandle:
         password: str = DEMO_PASSWORD,
         scope: str = "openid profile email crew.public offline_access",
     ) -> dict[str, Any]:
-        """Tokens for a crew member via the (legacy) password grant and the demo client."""
+        """Tokens for a crew member via the (legacy) password grant and the demo client.
+
+        As from IdentityServer: an access token (and a refresh token for
+        ``offline_access``), no ID token. Use :meth:`code_tokens` for an ID token.
+        """
         response = self._http.post(
             self._local(self.urls["token"]),
             data={
@@ -272,6 +276,67 @@ class SandboxHandle:
                 "username": user_name,
                 "password": password,
                 "scope": scope,
+            },
+            auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
+            timeout=10,
+        )
+        response.raise_for_status()
+        tokens: dict[str, Any] = response.json()
+        return tokens
+
+    def code_tokens(
+        self,
+        user_name: str,
+        *,
+        scope: str = "openid profile email crew.public offline_access",
+        redirect_uri: str | None = None,
+        nonce: str = "n-sandbox",
+    ) -> dict[str, Any]:
+        """Tokens for a crew member via a code flow with PKCE and the demo client.
+
+        Plays the browser: opens the login page, clicks ``user_name``'s crew card and
+        exchanges the code. The token response carries the ID token of a browser
+        sign-in (with ``sid``).
+        """
+        import base64
+        import hashlib
+        import secrets
+        from urllib.parse import parse_qs, urlsplit
+
+        client = self.state.clients[DEMO_CLIENT_ID]
+        redirect = redirect_uri or client.redirect_uris[0]
+        verifier = secrets.token_urlsafe(48)
+        challenge = (
+            base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+            .rstrip(b"=")
+            .decode()
+        )
+        params = {
+            "response_type": "code",
+            "client_id": DEMO_CLIENT_ID,
+            "redirect_uri": redirect,
+            "scope": scope,
+            "state": secrets.token_urlsafe(8),
+            "nonce": nonce,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        with requests.Session() as browser:
+            page = browser.get(self._local(self.urls["authorize"]), params=params, timeout=10)
+            page.raise_for_status()
+            answer = browser.post(
+                page.url, data={"card": user_name}, allow_redirects=False, timeout=10
+            )
+        if answer.status_code != 302:
+            raise AssertionError(f"sign-in of {user_name} failed: HTTP {answer.status_code}")
+        code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+        response = self._http.post(
+            self._local(self.urls["token"]),
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect,
+                "code_verifier": verifier,
             },
             auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
             timeout=10,

@@ -35,6 +35,8 @@ SEED_FILE = Path(__file__).with_name("seed.json")
 
 OIDC_SCOPES = ("openid", "profile", "email", "offline_access", "crew.public")
 SCIM_SCOPES = ("crew_import", "crew_read")
+# Dualog's resource names are not public; the SCIM API's scopes belong to one resource.
+DEFAULT_API_RESOURCES: Mapping[str, tuple[str, ...]] = {"crew-api": SCIM_SCOPES}
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
@@ -60,9 +62,21 @@ CREW_CLAIMS_MAPPING: Mapping[str, str] = {
 }
 
 
+REFRESH_TOKEN_USAGES = ("reuse", "one_time")
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class OidcClientConfig:
-    """One registered OIDC/OAuth client (an "integration" or "API client" in Dualog)."""
+    """One registered OIDC/OAuth client (an "integration" or "API client" in Dualog).
+
+    The switches mirror Duende IdentityServer's client settings, with Duende's defaults:
+    ``always_include_user_claims_in_id_token`` (``AlwaysIncludeUserClaimsInIdToken``,
+    off: user claims go to userinfo and the access token only), ``require_pkce``
+    (``RequirePkce``, on), ``allow_offline_access`` (``AllowOfflineAccess``, off: the
+    ``offline_access`` scope is refused), ``refresh_token_usage`` (``RefreshTokenUsage``,
+    ``reuse``; ``one_time`` rotates), ``backchannel_logout_uri`` and
+    ``frontchannel_logout_uri`` (none: the IdP tells the app nothing at logout).
+    """
 
     client_id: str
     client_secret: str | None = field(default=None, repr=False)
@@ -73,10 +87,20 @@ class OidcClientConfig:
     token_endpoint_auth_methods: tuple[str, ...] = ("client_secret_basic", "client_secret_post")
     name: str = ""
     backchannel_logout_uri: str | None = None
+    frontchannel_logout_uri: str | None = None
+    always_include_user_claims_in_id_token: bool = False
+    require_pkce: bool = True
+    allow_offline_access: bool = False
+    refresh_token_usage: str = "reuse"
 
     def __post_init__(self) -> None:
         if not self.client_id:
             raise ConfigurationError('sandbox client "client_id" is required')
+        if self.refresh_token_usage not in REFRESH_TOKEN_USAGES:
+            raise ConfigurationError(
+                f'sandbox client "refresh_token_usage" {self.refresh_token_usage!r} must be '
+                '"reuse" or "one_time"'
+            )
         for grant in self.grant_types:
             if grant not in GRANT_TYPES:
                 raise ConfigurationError(f"sandbox client grant type {grant!r} is not supported")
@@ -90,14 +114,24 @@ class OidcClientConfig:
         for uri in (*self.redirect_uris, *self.post_logout_redirect_uris):
             if urlsplit(uri).scheme not in ("http", "https"):
                 raise ConfigurationError(f"sandbox client URI {uri!r} must be absolute http(s)")
-        if self.backchannel_logout_uri is not None:
-            parts = urlsplit(self.backchannel_logout_uri)
-            # Back-Channel Logout 1.0 §2.2: an absolute URL without a fragment.
+        for name in ("backchannel_logout_uri", "frontchannel_logout_uri"):
+            uri = getattr(self, name)
+            if uri is None:
+                continue
+            parts = urlsplit(uri)
+            # Back-Channel Logout 1.0 §2.2, Front-Channel Logout 1.0 §2: absolute, no fragment.
             if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
                 raise ConfigurationError(
-                    f'sandbox client "backchannel_logout_uri" {self.backchannel_logout_uri!r} '
-                    "must be an absolute http(s) URL without a fragment"
+                    f'sandbox client "{name}" {uri!r} must be an absolute http(s) URL '
+                    "without a fragment"
                 )
+
+    @property
+    def allowed_scopes(self) -> tuple[str, ...]:
+        """``scopes``, without ``offline_access`` unless the client allows offline access."""
+        if self.allow_offline_access:
+            return self.scopes
+        return tuple(s for s in self.scopes if s != "offline_access")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> OidcClientConfig:
@@ -166,7 +200,10 @@ DEFAULT_CLIENTS: tuple[OidcClientConfig, ...] = (
         redirect_uris=(f"{DEMO_APP_URL}/auth/oidc/callback",),
         post_logout_redirect_uris=(f"{DEMO_APP_URL}/",),
         grant_types=("authorization_code", "refresh_token", "password"),
-        backchannel_logout_uri=f"{DEMO_APP_URL}/auth/oidc/backchannel-logout",
+        # What the demo needs beyond Duende's defaults (listed in README.md): refresh
+        # tokens for rpkit.testing and apps that try refresh_tokens=True. No back-channel
+        # URI: Dualog's integration form may not offer one, so the demo logs out without.
+        allow_offline_access=True,
     ),
     OidcClientConfig(
         client_id="rpkit-scim",
@@ -213,8 +250,13 @@ class SandboxConfig:
     clients: tuple[OidcClientConfig, ...] = DEFAULT_CLIENTS
     service_providers: tuple[SamlServiceProviderConfig, ...] = DEFAULT_SERVICE_PROVIDERS
     allow_any_sp: bool = False
-    id_token_lifetime: int = 3600
+    id_token_lifetime: int = 300  # Duende's IdentityTokenLifetime
     access_token_lifetime: int = 3600
+    # API resource name -> the API scopes that belong to it. An access token's ``aud``
+    # lists the resources of its scopes, as Duende does; identity scopes have none.
+    api_resources: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_API_RESOURCES)
+    )
     client_credentials_lifetime: int = 86400  # Dualog User API: "valid for 24 hours"
     backchannel_logout_timeout: float = 3.0  # seconds per logout-token POST to an RP
     # Serve https with a private CA kept in ``data_dir/tls`` (rpkit.sandbox.tls); the
@@ -250,6 +292,12 @@ class SandboxConfig:
                 self, "tls_hostnames", tuple(dict.fromkeys(validate_hostname(n) for n in names))
             )
 
+    def audiences_for(self, scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+        """The API resources whose scopes are among ``scopes``: an access token's ``aud``."""
+        return tuple(
+            name for name, owned in self.api_resources.items() if any(s in owned for s in scopes)
+        )
+
     def with_overrides(self, **changes: Any) -> SandboxConfig:
         """Return a copy with ``changes`` applied (validated again)."""
         return replace(self, **changes)
@@ -263,7 +311,14 @@ class SandboxConfig:
         ``admin_token``. Unknown keys raise ``ConfigurationError``.
         """
         values = _read_mapping(Path(path))
-        known = {"clients", "service_providers", "replace_defaults", "allow_any_sp", "admin_token"}
+        known = {
+            "clients",
+            "service_providers",
+            "replace_defaults",
+            "allow_any_sp",
+            "admin_token",
+            "api_resources",
+        }
         unknown = set(values) - known
         if unknown:
             raise ConfigurationError(f"unknown sandbox config keys: {', '.join(sorted(unknown))}")
@@ -280,6 +335,13 @@ class SandboxConfig:
             kwargs["allow_any_sp"] = bool(values["allow_any_sp"])
         if "admin_token" in values:
             kwargs["admin_token"] = str(values["admin_token"])
+        if "api_resources" in values:
+            resources = values["api_resources"]
+            if not isinstance(resources, dict) or not all(
+                isinstance(v, list) for v in resources.values()
+            ):
+                raise ConfigurationError('sandbox "api_resources" maps names to scope lists')
+            kwargs["api_resources"] = {str(k): tuple(v) for k, v in resources.items()}
         kwargs.update(overrides)
         return cls(**kwargs)
 

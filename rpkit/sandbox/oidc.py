@@ -4,8 +4,9 @@ userinfo and end session."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
@@ -14,9 +15,9 @@ from .config import GRANT_TYPES, OIDC_SCOPES, SCIM_SCOPES
 from .controls import apply_overrides
 from .models import CrewMember, SignInRefusedError, check_sign_in, verify_password
 from .oidc_server import SESSION_COOKIE
-from .pages import render_autopost, render_login, render_message
+from .pages import render_autopost, render_login, render_message, render_signed_out
 from .state import IdpSession, SandboxState
-from .tokens import InvalidAccessTokenError
+from .tokens import InvalidAccessTokenError, token_scopes
 
 __all__ = ["SESSION_COOKIE", "bp", "current_member", "ensure_session", "sandbox", "start_session"]
 
@@ -140,16 +141,21 @@ def discovery() -> Response:
         subject_types_supported=["public"],
         id_token_signing_alg_values_supported=["RS256"],
         token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],
-        code_challenge_methods_supported=["S256"],
+        code_challenge_methods_supported=["plain", "S256"],
+        authorization_response_iss_parameter_supported=True,
         claims_supported=[
             "sub",
             "iss",
             "aud",
             "exp",
             "iat",
+            "nbf",
             "auth_time",
             "nonce",
             "sid",
+            "idp",
+            "amr",
+            "at_hash",
             "name",
             "given_name",
             "family_name",
@@ -162,7 +168,8 @@ def discovery() -> Response:
             "ship_imo",
         ],
         request_parameter_supported=False,
-        frontchannel_logout_supported=False,
+        frontchannel_logout_supported=True,
+        frontchannel_logout_session_supported=True,
         backchannel_logout_supported=True,
         backchannel_logout_session_supported=True,
     )
@@ -189,7 +196,14 @@ def authorize() -> Response:
     try:
         grant = server.get_consent_grant(end_user=current_member())
     except OAuth2Error as error:
-        return _as_form_post(server.handle_error_response(None, error), response_mode)
+        # Duende sends only "safe" errors back to the client; every validation error
+        # (unknown client, unregistered redirect_uri, refused scope, missing PKCE) is
+        # shown on its own error page, and the app never hears back.
+        if error.error in _SAFE_ERRORS and getattr(error, "redirect_uri", None):
+            return _as_form_post(
+                _with_iss(server.handle_error_response(None, error)), response_mode
+            )
+        return _error_page(error)
     except ValueError:
         # Authlib refuses to build an error whose description would echo control
         # characters from the request (e.g. a garbage response_type): still bad input.
@@ -205,7 +219,7 @@ def authorize() -> Response:
         return login_page(state, app_name, error=None, status=200)
     if request.form.get("deny"):
         response = server.create_authorization_response(grant_user=None, grant=grant)
-        return _as_form_post(response, response_mode)
+        return _as_form_post(_with_iss(response), response_mode)
     member, message = authenticate_form(state)
     if member is None:
         return login_page(state, app_name, error=message, status=403)
@@ -216,9 +230,60 @@ def _finish(server: Any, grant: Any, member: CrewMember, response_mode: str) -> 
     # The session exists before the code is issued, so the code carries its sid.
     cookie, _ = ensure_session(member)
     response = _as_form_post(
-        server.create_authorization_response(grant_user=member, grant=grant), response_mode
+        _with_iss(server.create_authorization_response(grant_user=member, grant=grant)),
+        response_mode,
     )
     _set_session_cookie(response, cookie)
+    return response
+
+
+# Duende's "safe" errors: the only ones sent back to the client's redirect URI.
+_SAFE_ERRORS = frozenset(
+    {
+        "access_denied",
+        "login_required",
+        "consent_required",
+        "interaction_required",
+        "account_selection_required",
+        "temporarily_unavailable",
+        "unmet_authentication_requirements",
+    }
+)
+
+# What the sandbox's error page tells the developer to change, per OAuth error.
+_FIXES = {
+    "invalid_client": "The client_id is not registered: add the client to the sandbox "
+    'config ("clients"), or use a registered client_id.',
+    "invalid_scope": "",
+    "unauthorized_client": "The client may not use this grant or response type: check its "
+    '"grant_types".',
+    "unsupported_response_type": "Use response_type=code.",
+}
+
+
+def _error_page(error: OAuth2Error) -> Response:
+    """IdentityServer's error page for an authorization error it must not redirect."""
+    description = error.description or error.error
+    if error.error == "invalid_request" and "redirect_uri" in description.lower():
+        fix = (
+            "The redirect_uri is not registered for this client: add it to the client's "
+            '"redirect_uris" (Dualog: the sign-in redirect URI of the integration).'
+        )
+    else:
+        fix = _FIXES.get(error.error, "")
+    message = f"{error.error}: {description}" + (f" {fix}" if fix else "")
+    return Response(
+        render_message("Sign-in error", message, testid="error", reason=error.error),
+        status=400,
+        mimetype="text/html",
+    )
+
+
+def _with_iss(response: Response) -> Response:
+    """Add RFC 9207 ``iss`` to an authorization response redirect (success or error)."""
+    location = response.headers.get("Location")
+    if response.status_code == 302 and location:
+        response.headers["Location"] = add_params_to_uri(location, [("iss", sandbox().issuer)])
     return response
 
 
@@ -261,8 +326,8 @@ def userinfo() -> Response:
         claims = state.tokens.validate_access_token(token)
     except InvalidAccessTokenError as err:
         return _bearer_error(401, "invalid_token", str(err))
-    scopes = set(str(claims.get("scope", "")).split())
-    if "openid" not in scopes:
+    scopes = token_scopes(claims)
+    if "openid" not in scopes or "sub" not in claims:
         return _bearer_error(403, "insufficient_scope", "The token lacks the openid scope")
     member = state.store.get_user(str(claims.get("sub")))
     if member is None:
@@ -284,12 +349,25 @@ def endsession() -> Response:
             mimetype="text/html",
         )
     response: Response | None = server.create_endpoint_response("end_session", validated)
-    if response is None:
-        response = Response(
-            render_message(
-                "Signed out", "You are signed out of Dualog Identity.", testid="signed-out"
-            ),
-            mimetype="text/html",
-        )
+    frames = _frontchannel_urls(g.get("rpkit_ended_sessions") or [])
+    if response is None or frames:
+        # Duende's logged-out page: front-channel iframes, then back to the app when a
+        # valid id_token_hint allowed post_logout_redirect_uri.
+        return_to = response.headers.get("Location") if response is not None else None
+        response = Response(render_signed_out(frames, return_to), mimetype="text/html")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+def _frontchannel_urls(sessions: list[IdpSession]) -> list[str]:
+    """Front-Channel Logout 1.0 §2: each client's URI with ``iss`` and ``sid``."""
+    state = sandbox()
+    urls = []
+    for session in sessions:
+        for client_id in session.oidc_clients:
+            client = state.clients.get(client_id)
+            uri = client.frontchannel_logout_uri if client is not None else None
+            if uri:
+                query = urlencode({"iss": state.issuer, "sid": session.sid})
+                urls.append(uri + ("&" if "?" in uri else "?") + query)
+    return urls

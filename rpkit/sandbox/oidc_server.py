@@ -8,7 +8,11 @@ from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+)
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.util import create_half_hash
@@ -45,12 +49,19 @@ class SandboxClient(ClientMixin):  # type: ignore[misc]
         return self.config.redirect_uris[0] if self.config.redirect_uris else None
 
     def get_allowed_scope(self, scope: str | None) -> str:
+        allowed = self.config.allowed_scopes
         if not scope:
-            return " ".join(self.config.scopes)
+            return " ".join(allowed)
         requested = scope.split()
-        refused = [s for s in requested if s not in self.config.scopes]
+        refused = [s for s in requested if s not in allowed]
         if refused:
-            raise InvalidScopeError(f"The client may not request {' '.join(refused)}.")
+            fix = (
+                "allow offline access for the client (allow_offline_access; Dualog: "
+                "AllowOfflineAccess) or do not request it"
+                if refused == ["offline_access"]
+                else "add the scope to the client's scopes or do not request it"
+            )
+            raise InvalidScopeError(f"The client may not request {' '.join(refused)}: {fix}.")
         return " ".join(dict.fromkeys(requested))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
@@ -101,9 +112,17 @@ def _add_id_token(state: SandboxState, grant: Any, response: Any) -> Any:
     auth_time = code.auth_time if code else refresh.auth_time if refresh else None
     sid = code.sid if code else refresh.sid if refresh else None
     at_hash = create_half_hash(token["access_token"], "RS256")
+    client: SandboxClient = request.client
+    # Duende: user claims go in a code-flow ID token only with
+    # AlwaysIncludeUserClaimsInIdToken; otherwise userinfo and the access token carry them.
+    user_claims = (
+        oidc_claims(member, scopes)
+        if client.config.always_include_user_claims_in_id_token
+        else {"sub": member.id}
+    )
     token["id_token"] = state.tokens.issue_id_token(
-        client_id=request.client.get_client_id(),
-        user_claims=oidc_claims(member, scopes),
+        client_id=client.get_client_id(),
+        user_claims=user_claims,
         lifetime=state.config.id_token_lifetime,
         nonce=code.nonce if code else None,
         auth_time=auth_time,
@@ -114,7 +133,10 @@ def _add_id_token(state: SandboxState, grant: Any, response: Any) -> Any:
 
 
 class _IdToken:
-    """Adds an ID token to refresh and password grant responses when ``openid`` is in scope."""
+    """Adds an ID token to refresh grant responses when ``openid`` is in scope.
+
+    Not to the password grant: Duende's resource owner flow returns no ID token.
+    """
 
     def __call__(self, grant: Any) -> None:
         grant.register_hook(
@@ -140,6 +162,17 @@ class _OpenIDCode(OpenIDCode):  # type: ignore[misc]
 class _S256Only(CodeChallenge):  # type: ignore[misc]
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: Any) -> None:
+        # Authlib demands PKCE from public clients only; Duende's RequirePkce (default
+        # true) demands it from every client.
+        client: SandboxClient = grant.request.client
+        if client.config.require_pkce and not grant.request.payload.data.get("code_challenge"):
+            raise InvalidRequestError(
+                "code challenge required: send PKCE (code_challenge with S256), or turn "
+                "require_pkce off for the client (Dualog: RequirePkce)"
+            )
+        super().validate_code_challenge(grant, redirect_uri)
 
     def get_authorization_code_challenge(self, authorization_code: AuthorizationCode) -> Any:
         return authorization_code.code_challenge
@@ -194,8 +227,21 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
 
 
 class _RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
+    """Refresh, with Duende's RefreshTokenUsage: ``reuse`` (default) answers with the same
+    refresh token; ``one_time`` issues a new one and revokes the old."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = _CLIENT_AUTH
     INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def issue_token(self, user: CrewMember, refresh_token: RefreshToken) -> dict[str, Any]:
+        client: SandboxClient = self.request.client
+        if client.config.refresh_token_usage == "one_time":
+            token: dict[str, Any] = super().issue_token(user, refresh_token)
+            return token
+        scope = self.request.payload.scope or refresh_token.get_scope()
+        token = self.generate_token(user=user, scope=scope, include_refresh_token=False)
+        token["refresh_token"] = refresh_token.token
+        return token
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
         state = _state(self)
@@ -209,7 +255,9 @@ class _RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         return _signed_in(_state(self), refresh_token.user_id)
 
     def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
-        refresh_token.revoked = True
+        client: SandboxClient = self.request.client
+        if client.config.refresh_token_usage == "one_time":
+            refresh_token.revoked = True
 
 
 class _PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):  # type: ignore[misc]
@@ -248,6 +296,7 @@ class _TokenGenerator:
             lifetime = config.client_credentials_lifetime
         else:
             lifetime = expires_in or config.access_token_lifetime
+        scopes = scope.split()
         token: dict[str, Any] = {
             "token_type": "Bearer",
             "access_token": self._state.tokens.issue_access_token(
@@ -255,11 +304,13 @@ class _TokenGenerator:
                 subject=user.id if user else None,
                 scope=scope,
                 lifetime=lifetime,
+                audiences=config.audiences_for(scopes),
+                user_claims=oidc_claims(user, set(scopes)) if user else None,
             ),
             "expires_in": lifetime,
             "scope": scope,
         }
-        if include_refresh_token and user is not None and "offline_access" in scope.split():
+        if include_refresh_token and user is not None and "offline_access" in scopes:
             token["refresh_token"] = secrets.token_urlsafe(32)
         return token
 
@@ -282,8 +333,9 @@ class SandboxEndSession(EndSessionEndpoint):  # type: ignore[misc]
     def is_post_logout_redirect_uri_legitimate(
         self, request: Any, post_logout_redirect_uri: str, client: Any, logout_hint: Any
     ) -> bool:
-        # A sandbox convenience: a registered URI plus the client_id is enough.
-        return client is not None
+        # Duende ignores client_id: post_logout_redirect_uri and state are followed only
+        # with a valid id_token_hint (EndSessionRequestValidator).
+        return False
 
     def end_session(self, end_session_request: Any) -> None:
         state = self._sandbox
@@ -294,6 +346,7 @@ class SandboxEndSession(EndSessionEndpoint):  # type: ignore[misc]
         if not ended and isinstance(sid, str) and sid:
             # No cookie (another browser, a test client): the signed id_token_hint names it.
             ended = state.end_sessions(sid=sid)
+        g.rpkit_ended_sessions = ended
         for session in ended:
             # Back-Channel Logout 1.0 §2.5; on a thread, so a dead RP delays nothing here.
             state.notify_logout(session)
@@ -311,6 +364,9 @@ def create_authorization_server(app: Flask, state: SandboxState) -> Authorizatio
         refresh = token.get("refresh_token")
         if not refresh or request.user is None:
             return
+        with state.lock:
+            if refresh in state.refresh_tokens:
+                return  # RefreshTokenUsage reuse: the same token, the same absolute lifetime
         code: AuthorizationCode | None = request.authorization_code
         previous: RefreshToken | None = getattr(request, "refresh_token", None)
         now = state.clock.time()
@@ -332,7 +388,7 @@ def create_authorization_server(app: Flask, state: SandboxState) -> Authorizatio
     server.register_token_generator("default", _TokenGenerator(state))
     server.register_grant(_CodeGrant, [_OpenIDCode(state), _S256Only(required=True)])
     server.register_grant(_RefreshGrant, [_IdToken()])
-    server.register_grant(_PasswordGrant, [_IdToken()])
+    server.register_grant(_PasswordGrant)
     server.register_grant(_ClientCredentialsGrant)
     server.register_endpoint(SandboxEndSession(state))
     return server

@@ -151,3 +151,39 @@ def render_autopost(action: str, fields: Mapping[str, str]) -> str:
         f'<form method=post action="{escape(action)}">{_hidden(fields)}'
         "<noscript><button type=submit>Continue</button></noscript></form></body></html>"
     )
+
+
+def render_signed_out(frontchannel_urls: list[str], return_to: str | None) -> str:
+    """The signed-out page: one hidden iframe per front-channel logout URL, as
+    IdentityServer's logged-out page renders them, then the way back to the app.
+
+    With ``return_to`` the page follows it once every iframe has loaded (or after 3 s).
+    """
+    frames = "".join(
+        f'<iframe class=frontchannel data-testid=frontchannel-logout src="{escape(url)}" '
+        'width=0 height=0 style="display:none"></iframe>'
+        for url in frontchannel_urls
+    )
+    link = (
+        f'<p><a data-testid=post-logout-redirect href="{escape(return_to)}">'
+        "Return to the application</a></p>"
+        if return_to
+        else ""
+    )
+    script = ""
+    if return_to:
+        script = (
+            "<script>(function(){var left=document.querySelectorAll('iframe.frontchannel')"
+            ".length;var go=function(){location.href=document.querySelector("
+            "'[data-testid=post-logout-redirect]').href};if(!left){go();return}"
+            "document.querySelectorAll('iframe.frontchannel').forEach(function(f){"
+            "f.addEventListener('load',function(){if(--left===0)go()})});"
+            "setTimeout(go,3000)})();</script>"
+        )
+    body = (
+        "<header><h1>Dualog Identity<span class=badge>SANDBOX</span></h1></header>"
+        "<section class=panel><h2>Signed out</h2>"
+        "<p id=signed-out data-testid=signed-out>You are signed out of Dualog Identity.</p>"
+        f"{link}{frames}</section>{script}"
+    )
+    return _page("Signed out", body)

@@ -16,7 +16,7 @@ from .scim_filter import FilterError, parse_filter
 from .scim_schema import LIST_URN, resource_types, schemas, service_provider_config
 from .scim_users import ScimError, group_from_scim, group_to_scim, user_from_scim, user_to_scim
 from .state import SCIM_LEGACY_PREFIX, SCIM_PREFIX
-from .tokens import InvalidAccessTokenError
+from .tokens import InvalidAccessTokenError, token_scopes
 
 __all__ = ["bp"]
 
@@ -70,7 +70,7 @@ def _authorized(write: bool) -> None:
         claims = sandbox().tokens.validate_access_token(token)
     except InvalidAccessTokenError as err:
         raise ScimError(401, f"Unauthorized: {err}") from err
-    scopes = set(str(claims.get("scope", "")).split())
+    scopes = token_scopes(claims)
     if write and "crew_import" not in scopes:
         raise ScimError(403, "The token's scope does not allow changes (needs crew_import)")
     if not scopes & {"crew_import", "crew_read"}:

@@ -13,9 +13,22 @@ from .clock import SandboxClock
 from .controls import Controls, apply_overrides
 from .keys import KeyRing
 
-__all__ = ["BACKCHANNEL_LOGOUT_EVENT", "InvalidAccessTokenError", "TokenService"]
+__all__ = ["BACKCHANNEL_LOGOUT_EVENT", "InvalidAccessTokenError", "TokenService", "token_scopes"]
 
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+def token_scopes(claims: Mapping[str, Any]) -> set[str]:
+    """The scopes of an access token: a JSON array (Duende) or a space-delimited string."""
+    scope = claims.get("scope")
+    if isinstance(scope, list):
+        return {s for s in scope if isinstance(s, str)}
+    return set(str(scope or "").split())
+
+
+def _audience(audiences: tuple[str, ...]) -> str | list[str]:
+    # As .NET's JWT handler writes it: one audience as a string, several as an array.
+    return audiences[0] if len(audiences) == 1 else list(audiences)
 
 
 class InvalidAccessTokenError(Exception):
@@ -39,21 +52,40 @@ class TokenService:
         return jwt.encode(header, dict(claims), key, algorithms=["RS256"])
 
     def issue_access_token(
-        self, *, client_id: str, subject: str | None, scope: str, lifetime: int
+        self,
+        *,
+        client_id: str,
+        subject: str | None,
+        scope: str,
+        lifetime: int,
+        audiences: tuple[str, ...] = (),
+        user_claims: Mapping[str, Any] | None = None,
+        auth_time: int | None = None,
+        sid: str | None = None,
     ) -> str:
-        """Return an RS256 JWT access token (RFC 9068 profile; ``aud`` is the client)."""
+        """Return an RS256 JWT access token shaped as Duende IdentityServer's.
+
+        Header ``typ: at+jwt``; ``scope`` a JSON array; ``aud`` the API resources the
+        scopes belong to, absent when there are none; ``sub`` (and the user's claims,
+        ``auth_time``, ``idp``, ``amr``) only for a user, never on client credentials.
+        """
         now = int(self._clock.time())
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "sub": subject or client_id,
-            "aud": client_id,
-            "client_id": client_id,
-            "scope": scope,
-            "iat": now,
             "nbf": now,
+            "iat": now,
             "exp": now + lifetime,
+            "client_id": client_id,
+            "scope": scope.split(),
             "jti": secrets.token_urlsafe(12),
         }
+        if audiences:
+            claims["aud"] = _audience(audiences)
+        if subject is not None:
+            claims.update(user_claims or {})
+            claims.update(sub=subject, auth_time=auth_time or now, idp="local", amr=["pwd"])
+            if sid:
+                claims["sid"] = sid
         claims = apply_overrides(claims, self._controls.take_next_claims("access_token"))
         return self._sign(claims, "at+jwt")
 
@@ -68,18 +100,23 @@ class TokenService:
         at_hash: str | None,
         sid: str | None = None,
     ) -> str:
-        """Return an RS256 ID token (OIDC Core 1.0 §2) with the user's claims.
+        """Return an RS256 ID token (OIDC Core 1.0 §2) shaped as Duende IdentityServer's.
 
-        ``sid`` is the IdP session (Back-Channel Logout 1.0 §3), when there is one.
+        ``user_claims`` is ``{"sub": ...}`` alone by default (protocol claims only);
+        the caller adds the user's claims for ``always_include_user_claims_in_id_token``.
+        No ``azp``; ``nbf``, ``idp`` and ``amr`` as Duende sends them. ``sid`` is the IdP
+        session (Back-Channel Logout 1.0 §3), when there is one.
         """
         now = int(self._clock.time())
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "aud": client_id,
-            "azp": client_id,
+            "nbf": now,
             "iat": now,
             "exp": now + lifetime,
+            "aud": client_id,
+            "amr": ["pwd"],
             "auth_time": auth_time or now,
+            "idp": "local",
             **user_claims,
         }
         if nonce:

@@ -78,6 +78,7 @@ def sandbox_clients(bases: Iterable[str]) -> tuple[OidcClientConfig, ...]:
         redirect_uris=tuple(f"{b}/auth/oidc/callback" for b in bases),
         post_logout_redirect_uris=tuple(f"{b}/" for b in bases),
         grant_types=("authorization_code", "refresh_token", "password"),
+        allow_offline_access=True,  # as the default demo client: rpkit.testing's helpers
     )
     return (demo, *(c for c in DEFAULT_CLIENTS if c.client_id != DEMO_CLIENT_ID))
 

@@ -91,16 +91,31 @@ def test_oidc_login_yields_rank_and_ship(sandbox: SandboxHandle) -> None:
     assert identity.issuer == sandbox.issuer
 
 
-def test_warm_oidc_login_costs_one_back_channel_request(sandbox: SandboxHandle) -> None:
-    client = oidc_client(sandbox)
-    oidc_login(client)
-    sandbox.reset_counts()
-    url, _ = client.start_login()
-    answer = pick_crew(requests.Session(), url, MASTER)
-    params = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["Location"]).query).items()}
-    client.finish_login(params)
-    counts = {k: v for k, v in sandbox.request_counts().items() if v}
-    assert counts == {"authorize": 2, "token": 1}  # login page GET + card POST, one token call
+@pytest.mark.parametrize(
+    ("in_id_token", "back_channel"),
+    [(False, {"token": 1, "userinfo": 1}), (True, {"token": 1})],
+    ids=["duende-default-claims-in-userinfo", "always_include_user_claims_in_id_token"],
+)
+def test_warm_oidc_login_back_channel_requests(
+    sandbox: SandboxHandle, in_id_token: bool, back_channel: dict[str, int]
+) -> None:
+    """A warm login costs the token call, plus userinfo only when the ID token lacks rank."""
+    demo = sandbox.state.clients[DEMO_CLIENT_ID]
+    switched = replace(demo, always_include_user_claims_in_id_token=in_id_token)
+    with sandbox_server(clients=(switched,)) as sb:
+        client = oidc_client(sb)
+        oidc_login(client)
+        sb.reset_counts()
+        url, _ = client.start_login()
+        answer = pick_crew(requests.Session(), url, MASTER)
+        query = parse_qs(urlsplit(answer.headers["Location"]).query)
+        params = {k: v[0] for k, v in query.items()}
+        assert params["iss"] == sb.issuer  # RFC 9207, checked by rpkit
+        result = client.finish_login(params)
+        counts = {k: v for k, v in sb.request_counts().items() if v}
+    assert counts == {"authorize": 2, **back_channel}  # login page GET + card POST
+    assert result.identity.rank == "Master" and result.identity.email
+    assert ("rank" in result.id_token.claims) is in_id_token
 
 
 def test_sandbox_key_rotation_costs_rpkit_one_jwks_fetch(sandbox: SandboxHandle) -> None:

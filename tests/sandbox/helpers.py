@@ -35,7 +35,7 @@ def authorize_params(challenge: str, **extra: str) -> dict[str, str]:
         "response_type": "code",
         "client_id": DEMO_CLIENT_ID,
         "redirect_uri": DEMO_REDIRECT_URI,
-        "scope": "openid profile email crew.public offline_access",
+        "scope": "openid profile email crew.public",
         "state": secrets.token_urlsafe(8),
         "nonce": secrets.token_urlsafe(8),
         "code_challenge": challenge,

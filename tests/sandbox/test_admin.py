@@ -123,14 +123,15 @@ def test_bad_control_requests_are_400(
 
 def test_next_token_claims_apply_once(sandbox: SandboxHandle) -> None:
     """Claim overrides change (or remove) claims of the next ID token only."""
-    sandbox.set_next_token_claims({"rank": "Pirate", "email": None, "aud": "someone-else"})
-    first = sandbox.password_tokens(INGRID)["id_token"]
-    second = sandbox.password_tokens(INGRID)["id_token"]
+    sandbox.set_next_token_claims({"rank": "Pirate", "idp": None, "aud": "someone-else"})
+    first = sandbox.code_tokens(INGRID)["id_token"]
+    second = sandbox.code_tokens(INGRID)["id_token"]
     keys = sandbox.key_set()
     claims = jwt.decode(first, keys, algorithms=["RS256"]).claims
-    assert claims["rank"] == "Pirate" and "email" not in claims
+    assert claims["rank"] == "Pirate" and "idp" not in claims
     assert claims["aud"] == "someone-else"
-    assert jwt.decode(second, keys, algorithms=["RS256"]).claims["rank"] == "Master"
+    second_claims = jwt.decode(second, keys, algorithms=["RS256"]).claims
+    assert "rank" not in second_claims and second_claims["idp"] == "local"
 
 
 def test_clock_shift_expires_tokens_and_ends_contracts(sandbox: SandboxHandle) -> None:
@@ -162,9 +163,9 @@ def test_reset_restores_the_seed(sandbox: SandboxHandle) -> None:
 
 def test_key_rotation_visible_in_jwks(fresh: SandboxHandle) -> None:
     """After rotation, tokens use the new kid and both keys are published during the grace."""
-    old_kid = _header_kid(fresh.password_tokens(INGRID)["id_token"])
+    old_kid = _header_kid(fresh.code_tokens(INGRID)["id_token"])
     new_kid = fresh.rotate_keys(grace_seconds=300)
-    token = fresh.password_tokens(INGRID)["id_token"]
+    token = fresh.code_tokens(INGRID)["id_token"]
     assert _header_kid(token) == new_kid != old_kid
     kids = {k["kid"] for k in fresh.jwks()["keys"]}
     assert kids == {old_kid, new_kid}
@@ -181,7 +182,7 @@ def test_rotation_without_grace_drops_the_old_key(fresh: SandboxHandle) -> None:
 def test_sign_with_unpublished_key(fresh: SandboxHandle) -> None:
     """rotate(publish=False) signs with a key the JWKS does not show until published."""
     new_kid = fresh.rotate_keys(publish=False)
-    token = fresh.password_tokens(INGRID)["id_token"]
+    token = fresh.code_tokens(INGRID)["id_token"]
     assert _header_kid(token) == new_kid
     keys = fresh.key_set()
     assert new_kid not in {k["kid"] for k in fresh.jwks()["keys"]}
@@ -189,7 +190,7 @@ def test_sign_with_unpublished_key(fresh: SandboxHandle) -> None:
         jwt.decode(token, keys, algorithms=["RS256"])
     fresh.publish_keys()
     keys = fresh.key_set()
-    assert jwt.decode(token, keys, algorithms=["RS256"]).claims["rank"] == "Master"
+    assert jwt.decode(token, keys, algorithms=["RS256"]).claims["sub"] == "87234"
 
 
 def test_keys_persist_across_restart(tmp_path: Path) -> None:

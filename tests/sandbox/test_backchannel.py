@@ -20,7 +20,7 @@ import requests
 from rpkit.config import OidcConfig
 from rpkit.errors import RpkitError
 from rpkit.oidc import OidcClient
-from rpkit.sandbox.config import DEFAULT_CLIENTS, DEMO_APP_URL, OidcClientConfig
+from rpkit.sandbox.config import DEFAULT_CLIENTS, OidcClientConfig
 from rpkit.testing import SandboxHandle, sandbox_server
 
 from .helpers import INGRID, TOMAS, authorize_params, pick_card, pkce_pair, query_of
@@ -89,6 +89,7 @@ def _client(client_id: str, backchannel: str | None) -> OidcClientConfig:
         redirect_uris=(APP_REDIRECT,),
         post_logout_redirect_uris=("http://127.0.0.1:5000/",),
         backchannel_logout_uri=backchannel,
+        allow_offline_access=True,
     )
 
 
@@ -132,7 +133,12 @@ def _login(
 ) -> dict[str, Any]:
     """Sign in to ``client_id`` in the browser ``http`` (reusing its session); return tokens."""
     verifier, challenge = pkce_pair()
-    params = authorize_params(challenge, client_id=client_id, redirect_uri=APP_REDIRECT)
+    params = authorize_params(
+        challenge,
+        client_id=client_id,
+        redirect_uri=APP_REDIRECT,
+        scope="openid profile email crew.public offline_access",
+    )
     if http.cookies:
         params["prompt"] = "none"
         answer = http.get(sandbox.urls["authorize"], params=params, allow_redirects=False)
@@ -195,10 +201,10 @@ def test_discovery_advertises_backchannel_logout(bcl: SandboxHandle) -> None:
     assert "sid" in doc["claims_supported"]
 
 
-def test_demo_client_has_a_default_backchannel_uri() -> None:
-    """rpkit-demo posts logout tokens to the sample app's back-channel route by default."""
+def test_demo_client_has_no_backchannel_uri() -> None:
+    """rpkit-demo has no back-channel URI: Dualog's integration form may not offer one."""
     demo = next(c for c in DEFAULT_CLIENTS if c.client_id == "rpkit-demo")
-    assert demo.backchannel_logout_uri == f"{DEMO_APP_URL}/auth/oidc/backchannel-logout"
+    assert demo.backchannel_logout_uri is None and demo.frontchannel_logout_uri is None
 
 
 def test_id_tokens_carry_the_session_sid(bcl: SandboxHandle) -> None:
@@ -355,9 +361,11 @@ def test_end_session_without_cookie_finds_the_session_by_sid(
     assert bcl.state.sessions == {}
 
 
-def test_password_grant_tokens_have_no_sid(bcl: SandboxHandle) -> None:
-    """The password grant opens no browser session, so its ID token has no sid."""
-    assert "sid" not in _claims(bcl.password_tokens(INGRID)["id_token"])[1]
+def test_password_grant_tokens_have_no_id_token_and_no_sid(bcl: SandboxHandle) -> None:
+    """The password grant opens no browser session and, as in Duende, returns no ID token."""
+    tokens = bcl.password_tokens(INGRID)
+    assert "id_token" not in tokens
+    assert "sid" not in _claims(tokens["access_token"])[1]
 
 
 def test_next_logout_token_claims_can_be_overridden(bcl: SandboxHandle, receiver: Receiver) -> None:

@@ -55,7 +55,7 @@ def test_rotate_keys_unpublished_then_publish(sandbox: SandboxHandle) -> None:
 
 def test_next_claims_removes_rank_once(sandbox: SandboxHandle) -> None:
     assert run(sandbox, "next-claims", "rank=null", 'ship_name="MV Test"') == 0
-    tokens = sandbox.password_tokens("ingrid.larsen@nordic-aurora.example")
+    tokens = sandbox.code_tokens("ingrid.larsen@nordic-aurora.example")
     from joserfc import jwt
 
     claims = jwt.decode(tokens["id_token"], sandbox.key_set()).claims

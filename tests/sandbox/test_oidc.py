@@ -72,7 +72,10 @@ def test_discovery_uses_dualog_paths(sandbox: SandboxHandle) -> None:
     assert doc["userinfo_endpoint"] == issuer + "/connect/userinfo"
     assert doc["jwks_uri"] == issuer + "/.well-known/openid-configuration/jwks"
     assert doc["end_session_endpoint"] == issuer + "/connect/endsession"
-    assert doc["code_challenge_methods_supported"] == ["S256"]
+    assert doc["code_challenge_methods_supported"] == ["plain", "S256"]
+    assert doc["authorization_response_iss_parameter_supported"] is True
+    assert doc["frontchannel_logout_supported"] is True
+    assert doc["frontchannel_logout_session_supported"] is True
     assert "crew.public" in doc["scopes_supported"]
     assert set(doc["response_modes_supported"]) == {"query", "form_post"}
 
@@ -83,28 +86,44 @@ def test_jwks_publishes_rsa_signing_keys(sandbox: SandboxHandle) -> None:
     assert keys and all(k["kty"] == "RSA" and k["alg"] == "RS256" and "d" not in k for k in keys)
 
 
-def test_code_flow_with_card_issues_rank_and_crew_claims(sandbox: SandboxHandle) -> None:
-    """Clicking a crew card yields a code whose ID token carries rank and crew.public claims."""
+def _userinfo(sandbox: SandboxHandle, access_token: str) -> dict[str, object]:
+    answer = requests.get(
+        sandbox.urls["userinfo"], headers={"Authorization": f"Bearer {access_token}"}, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    info: dict[str, object] = answer.json()
+    return info
+
+
+def test_code_flow_id_token_has_protocol_claims_only(sandbox: SandboxHandle) -> None:
+    """As Duende by default: the ID token carries protocol claims only (no azp, 300 s);
+    rank and the crew claims come from userinfo."""
     result = _code_login(sandbox, INGRID)
     claims = result["claims"]
     assert isinstance(claims, dict)
     assert claims["iss"] == sandbox.issuer
     assert claims["aud"] == DEMO_CLIENT_ID
-    assert claims["rank"] == "Master"
-    assert claims["email"] == INGRID
-    assert claims["given_name"] == "Ingrid"
-    assert claims["ship_imo"] == "9312456"
-    assert claims["ship_name"] == "MV Nordic Aurora"
-    assert claims["department"] == "Deck"
-    assert "at_hash" in claims
+    assert set(claims) == {
+        "iss", "aud", "exp", "iat", "nbf", "sub", "sid", "auth_time", "idp", "amr",
+        "nonce", "at_hash",
+    }  # fmt: skip
+    assert claims["exp"] - claims["iat"] == 300
+    tokens = result["tokens"]
+    assert isinstance(tokens, dict)
+    info = _userinfo(sandbox, tokens["access_token"])
+    assert info["sub"] == claims["sub"]
+    assert info["rank"] == "Master" and info["email"] == INGRID
+    assert info["given_name"] == "Ingrid" and info["ship_imo"] == "9312456"
+    assert info["ship_name"] == "MV Nordic Aurora" and info["department"] == "Deck"
 
 
 def test_rank_is_present_without_profile_scopes(sandbox: SandboxHandle) -> None:
-    """`rank` is always in the ID token, even for scope=openid alone."""
-    claims = _code_login(sandbox, TOMAS, scope="openid")["claims"]
-    assert isinstance(claims, dict)
-    assert claims["rank"] == "Chief Officer"
-    assert "email" not in claims and "ship_name" not in claims
+    """`rank` is always in userinfo, even for scope=openid alone."""
+    tokens = _code_login(sandbox, TOMAS, scope="openid")["tokens"]
+    assert isinstance(tokens, dict)
+    info = _userinfo(sandbox, tokens["access_token"])
+    assert info["rank"] == "Chief Officer"
+    assert "email" not in info and "ship_name" not in info
 
 
 def test_password_form_login(sandbox: SandboxHandle) -> None:
@@ -157,9 +176,9 @@ def test_refused_crew_see_clear_message(sandbox: SandboxHandle, user: str, text:
 
 def test_future_contract_may_sign_in(sandbox: SandboxHandle) -> None:
     """Crew joining later still have their cloud identity."""
-    claims = _code_login(sandbox, ANA)["claims"]
-    assert isinstance(claims, dict)
-    assert claims["rank"] == "Cook"
+    tokens = _code_login(sandbox, ANA)["tokens"]
+    assert isinstance(tokens, dict)
+    assert _userinfo(sandbox, tokens["access_token"])["rank"] == "Cook"
 
 
 def test_form_post_response_mode(sandbox: SandboxHandle) -> None:
@@ -199,7 +218,9 @@ def test_pkce_is_required_and_checked(sandbox: SandboxHandle) -> None:
             allow_redirects=False,
             timeout=10,
         )
-    assert query_of(plain.headers["Location"])["error"] == "invalid_request"
+    # Not a "safe" error: IdentityServer's error page, never back to the app.
+    assert plain.status_code == 400 and "Location" not in plain.headers
+    assert "data-reason=invalid_request" in plain.text
 
 
 def test_unknown_redirect_uri_is_refused_without_redirect(sandbox: SandboxHandle) -> None:
@@ -214,16 +235,19 @@ def test_unknown_redirect_uri_is_refused_without_redirect(sandbox: SandboxHandle
     assert answer.status_code == 400
 
 
-def test_refresh_token_rotates_and_rechecks_the_user(sandbox: SandboxHandle) -> None:
-    """refresh_token issues new tokens; after deactivation it is refused."""
-    tokens = sandbox.password_tokens(INGRID)
+def test_refresh_token_is_reused_and_rechecks_the_user(sandbox: SandboxHandle) -> None:
+    """refresh_token issues new tokens (the same refresh token: Duende's ReUse); after
+    deactivation it is refused."""
+    tokens = sandbox.code_tokens(INGRID)
     refreshed = requests.post(
         sandbox.urls["token"],
         data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
         auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
         timeout=10,
     ).json()
-    assert _verify(sandbox, refreshed["id_token"])["rank"] == "Master"
+    assert refreshed["refresh_token"] == tokens["refresh_token"]
+    assert _verify(sandbox, refreshed["id_token"])["sub"] == "87234"
+    assert _userinfo(sandbox, refreshed["access_token"])["rank"] == "Master"
     member = sandbox.state.store.find_user(INGRID)
     assert member is not None
     from dataclasses import replace
@@ -310,7 +334,7 @@ def test_userinfo(sandbox: SandboxHandle) -> None:
 
 def test_end_session_redirects_with_state(sandbox: SandboxHandle) -> None:
     """End session with id_token_hint goes to the registered post-logout URI and echoes state."""
-    tokens = sandbox.password_tokens(INGRID)
+    tokens = sandbox.code_tokens(INGRID)
     answer = requests.get(
         sandbox.urls["endsession"],
         params={
