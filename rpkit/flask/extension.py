@@ -270,6 +270,8 @@ def _security_headers(response: Response) -> Response:
         response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    if "frame-ancestors" not in response.headers.get("Content-Security-Policy", ""):
+        # The front-channel logout page sets its own frame-ancestors (the provider).
+        response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Correlation-ID", correlation_id())
     return response

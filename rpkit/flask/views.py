@@ -2,7 +2,8 @@
 
 Routes (public contract): ``GET /auth/login?next=`` (protocol chooser),
 ``GET /auth/login/oidc?next=``, ``GET|POST /auth/oidc/callback``,
-``POST /auth/oidc/backchannel-logout``, ``GET /auth/login/saml?next=``,
+``POST /auth/oidc/backchannel-logout``, ``GET /auth/oidc/frontchannel-logout?iss=&sid=``,
+``GET /auth/login/saml?next=``,
 ``POST /auth/saml/acs``, ``GET /auth/saml/metadata``, ``GET|POST /auth/saml/slo``,
 ``POST /auth/logout``.
 """
@@ -17,7 +18,7 @@ import re
 import secrets
 from datetime import timedelta
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, jsonify, render_template, request
 
@@ -364,16 +365,59 @@ def logout() -> Response:
 
 def _logout_oidc(state: RpkitState, record: ServerSession, home: str) -> Response:
     client = state.require_oidc()
+    id_token = record.protocol_data.get("id_token")
+    if not id_token:
+        # IdentityServer follows post_logout_redirect_uri only with an id_token_hint
+        # (expired or not): without one the user would be stranded at Dualog's page.
+        log.warning("rpkit: OIDC logout is local only (the session kept no ID token)")
+        return _logged_out_locally(
+            "This session kept no ID token to show Dualog, so your Dualog sign-in may "
+            "still be active. Sign out at Dualog too on a shared computer."
+        )
     try:
         url = client.end_session_url(
-            id_token_hint=record.protocol_data.get("id_token"),
+            id_token_hint=id_token,
             post_logout_redirect_uri=client.config.post_logout_redirect_uri
             or state.settings.url("/"),
         )
     except (MetadataError, ProviderError) as err:
         log.warning("rpkit: OIDC logout is local only (%s)", err.code)
-        return _see_other(home)
+        return _logged_out_locally(
+            "Dualog could not be reached to end your sign-in there; it may still be active."
+        )
     return _see_other(url)
+
+
+def _logged_out_locally(message: str) -> Response:
+    return error_response(
+        200, "Signed out of this app", message, code="logged_out_locally", as_json=False
+    )
+
+
+@bp.get("/auth/oidc/frontchannel-logout")
+def oidc_frontchannel_logout() -> Response:
+    """OIDC Front-Channel Logout 1.0 §2: end the sessions of the provider session ``sid``.
+
+    Loaded by the provider in a hidden iframe, usually without this app's cookies, so the
+    session is found by ``(iss, sid)`` alone; ``iss`` must be the configured issuer.
+    """
+    state = rpkit_state()
+    client = state.require_oidc()
+    sid = client.validate_frontchannel_logout(request.args)
+    ended = state.sessions.end_by_index(*sid_index(client.config.issuer, sid))
+    log.info("rpkit: front-channel logout ended %d session(s)", ended)
+    response = Response(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Signed out</title>"
+        "</head><body>Signed out.</body></html>",
+        mimetype="text/html",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    # Only the provider may frame this page (it renders it in an iframe).
+    issuer = urlsplit(client.config.issuer)
+    response.headers["Content-Security-Policy"] = (
+        f"frame-ancestors {issuer.scheme}://{issuer.netloc}"
+    )
+    return response
 
 
 def _logout_saml(state: RpkitState, record: ServerSession, home: str) -> Response:

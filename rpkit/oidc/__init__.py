@@ -7,7 +7,13 @@ from .client import LoginResult, OidcClient, RefreshResult
 from .discovery import Discovery, ProviderMetadata, parse_provider_metadata
 from .id_token import ExpectedIdToken, IdToken, validate_id_token
 from .keys import JwksCache, SigningKeys, parse_jwks
-from .logout import LogoutToken, end_session_url, validate_logout_return, validate_logout_token
+from .logout import (
+    LogoutToken,
+    end_session_url,
+    validate_frontchannel_logout,
+    validate_logout_return,
+    validate_logout_token,
+)
 from .tokens import TokenSet
 
 __all__ = [
@@ -32,6 +38,7 @@ __all__ = [
     "parse_provider_metadata",
     "start_login",
     "validate_access_token",
+    "validate_frontchannel_logout",
     "validate_id_token",
     "validate_logout_return",
     "validate_logout_token",

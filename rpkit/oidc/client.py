@@ -40,7 +40,12 @@ from .claims import identity_from_claims, merge_claims, missing_user_claims, req
 from .discovery import Discovery, ProviderMetadata
 from .id_token import ExpectedIdToken, IdToken, validate_id_token
 from .keys import JwksCache, SigningKeys
-from .logout import LogoutToken, end_session_url, validate_logout_token
+from .logout import (
+    LogoutToken,
+    end_session_url,
+    validate_frontchannel_logout,
+    validate_logout_token,
+)
 from .tokens import TokenSet, request_token
 
 __all__ = ["LoginResult", "OidcClient", "RefreshResult"]
@@ -490,6 +495,10 @@ class OidcClient:
             or self.config.post_logout_redirect_uri,
             state=state,
         )
+
+    def validate_frontchannel_logout(self, params: Mapping[str, str]) -> str:
+        """The ``sid`` of a front-channel logout request (``iss`` must be the issuer)."""
+        return validate_frontchannel_logout(params, issuer=self.config.issuer)
 
     def validate_logout_token(self, token: str) -> LogoutToken:
         """Validate a back-channel logout token and refuse a replayed ``jti``."""

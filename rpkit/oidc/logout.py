@@ -1,5 +1,8 @@
-"""Logout: RP-initiated (OIDC RP-Initiated Logout 1.0) and back-channel (OIDC Back-Channel
-Logout 1.0 §2.6).
+"""Logout: RP-initiated (OIDC RP-Initiated Logout 1.0), front-channel (OIDC Front-Channel
+Logout 1.0 §2) and back-channel (OIDC Back-Channel Logout 1.0 §2.6).
+
+Front-channel requests are rejected with ``CallbackError`` reasons ``frontchannel_params``
+(``iss`` or ``sid`` missing or malformed) and ``iss_mismatch``.
 
 Back-channel logout tokens are rejected with ``TokenError`` reasons: ``malformed``,
 ``alg``, ``signature``, ``unknown_kid``, ``weak_key``, ``issuer``, ``audience``, ``iat``,
@@ -24,6 +27,7 @@ __all__ = [
     "BACKCHANNEL_LOGOUT_EVENT",
     "LogoutToken",
     "end_session_url",
+    "validate_frontchannel_logout",
     "validate_logout_return",
     "validate_logout_token",
 ]
@@ -56,6 +60,32 @@ def end_session_url(
     parts = urlsplit(metadata.end_session_endpoint)
     query = parts.query + ("&" if parts.query else "") + urlencode(params)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def validate_frontchannel_logout(params: Mapping[str, str], *, issuer: str) -> str:
+    """Return the ``sid`` a front-channel logout request names (Front-Channel Logout 1.0 §2).
+
+    The provider loads the RP's front-channel URI in a hidden iframe, where the RP's cookies
+    are usually missing (third-party context), so the request itself must name the provider
+    session: ``iss`` (exactly our issuer) and ``sid`` are both required. The ``sid`` is an
+    unguessable value from the ID token; knowing it is what authorises ending its sessions.
+
+    Raises:
+        CallbackError: ``frontchannel_params`` or ``iss_mismatch``.
+    """
+    iss = params.get("iss")
+    sid = params.get("sid")
+    if not iss or not sid:
+        raise CallbackError(
+            "frontchannel_params", 'front-channel logout needs both "iss" and "sid"'
+        )
+    if len(sid) > 256 or not sid.isprintable():
+        raise CallbackError("frontchannel_params", 'front-channel logout "sid" is malformed')
+    if iss != issuer:
+        raise CallbackError(
+            "iss_mismatch", f'front-channel logout "iss" is {iss[:100]!r}, expected {issuer!r}'
+        )
+    return sid
 
 
 def validate_logout_return(params: Mapping[str, str], *, expected_state: str | None) -> None:

@@ -264,7 +264,7 @@ _FIXES = {
 def _error_page(error: OAuth2Error) -> Response:
     """IdentityServer's error page for an authorization error it must not redirect."""
     description = error.description or error.error
-    if error.error == "invalid_request" and "redirect_uri" in description.lower():
+    if error.error == "invalid_request" and "redirect" in description.lower():
         fix = (
             "The redirect_uri is not registered for this client: add it to the client's "
             '"redirect_uris" (Dualog: the sign-in redirect URI of the integration).'

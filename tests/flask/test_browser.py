@@ -68,7 +68,10 @@ def _sign_out(page: Page) -> None:
 
 
 def test_oidc_login_profile_logout(stack: Stack, page: Page) -> None:
-    """OIDC: home, sandbox login, profile with rank and ship, logout back to home."""
+    """OIDC against Duende's defaults (rank only in userinfo, RFC 9207 iss, PKCE, no
+    back-channel URI): profile with rank and ship; logout ends the Dualog session too."""
+    stack.sandbox.reset_counts()
+    before = set(stack.sandbox.state.sessions)
     page.goto(stack.base_url + "/")
     shot(page, "01-home-signed-out")
     page.get_by_test_id("login-oidc").click()
@@ -79,6 +82,10 @@ def test_oidc_login_profile_logout(stack: Stack, page: Page) -> None:
     expect(page.get_by_test_id("profile-ship")).to_contain_text("MV Nordic Aurora")
     expect(page.get_by_test_id("profile-protocol")).to_have_text("OIDC")
     assert page.url == stack.base_url + "/profile"
+    counts = stack.sandbox.request_counts()
+    assert counts["token"] == 1 and counts["userinfo"] == 1  # rank came from userinfo
+    [idp_session] = [k for k in stack.sandbox.state.sessions if k not in before]
+    assert stack.sandbox.state.sessions[idp_session].user_id == "87234"
     shot(page, "03-profile-oidc")
     page.get_by_test_id("bridge-link").click()
     expect(page.get_by_test_id("bridge-title")).to_be_visible()
@@ -88,6 +95,10 @@ def test_oidc_login_profile_logout(stack: Stack, page: Page) -> None:
     shot(page, "04-signed-out-oidc")
     me = page.request.get(stack.base_url + "/me")
     assert me.status == 401
+    # The end-session request carried the ID token hint, so Dualog ended its session and
+    # sent the browser back; no back-channel call was needed.
+    assert stack.sandbox.request_counts()["endsession"] == 1
+    assert idp_session not in stack.sandbox.state.sessions
 
 
 def test_saml_login_profile_logout(stack: Stack, page: Page) -> None:
