@@ -63,6 +63,8 @@ def sandbox_env(base_url: str, values: dict[str, str]) -> dict[str, str]:
                 redirect_uris=(f"{base_url}/auth/oidc/callback",),
                 post_logout_redirect_uris=(f"{base_url}/",),
                 grant_types=("authorization_code", "refresh_token", "password"),
+                # As the sandbox's default demo client (its README names the switch).
+                allow_offline_access=True,
             )
             clients = (demo, *(c for c in DEFAULT_CLIENTS if c.client_id != "rpkit-demo"))
             sp = SamlServiceProviderConfig(
