@@ -106,9 +106,17 @@ _CALLBACK: dict[str, Reason] = {
         "callback URL.",
     ),
     "iss_mismatch": Reason(
-        "The callback's RFC 9207 `iss` is another issuer than the configured one.",
+        "The callback's (or a front-channel logout request's) `iss` is another issuer "
+        "than the configured one.",
         "A mix-up attack, or the app is configured with another issuer than the one the "
         "browser signed in at (`RPKIT_OIDC_ISSUER` / `RPKIT_OIDC_SHIP_HOST`).",
+    ),
+    "frontchannel_params": Reason(
+        "A front-channel logout request lacks `iss` or `sid`, or its `sid` is malformed "
+        "(Front-Channel Logout 1.0 §2).",
+        "Register the front-channel URI with session support (IdentityServer's "
+        "`FrontChannelLogoutSessionRequired`, on by default); a request without both ends "
+        "nothing.",
     ),
     "response_mode": Reason(
         "The callback arrived by another response mode (query or form_post) than the "
