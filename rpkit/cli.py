@@ -310,7 +310,13 @@ def _register_scim(subparsers: Subparsers) -> None:
     add_subcommands(subparsers)
 
 
-COMMANDS: list[Register] = [_register_sandbox, _register_scim]
+def _register_doctor(subparsers: Subparsers) -> None:
+    from .doctor.cli import register
+
+    register(subparsers)
+
+
+COMMANDS: list[Register] = [_register_sandbox, _register_scim, _register_doctor]
 
 
 def build_parser() -> argparse.ArgumentParser:
