@@ -8,7 +8,8 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from werkzeug.serving import make_server
@@ -18,6 +19,7 @@ from rpkit.errors import ConfigurationError
 from rpkit.flask.settings import DEFAULT_BASE_URL
 
 from . import create_app
+from .sandbox import sandbox_url
 
 _DESCRIPTION = """\
 The rpkit sample app: sign in with Dualog Identity over OIDC or SAML.
@@ -34,9 +36,9 @@ URL and --host/--port to the local address.
 """
 
 
-def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+def _arguments(argv: Sequence[str] | None, prog: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m example_app",
+        prog=prog,
         description=_DESCRIPTION,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -63,7 +65,23 @@ def _port_free(host: str, port: int) -> OSError | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _arguments(argv)
+    return run(argv, prog="python -m example_app", create=create_app, serve=_serve_wsgi)
+
+
+def _serve_wsgi(app: Any, host: str, port: int) -> None:
+    make_server(host, port, app, threaded=True).serve_forever()
+
+
+def run(
+    argv: Sequence[str] | None,
+    *,
+    prog: str,
+    create: Callable[[], Any],
+    serve: Callable[[Any, str, int], None],
+) -> int:
+    """Serve the app ``create`` builds on the host and port of RPKIT_BASE_URL (shared by the
+    Flask and the FastAPI sample apps)."""
+    args = _arguments(argv, prog)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     base_url = os.environ.get("RPKIT_BASE_URL") or ""
     if not base_url:
@@ -88,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        app = create_app()
+        app = create()
     except ConfigurationError as err:
         print(f"example_app: configuration error: {err}", file=sys.stderr)
         if "cannot listen" in str(err):
@@ -97,11 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return 2
-    sandbox = app.config.get("EXAMPLE_SANDBOX_URL")
+    sandbox = sandbox_url(base_url.rstrip("/"))
     print(f"rpkit sample app: open {base_url.rstrip('/')}/", flush=True)
     if sandbox:
         print(f"  signing in through the embedded sandbox (fake Dualog) at {sandbox}", flush=True)
-    make_server(host, port, app, threaded=True).serve_forever()
+    serve(app, host, port)
     return 0
 
 

@@ -22,6 +22,8 @@ FLOORS = {
     "saml": 2,
     "scim": 3,
     "flask": 4,
+    "_webflow": 4,
+    "starlette": 4,
     "cli": 5,
     "testing": 5,
     "doctor": 5,

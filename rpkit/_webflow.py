@@ -1,0 +1,386 @@
+"""The framework-neutral steps of a web sign-in, for the adapters beside ``rpkit.flask``.
+
+Each function takes plain values read from the request (query or form parameters, cookie
+values, the loaded session) and returns what the adapter must send: a redirect, an HTML
+form to auto-post, cookies to set or clear. Nothing here touches a framework's request or
+response objects, and every step is synchronous (the protocol cores and the store are), so
+an async adapter runs each step in a worker thread.
+
+The Flask blueprint (``rpkit.flask.views``) still carries its own copy of these steps; the
+rules are the same and the shared contract tests run both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import (
+    CallbackError,
+    ConfigurationError,
+    MetadataError,
+    ProviderError,
+    RpkitError,
+    SamlResponseError,
+    TokenError,
+)
+from .flask.sessions import NewSession, ServerSession, SessionStore, sid_index, sub_index
+from .flask.settings import Settings
+from .flask.web import describe, safe_next, setting_to_check
+from .identity import CrewIdentity
+from .oidc import OidcClient
+from .store import Batch
+
+if TYPE_CHECKING:
+    from .saml import ServiceProvider
+
+__all__ = [
+    "OIDC_BROWSER_COOKIE",
+    "Outgoing",
+    "SignIn",
+    "SloOutcome",
+    "WebState",
+    "backchannel_logout",
+    "describe",
+    "finish_oidc_login",
+    "finish_saml_login",
+    "logout",
+    "safe_next",
+    "saml_single_logout",
+    "setting_to_check",
+    "start_oidc_login",
+]
+
+log = logging.getLogger("rpkit.web")
+
+OIDC_BROWSER_COOKIE = "rpkit_oidc"
+_PENDING_OIDC = "web:oidc:"
+PENDING_TTL = timedelta(minutes=15)
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class WebState:
+    """Per-app state: settings, the shared store, the protocol clients and the sessions.
+
+    Building it talks to no identity provider: discovery and SAML metadata are fetched at
+    the first login, so the app starts while Dualog is unreachable.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sessions = SessionStore(settings.store, lifetime=settings.session_lifetime)
+        self.oidc: OidcClient | None = (
+            OidcClient(settings.oidc, store=settings.store) if settings.oidc else None
+        )
+        self.saml: ServiceProvider | None = None
+        if settings.saml is not None:
+            from .saml import ServiceProvider
+
+            self.saml = ServiceProvider(settings.saml, store=settings.store)
+        secure = settings.secure_cookies
+        # __Host- binds the cookie to this exact origin (no Domain, Path=/, Secure).
+        self.session_cookie = (
+            "__Host-rpkit_session" if secure and not settings.path_prefix else "rpkit_session"
+        )
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        """The configured protocols, in the order buttons are shown."""
+        return tuple(
+            name for name, on in (("oidc", self.oidc), ("saml", self.saml)) if on is not None
+        )
+
+    def path(self, path: str) -> str:
+        return self.settings.path_prefix + path
+
+    def require_oidc(self) -> OidcClient:
+        if self.oidc is None:
+            raise ConfigurationError("Sign-in with OpenID Connect is not configured for this app.")
+        return self.oidc
+
+    def require_saml(self) -> ServiceProvider:
+        if self.saml is None:
+            raise ConfigurationError("Sign-in with SAML is not configured for this app.")
+        return self.saml
+
+    def check_bearer_configuration(self) -> None:
+        """Raise ``ConfigurationError`` if bearer tokens could not be checked."""
+        if self.oidc is not None:
+            self.oidc.expected_access_token(self.oidc.config.issuer)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """What to send the browser: a redirect (``location``) or a page (``html``)."""
+
+    location: str | None = None
+    status: int = 303
+    html: str | None = None
+
+
+def _send_saml(message: Any) -> Outgoing:
+    if message.binding == "redirect" and message.url:
+        return Outgoing(location=message.url, status=302)
+    return Outgoing(html=message.form_html(), status=200)
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """A committed session: the cookie value to hand out and where to send the browser."""
+
+    new: NewSession
+    next: str
+
+
+# -- OIDC ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OidcStart:
+    location: str
+    browser: str  # the value of the browser-binding cookie (new or kept)
+    cross_site_post: bool  # form_post: the cookie must ride a cross-site POST
+
+
+def start_oidc_login(state: WebState, next_value: str | None, browser: str | None) -> OidcStart:
+    """Start an authorization-code login bound to this browser (``browser`` = its cookie)."""
+    client = state.require_oidc()
+    target = safe_next(next_value)
+    url, login_state = client.start_login(redirect_uri=state.settings.url("/auth/oidc/callback"))
+    if not browser or not _TOKEN.match(browser):
+        browser = secrets.token_urlsafe(32)
+    pending = {"next": target, "browser": _digest(browser)}
+    state.settings.store.set(
+        _PENDING_OIDC + _digest(login_state.state), json.dumps(pending).encode(), PENDING_TTL
+    )
+    return OidcStart(url, browser, login_state.response_mode == "form_post")
+
+
+def finish_oidc_login(
+    state: WebState,
+    params: Mapping[str, str],
+    *,
+    received_via: Literal["query", "form_post"],
+    browser: str | None,
+    current: ServerSession | None,
+) -> SignIn:
+    """Finish the login: the state must be ours, unused, and started in this browser."""
+    client = state.require_oidc()
+    raw_state = params.get("state")
+    if not raw_state:
+        raise CallbackError("state_missing", 'the callback has no "state"')
+    stored = state.settings.store.pop(_PENDING_OIDC + _digest(raw_state))
+    if stored is None:
+        raise CallbackError("state_unknown", "the login is unknown, expired or already completed")
+    pending = json.loads(stored)
+    if not browser or not hmac.compare_digest(_digest(browser), str(pending["browser"])):
+        # Burn the login: a callback that leaked to another browser must not be retried.
+        try:
+            client.take_login_state(raw_state)
+        except CallbackError:
+            pass
+        raise CallbackError("browser_binding", "the login was started in another browser")
+    result = client.finish_login(dict(params), received_via=received_via)
+    data: dict[str, Any] = {"id_token": result.tokens.id_token}
+    sid = result.id_token.claims.get("sid")
+    if isinstance(sid, str) and sid:
+        data["sid"] = sid
+    new = state.sessions.prepare(result.identity, protocol_data=data, replaces=current)
+    state.settings.store.commit(new.batch)
+    log.info("rpkit: OIDC sign-in of %s", result.identity.subject)
+    return SignIn(new, safe_next(pending.get("next")))
+
+
+def backchannel_logout(state: WebState, logout_token: str | None) -> int:
+    """OIDC Back-Channel Logout 1.0 §2.5: end the sessions the token names; return how many."""
+    client = state.require_oidc()
+    if not logout_token:
+        raise TokenError("malformed", 'the request has no "logout_token"')
+    logout_ = client.validate_logout_token(logout_token)
+    ended = 0
+    if logout_.session_id:
+        ended += state.sessions.end_by_index(*sid_index(logout_.issuer, logout_.session_id))
+    if logout_.subject and not ended:
+        # No session filed under that sid: end the user's sessions at this issuer; logging
+        # out too much is the safe direction.
+        ended += state.sessions.end_by_index(*sub_index("oidc", logout_.issuer, logout_.subject))
+    log.info("rpkit: back-channel logout ended %d session(s)", ended)
+    return ended
+
+
+# -- SAML ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SamlStart:
+    outgoing: Outgoing
+    cookie: Any  # rpkit.saml.BrowserCookie
+
+
+def start_saml_login(state: WebState, next_value: str | None, browser: str | None) -> SamlStart:
+    """A signed AuthnRequest; the pending request is bound to this browser."""
+    sp = state.require_saml()
+    login_request = sp.start_login(return_to=safe_next(next_value), browser_token=browser)
+    return SamlStart(_send_saml(login_request.message), login_request.cookie)
+
+
+def finish_saml_login(
+    state: WebState,
+    form: Mapping[str, str],
+    *,
+    browser: str | None,
+    current: ServerSession | None,
+) -> SignIn:
+    """Validate the IdP's POSTed response (every profile check) and store the session."""
+    from .saml import SamlSession
+
+    sp = state.require_saml()
+    saml_response = form.get("SAMLResponse")
+    if not saml_response:
+        raise SamlResponseError("malformed", "the request has no SAMLResponse")
+    prepared: list[NewSession] = []
+
+    def session_writes(identity: CrewIdentity) -> Batch:
+        # Committed with the replay-cache entry in one batch (one Redis round trip).
+        data = {"saml_session": SamlSession.from_identity(identity).to_dict()}
+        prepared.append(state.sessions.prepare(identity, protocol_data=data, replaces=current))
+        return prepared[-1].batch
+
+    identity, return_to = sp.complete_login(
+        saml_response, form.get("RelayState"), browser_token=browser, writes=session_writes
+    )
+    log.info("rpkit: SAML sign-in of %s", identity.subject)
+    return SignIn(prepared[-1], safe_next(return_to))
+
+
+@dataclass(frozen=True, slots=True)
+class SloOutcome:
+    outgoing: Outgoing
+    end_browser_session: bool  # clear this browser's session cookie
+
+
+def saml_single_logout(
+    state: WebState,
+    *,
+    binding: Literal["redirect", "post"],
+    query_string: str | None,
+    values: Mapping[str, str],
+    form: Mapping[str, str],
+    current: ServerSession | None,
+) -> SloOutcome:
+    """The IdP's answer to our LogoutRequest, or its own LogoutRequest (``values`` = query
+    and form together; ``form`` = the POSTed fields only)."""
+    from .flask._saml_hint import logout_request_name_id
+    from .saml import SamlSession
+
+    sp = state.require_saml()
+    if "SAMLResponse" in values:
+        pending = sp.process_logout_response(
+            binding=binding,
+            query_string=query_string,
+            saml_response=form.get("SAMLResponse"),
+            relay_state=form.get("RelayState"),
+        )
+        return SloOutcome(Outgoing(location=safe_next(pending.return_to)), False)
+    if "SAMLRequest" not in values:
+        raise SamlResponseError("malformed", "the request has no SAMLRequest or SAMLResponse")
+    candidates: list[ServerSession]
+    if current is not None and current.protocol == "saml":
+        candidates = [current]
+    else:
+        name_id = logout_request_name_id(
+            values.get("SAMLRequest", ""), deflated=binding == "redirect"
+        )
+        candidates = []
+        if name_id:
+            issuer = sp.idp().entity_id
+            candidates = state.sessions.find_by_index(*sub_index("saml", issuer, name_id))[:20]
+    if not candidates:
+        raise SamlResponseError("session", "no SAML session here matches the LogoutRequest")
+    last_error: RpkitError | None = None
+    for record in candidates:
+        try:
+            result = sp.process_logout_request(
+                binding=binding,
+                session=SamlSession(**record.protocol_data["saml_session"]),
+                query_string=query_string,
+                saml_request=form.get("SAMLRequest"),
+                relay_state=form.get("RelayState"),
+            )
+        except SamlResponseError as err:
+            if err.reason not in ("name_id", "session_index", "session"):
+                raise
+            last_error = err
+            continue
+        state.sessions.end(record)
+        if result.all_sessions:
+            # Verified NameID, no SessionIndex: the principal's every session ends.
+            state.sessions.end_by_index(
+                *sub_index("saml", record.identity.issuer, record.identity.subject)
+            )
+        mine = current is not None and (
+            current.key == record.key
+            or (
+                result.all_sessions
+                and current.protocol == "saml"
+                and (current.identity.issuer, current.identity.subject)
+                == (record.identity.issuer, record.identity.subject)
+            )
+        )
+        if mine and current is not None:
+            state.sessions.end(current)
+        return SloOutcome(_send_saml(result.message), mine)
+    assert last_error is not None
+    raise last_error
+
+
+# -- logout ----------------------------------------------------------------------------
+
+
+def logout(state: WebState, record: ServerSession) -> Outgoing:
+    """End ``record`` here, then send the browser to log out at the IdP it came from.
+
+    The caller has checked the CSRF token. A provider that cannot be reached makes the
+    logout local only: the session here ends either way.
+    """
+    home = state.path("/")
+    try:
+        if record.protocol == "oidc":
+            client = state.require_oidc()
+            try:
+                url = client.end_session_url(
+                    id_token_hint=record.protocol_data.get("id_token"),
+                    post_logout_redirect_uri=client.config.post_logout_redirect_uri
+                    or state.settings.url("/"),
+                )
+            except (MetadataError, ProviderError) as err:
+                log.warning("rpkit: OIDC logout is local only (%s)", err.code)
+                return Outgoing(location=home)
+            return Outgoing(location=url)
+        from .saml import SamlSession
+
+        sp = state.require_saml()
+        try:
+            outgoing = sp.start_logout(
+                SamlSession(**record.protocol_data["saml_session"]), return_to=home
+            )
+        except (ProviderError, KeyError, TypeError) as err:
+            log.warning("rpkit: SAML logout is local only (%s)", type(err).__name__)
+            return Outgoing(location=home)
+        if outgoing.message is None:
+            return Outgoing(location=home)
+        return _send_saml(outgoing.message)
+    finally:
+        state.sessions.end(record)

@@ -1,0 +1,286 @@
+"""``Rpkit``: sign-in with Dualog Identity for a Starlette or FastAPI app.
+
+The protocol cores and the state store are synchronous (``requests``, the Redis client), so
+every step that may touch the network or the store runs in Starlette's worker-thread pool
+(:func:`offload`): the event loop keeps serving other requests while a login waits for
+Dualog's token endpoint. ``benchmarks/starlette_loop_lag.py`` measures it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from html import escape
+from os import PathLike
+from pathlib import Path
+from typing import Any, TypeVar
+
+import jinja2
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
+
+from .._webflow import WebState, describe, setting_to_check
+from ..errors import RpkitError
+from ..flask.sessions import ServerSession
+from ..flask.settings import Settings
+from ..identity import CrewIdentity
+
+__all__ = ["Rpkit", "RpkitAnswer", "offload"]
+
+log = logging.getLogger("rpkit.starlette")
+
+T = TypeVar("T")
+_RPKIT_TEMPLATES = Path(__file__).resolve().parents[1] / "flask" / "templates"
+_UNLOADED = object()
+
+
+async def offload(func: Callable[..., T], *args: Any) -> T:
+    """Run a blocking step of the sync core in the worker-thread pool."""
+    return await run_in_threadpool(func, *args)
+
+
+class RpkitAnswer(Exception):
+    """Raised by a dependency to answer the request now (a redirect to sign in, a 401)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+class Rpkit:
+    """Sign-in with Dualog Identity (OIDC and SAML) for a Starlette or FastAPI app.
+
+    ``rpkit = Rpkit(config)`` reads ``config`` (a mapping with the ``RPKIT_*`` keys of
+    the Flask extension) and the ``RPKIT_*`` environment; a bad configuration raises
+    ``ConfigurationError`` here. ``rpkit.install(app)`` adds the routes, the error pages
+    and the security headers. ``templates``: folders searched before rpkit's own for
+    ``rpkit/error.html`` and ``rpkit/chooser.html``.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        templates: Sequence[str | PathLike[str]] = (),
+    ) -> None:
+        self.state = WebState(Settings.from_config(dict(config or {})))
+        loader = jinja2.FileSystemLoader([*map(str, templates), str(_RPKIT_TEMPLATES)])
+        self.templates = jinja2.Environment(loader=loader, autoescape=True)
+
+    @property
+    def routes(self) -> list[Any]:
+        from .views import routes
+
+        return routes(self)
+
+    def install(self, app: Any) -> None:
+        """Add the ``/auth/...`` routes, the error handlers and the security headers."""
+        app.state.rpkit = self
+        app.router.routes.extend(self.routes)
+        app.add_exception_handler(RpkitError, self._rpkit_error)
+        app.add_exception_handler(RpkitAnswer, _answer)
+        app.add_middleware(SecurityHeaders, rpkit=self)
+
+    # -- sessions ----------------------------------------------------------------------
+
+    async def session(self, request: Request) -> ServerSession | None:
+        """The signed-in session of this request, or None (loaded once per request)."""
+        record = getattr(request.state, "rpkit_session", _UNLOADED)
+        if record is _UNLOADED:
+            cookie = request.cookies.get(self.state.session_cookie)
+            record = await offload(self.state.sessions.load, cookie) if cookie else None
+            request.state.rpkit_session = record
+        return record  # type: ignore[return-value]
+
+    async def identity(self, request: Request) -> CrewIdentity | None:
+        record = await self.session(request)
+        return record.identity if record is not None else None
+
+    def set_cookie(
+        self,
+        response: Response,
+        name: str,
+        value: str,
+        *,
+        path: str = "/",
+        max_age: int | None = None,
+        cross_site_post: bool = False,
+    ) -> None:
+        """An HttpOnly cookie, ``SameSite=Lax`` unless it must ride a cross-site POST
+        (OIDC ``form_post`` over https)."""
+        secure = self.state.settings.secure_cookies
+        response.set_cookie(
+            name,
+            value,
+            path=path,
+            max_age=max_age,
+            secure=secure,
+            httponly=True,
+            samesite="none" if cross_site_post and secure else "lax",
+        )
+
+    def clear_cookie(self, response: Response, name: str, *, path: str = "/") -> None:
+        response.delete_cookie(
+            name, path=path, secure=self.state.settings.secure_cookies, httponly=True
+        )
+
+    # -- pages -------------------------------------------------------------------------
+
+    async def render(
+        self, request: Request, template: str | jinja2.Template, **context: Any
+    ) -> str:
+        """Render ``template`` with the globals rpkit's pages and the app's layout use."""
+        record = await self.session(request)
+        return self.render_loaded(record, template, **context)
+
+    def render_loaded(
+        self, record: ServerSession | None, template: str | jinja2.Template, **context: Any
+    ) -> str:
+        values = {
+            "rpkit_identity": lambda: record.identity if record else None,
+            "rpkit_csrf_token": lambda: record.csrf_token if record else "",
+            "rpkit_protocols": lambda: self.state.protocols,
+            "rpkit_url": self.state.path,
+            **context,
+        }
+        if isinstance(template, str):
+            template = self.templates.get_template(template)
+        return template.render(**values)
+
+    def error_response(
+        self,
+        request: Request,
+        status: int,
+        title: str,
+        message: str,
+        *,
+        code: str = "error",
+        as_json: bool | None = None,
+    ) -> Response:
+        """A friendly error: JSON for API clients (or ``as_json``), an HTML page for people."""
+        cid = correlation_id(request)
+        response: Response
+        if as_json if as_json is not None else is_api_request(request):
+            response = JSONResponse(
+                {"error": code, "title": title, "message": message, "correlation_id": cid},
+                status_code=status,
+            )
+        else:
+            response = HTMLResponse(self._error_page(request, status, title, message, cid), status)
+        response.headers["X-Correlation-ID"] = cid
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def response_for_error(
+        self, request: Request, exc: RpkitError, *, as_json: bool | None = None
+    ) -> Response:
+        """Log ``exc`` with a correlation id and answer a friendly page or JSON."""
+        status, title, message = describe(exc)
+        reason = getattr(exc, "reason", None)
+        setting = setting_to_check(exc)
+        log.warning(
+            "rpkit: %s (%s%s) correlation_id=%s: %s%s",
+            title,
+            exc.code,
+            f"/{reason}" if reason else "",
+            correlation_id(request),
+            exc.message,
+            f"; check {setting}" if setting and setting not in exc.message else "",
+        )
+        code = exc.code if reason is None else f"{exc.code}:{reason}"
+        return self.error_response(request, status, title, message, code=code, as_json=as_json)
+
+    def _error_page(self, request: Request, status: int, title: str, message: str, cid: str) -> str:
+        # Only a session this request already loaded: the error path never goes to the
+        # store itself, which may be what failed.
+        record = getattr(request.state, "rpkit_session", None)
+        if not isinstance(record, ServerSession):
+            record = None
+        try:
+            return self.render_loaded(
+                record,
+                "rpkit/error.html",
+                status=status,
+                title=title,
+                message=message,
+                correlation_id=cid,
+                identity=record.identity if record else None,
+            )
+        except Exception:  # a broken override must not turn an error page into a 500
+            log.exception("rpkit: the error page template failed; using the built-in page")
+            return (
+                f"<!doctype html><title>{escape(title)}</title>"
+                f'<h1 data-testid="error-title">{escape(title)}</h1>'
+                f'<p data-testid="error-message">{escape(message)}</p>'
+                f"<p>Error {status}. Correlation id: <code>{cid}</code></p>"
+            )
+
+    async def _rpkit_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RpkitError)
+        return self.response_for_error(request, exc)
+
+
+async def _answer(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RpkitAnswer)
+    return exc.response
+
+
+def correlation_id(request: Request) -> str:
+    """This request's correlation id (logged with every error and shown to the user)."""
+    value = getattr(request.state, "rpkit_correlation_id", None)
+    if not isinstance(value, str):
+        value = uuid.uuid4().hex
+        request.state.rpkit_correlation_id = value
+    return value
+
+
+def is_api_request(request: Request) -> bool:
+    """Whether the client wants JSON (``Accept``) or is script (``X-Requested-With``)."""
+    headers = request.headers
+    if headers.get("x-requested-with", "").lower() == "xmlhttprequest":
+        return True
+    if headers.get("authorization", "").lower().startswith("bearer "):
+        return True
+    accept = parse_accept_header(headers.get("accept"), MIMEAccept)
+    best = accept.best_match(["text/html", "application/json"])
+    return best == "application/json" and accept["application/json"] > accept["text/html"]
+
+
+class SecurityHeaders:
+    """Security headers on every answer, ``no-store`` on the auth routes and signed-in pages."""
+
+    def __init__(self, app: ASGIApp, rpkit: Rpkit) -> None:
+        self.app = app
+        self.rpkit = rpkit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        auth_path = str(scope.get("path", "")).startswith(self.rpkit.state.path("/auth/"))
+        state = scope.setdefault("state", {})
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                signed_in = isinstance(state.get("rpkit_session"), ServerSession)
+                cid = state.get("rpkit_correlation_id") or uuid.uuid4().hex
+                extra = {
+                    b"referrer-policy": b"same-origin",
+                    b"x-content-type-options": b"nosniff",
+                    b"x-frame-options": b"DENY",
+                    b"x-correlation-id": str(cid).encode(),
+                }
+                if auth_path or signed_in:
+                    extra[b"cache-control"] = b"no-store"
+                headers += [(k, v) for k, v in extra.items() if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

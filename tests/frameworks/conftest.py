@@ -1,0 +1,94 @@
+"""The sample apps on every framework, each on a real loopback server, one sandbox for all.
+
+``stack`` is parametrised: a test that uses it runs against the Flask app
+(``example_app``) and the FastAPI app (``example_app.fastapi``) alike: one contract.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from rpkit.testing import SandboxHandle
+from tests.flask.helpers import AppServer, app_config, sandbox_for
+
+from .servers import AsgiServer
+
+FRAMEWORKS = ("flask", "fastapi")
+
+
+@dataclass
+class Stack:
+    framework: str
+    sandbox: SandboxHandle
+    base_url: str
+
+
+def _flask_app(config: dict[str, Any]) -> Any:
+    from example_app import create_app
+
+    return create_app(config)
+
+
+def _fastapi_app(config: dict[str, Any]) -> Any:
+    from example_app.fastapi import create_app
+
+    return create_app(config)
+
+
+BUILDERS: dict[str, tuple[Callable[[], Any], Callable[[dict[str, Any]], Any]]] = {
+    "flask": (AppServer, _flask_app),
+    "fastapi": (AsgiServer, _fastapi_app),
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_servers() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _no_rpkit_env() -> Iterator[None]:
+    """Run without the developer's RPKIT_* variables: tests set their own configuration."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith("RPKIT_")]:
+            patch.delenv(key)
+        yield
+
+
+@pytest.fixture(scope="package")
+def stacks(
+    tmp_path_factory: pytest.TempPathFactory, _no_rpkit_env: None
+) -> Iterator[dict[str, Stack]]:
+    servers = {name: BUILDERS[name][0]() for name in FRAMEWORKS}
+    bases = [s.base_url for s in servers.values()]
+    with sandbox_for(tmp_path_factory.mktemp("sandbox"), bases) as sandbox:
+        for name, server in servers.items():
+            server.start(BUILDERS[name][1](app_config(server.base_url, sandbox)))
+        try:
+            yield {name: Stack(name, sandbox, server.base_url) for name, server in servers.items()}
+        finally:
+            for server in servers.values():
+                server.stop()
+
+
+@pytest.fixture(params=FRAMEWORKS)
+def stack(request: pytest.FixtureRequest, stacks: dict[str, Stack]) -> Stack:
+    return stacks[str(request.param)]
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
+
+
+def session_cookies(response: Any) -> list[str]:
+    """The Set-Cookie headers that carry an app session."""
+    return [h for h in response.raw.headers.getlist("Set-Cookie") if "rpkit_session=" in h]
