@@ -35,7 +35,7 @@ __all__ = ["Rpkit", "RpkitAnswer", "offload"]
 log = logging.getLogger("rpkit.starlette")
 
 T = TypeVar("T")
-_RPKIT_TEMPLATES = Path(__file__).resolve().parents[1] / "flask" / "templates"
+_BUILTIN_TEMPLATES = Path(__file__).resolve().parents[1] / "flask" / "templates"
 _UNLOADED = object()
 
 
@@ -69,7 +69,7 @@ class Rpkit:
         templates: Sequence[str | PathLike[str]] = (),
     ) -> None:
         self.state = WebState(Settings.from_config(dict(config or {})))
-        loader = jinja2.FileSystemLoader([*map(str, templates), str(_RPKIT_TEMPLATES)])
+        loader = jinja2.FileSystemLoader([*map(str, templates), str(_BUILTIN_TEMPLATES)])
         self.templates = jinja2.Environment(loader=loader, autoescape=True)
 
     @property
