@@ -11,6 +11,7 @@ or secret.
     ├── ConfigurationError             raised at startup, never per request
     │   └── UnknownSettingError        an RPKIT_* variable nothing reads (.unknown)
     ├── ValidationError                input we were asked to send is invalid (SCIM, roster)
+    ├── StoreUnavailableError          the shared state store (Redis) cannot be reached
     ├── ProviderError                  talking to Dualog failed
     │   ├── ProviderUnavailableError   network, timeout, 5xx, 429 (retryable)
     │   ├── ProviderResponseError      4xx / OAuth or SCIM error body
@@ -44,6 +45,7 @@ __all__ = [
     "ProviderUnavailableError",
     "RpkitError",
     "SamlResponseError",
+    "StoreUnavailableError",
     "TokenError",
     "UnknownSettingError",
     "UserinfoError",
@@ -91,6 +93,16 @@ class ValidationError(RpkitError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class StoreUnavailableError(RpkitError):
+    """The state store shared by the app's processes (Redis) did not answer.
+
+    Nothing was read or written, so no login or session was half-made: the web layer
+    answers 503, and the same request works again once the store is back.
+    """
+
+    code = "store_unavailable"
 
 
 class ProviderError(RpkitError):

@@ -20,13 +20,14 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, StoreUnavailableError
 
 __all__ = ["Batch", "FileCache", "MemoryStore", "RedisStore", "StateStore"]
 
@@ -292,6 +293,10 @@ class RedisStore:
 
     Needs a single Redis (or a primary with replicas), not Redis Cluster: the commit
     script touches keys it derives from its arguments.
+
+    Every command that fails (Redis stopped, restarting, unreachable, timed out) raises
+    ``StoreUnavailableError``: the web layer answers 503 and the next request after Redis
+    returns works again; the client reconnects on its own.
     """
 
     def __init__(self, url: str, *, prefix: str = "rpkit:", client: Any = None) -> None:
@@ -303,21 +308,38 @@ class RedisStore:
         self._prefix = prefix
         self._commit = self._redis.register_script(_COMMIT)
         self._end_indexed = self._redis.register_script(_END_INDEXED)
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError,)
+
+    @contextmanager
+    def _reachable(self, command: str) -> Iterator[None]:
+        """Turn any Redis failure of ``command`` into ``StoreUnavailableError``."""
+        try:
+            yield
+        except self._errors as err:
+            # The type only: a Redis error's text can carry the server address.
+            raise StoreUnavailableError(
+                f"the state store (Redis) failed on {command}: {type(err).__name__}"
+            ) from err
 
     def get(self, key: str) -> bytes | None:
-        return _as_bytes(self._redis.get(self._prefix + key))
+        with self._reachable("GET"):
+            return _as_bytes(self._redis.get(self._prefix + key))
 
     def set(self, key: str, value: bytes, ttl: timedelta) -> None:
-        self._redis.set(self._prefix + key, value, px=_millis(ttl))
+        with self._reachable("SET"):
+            self._redis.set(self._prefix + key, value, px=_millis(ttl))
 
     def pop(self, key: str) -> bytes | None:
-        return _as_bytes(self._redis.getdel(self._prefix + key))
+        with self._reachable("GETDEL"):
+            return _as_bytes(self._redis.getdel(self._prefix + key))
 
     def add(self, key: str, value: bytes, ttl: timedelta) -> bool:
-        return bool(self._redis.set(self._prefix + key, value, px=_millis(ttl), nx=True))
+        with self._reachable("SET NX"):
+            return bool(self._redis.set(self._prefix + key, value, px=_millis(ttl), nx=True))
 
     def delete(self, key: str) -> None:
-        self._redis.delete(self._prefix + key)
+        with self._reachable("DEL"):
+            self._redis.delete(self._prefix + key)
 
     def commit(self, batch: Batch) -> bool:
         # Scores are milliseconds on this process's clock; app hosts keep NTP time, and a
@@ -336,20 +358,24 @@ class RedisStore:
         args.append(len(batch.index_adds))
         for index, key, ttl in batch.index_adds:
             args += [index, key, _millis(ttl)]
-        return bool(self._commit(keys=[], args=args))
+        with self._reachable("commit script"):
+            return bool(self._commit(keys=[], args=args))
 
     def indexed(self, index: str) -> list[tuple[str, bytes]]:
         now = int(time.time() * 1000)
-        members = self._redis.zrangebyscore(self._prefix + index, now, "+inf")
+        with self._reachable("ZRANGEBYSCORE"):
+            members = self._redis.zrangebyscore(self._prefix + index, now, "+inf")
         keys = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
         if not keys:
             return []
-        values = self._redis.mget([self._prefix + k for k in keys])
+        with self._reachable("MGET"):
+            values = self._redis.mget([self._prefix + k for k in keys])
         pairs = zip(keys, (_as_bytes(v) for v in values), strict=True)
         return [(k, v) for k, v in pairs if v is not None]
 
     def end_indexed(self, index: str) -> int:
-        return int(self._end_indexed(keys=[self._prefix + index], args=[self._prefix]))
+        with self._reachable("end script"):
+            return int(self._end_indexed(keys=[self._prefix + index], args=[self._prefix]))
 
 
 def _as_bytes(value: Any) -> bytes | None:

@@ -266,7 +266,9 @@ def _handle_rpkit_error(exc: RpkitError) -> Response:
 def _security_headers(response: Response) -> Response:
     # Signed-in pages and the auth routes must not be cached by shared proxies; the
     # callback URL carries a code, so it must not leak through Referer to other sites.
-    if request.path.startswith("/auth/") or current_session() is not None:
+    # A session cookie, not a store lookup: this runs after error pages too, and must
+    # not fail when the store is down.
+    if request.path.startswith("/auth/") or rpkit_state().session_cookie in request.cookies:
         response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -28,6 +28,7 @@ from ..errors import (
     ProviderError,
     RpkitError,
     SamlResponseError,
+    StoreUnavailableError,
     TokenError,
 )
 from ..identity import CrewIdentity
@@ -168,7 +169,8 @@ def oidc_backchannel_logout() -> Response:
             "rpkit: back-channel logout refused (%s) correlation_id=%s", err.code, correlation_id()
         )
         answer = jsonify({"error": "invalid_request", "correlation_id": correlation_id()})
-        answer.status_code = 400 if not isinstance(err, ProviderError) else 503
+        unavailable = isinstance(err, ProviderError | StoreUnavailableError)
+        answer.status_code = 503 if unavailable else 400
         answer.headers["Cache-Control"] = "no-store"
         return answer
     ended = 0

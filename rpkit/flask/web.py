@@ -22,6 +22,7 @@ from ..errors import (
     ProviderUnavailableError,
     RpkitError,
     SamlResponseError,
+    StoreUnavailableError,
     TokenError,
     ValidationError,
 )
@@ -173,6 +174,13 @@ def describe(exc: RpkitError) -> tuple[int, str, str]:
         return 400, "Sign-in failed", "The answer from Dualog Identity could not be verified."
     if isinstance(exc, ValidationError):
         return 400, "Bad request", exc.message
+    if isinstance(exc, StoreUnavailableError):
+        # The app's own session store, not Dualog: nothing was signed in or out half-way.
+        return (
+            503,
+            "Sign-in is unavailable for a moment",
+            "The app cannot reach its session store right now. Please try again in a moment.",
+        )
     if isinstance(exc, ProviderUnavailableError):
         return (
             503,

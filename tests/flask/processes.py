@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from .helpers import ROOT
+from .helpers import ROOT, free_port
 
 
 def wait_until(check: object, *, timeout: float = 20.0, what: str = "condition") -> None:
@@ -117,4 +117,85 @@ def redis_server() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class RedisProcess:
+    """A throwaway redis-server on a loopback TCP port that can be stopped and restarted.
+
+    Restarting binds the same port, as a restarted or failed-over Redis keeps its address:
+    clients must reconnect on their own.
+    """
+
+    def __init__(self, directory: Path, *, persist: bool = False) -> None:
+        self.directory = directory
+        # Append-only file, synced on every write: data survives a restart, like a
+        # production Redis with persistence.
+        self.persist = persist
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import redis
+
+        assert self._process is None, "redis-server is already running"
+        self._process = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "/usr/bin/redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.persist else "no",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+        process = self._process
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"redis-server exited (port {self.port})")
+            try:
+                return bool(client.ping())
+            except redis.RedisError:
+                return False
+
+        try:
+            wait_until(ready, what="redis-server")
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Stop the server and wait until it is gone (its data goes with it)."""
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(5)
+        self._process = None
+
+
+@contextmanager
+def redis_process(*, persist: bool = False) -> Iterator[RedisProcess]:
+    """A started :class:`RedisProcess` in a temporary directory; stopped afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="rpkit-redis-", dir="/tmp"))
+    server = RedisProcess(directory, persist=persist)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
         shutil.rmtree(directory, ignore_errors=True)
