@@ -26,6 +26,12 @@ ErrorFactory = Callable[..., AuthenticationError]
 _MAX_TOKEN_BYTES = 16 * 1024
 
 
+def _no_constant(name: str) -> Any:
+    # RFC 8259 has no NaN or Infinity; Python's parser accepts them, and an "exp" of NaN
+    # compares false with every time, so such a token would never expire.
+    raise ValueError(f"{name} is not JSON")
+
+
 class _HeaderRejected(Exception):
     """A header failed a check; ``message`` has a ``{what}`` placeholder."""
 
@@ -51,7 +57,7 @@ def _checked_header(segment: str, algorithms: tuple[str, ...]) -> tuple[Mapping[
     if len(segment) > registry.max_header_length:
         raise _HeaderRejected("malformed", "{what} header is too large")
     try:
-        header = json.loads(urlsafe_b64decode(segment.encode("ascii")))
+        header = json.loads(urlsafe_b64decode(segment.encode("ascii")), parse_constant=_no_constant)
     except (ValueError, UnicodeError) as err:
         raise _HeaderRejected("malformed", "{what} is not a compact JWS") from err
     if not isinstance(header, dict) or "alg" not in header:
@@ -147,7 +153,7 @@ def verify_jwt(
             raise error("signature", f"{what} signature did not verify", key_not_found=True)
         raise error("signature", f"{what} signature did not verify")
     try:
-        claims = json.loads(payload)
+        claims = json.loads(payload, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as err:
         raise error("malformed", f"{what} payload is not JSON") from err
     if not isinstance(claims, dict):

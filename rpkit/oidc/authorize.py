@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -24,6 +25,8 @@ from .discovery import ProviderMetadata
 __all__ = ["LoginState", "ResponseMode", "parse_callback", "start_login"]
 
 Prompt = Literal["none", "login", "consent", "select_account"]
+
+_VSCHARS = re.compile(r"[\x20-\x7e]+")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -120,13 +123,15 @@ def parse_callback(
 
     Raises:
         CallbackError: ``state_missing``, ``state_mismatch``, ``iss_mismatch``,
-            ``iss_missing`` or ``code_missing``.
+            ``iss_missing``, ``code_missing`` or ``code_malformed``.
         AuthorizationDeniedError: the provider answered ``error=`` (RFC 6749 §4.1.2.1).
     """
     state = params.get("state")
     if not state:
         raise CallbackError("state_missing", 'the callback has no "state"')
-    if not hmac.compare_digest(state.encode(), expected.state.encode()):
+    # surrogatepass: a lone surrogate (from a lenient decoder upstream) is a mismatch,
+    # not a UnicodeEncodeError.
+    if not hmac.compare_digest(state.encode("utf-8", "surrogatepass"), expected.state.encode()):
         raise CallbackError("state_mismatch", 'the callback "state" does not match the login')
     # RFC 9207 §2.4: mix-up defence. Checked before error= too: an error page from
     # another provider must not be shown as ours.
@@ -143,4 +148,8 @@ def parse_callback(
     code = params.get("code")
     if not code:
         raise CallbackError("code_missing", 'the callback has no "code"')
+    if not _VSCHARS.fullmatch(code):
+        # RFC 6749 Appendix A.11: code = 1*VSCHAR. Anything else is not a code the
+        # provider issued, and cannot be sent on to the token endpoint as it came.
+        raise CallbackError("code_malformed", 'the callback "code" is not printable ASCII')
     return code

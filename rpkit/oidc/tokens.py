@@ -8,6 +8,7 @@ keeps the last token on the session object, which is shared state across request
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -60,12 +61,8 @@ class TokenSet:
         if not isinstance(token_type, str) or token_type.lower() != "bearer":
             # RFC 6749 §7.1: we only know how to use Bearer tokens (RFC 6750).
             raise ProviderResponseError(f"token response token_type {token_type!r} is not Bearer")
-        expires_in = body.get("expires_in")
-        expires_at = None
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-            expires_at = now + float(expires_in)
-        elif isinstance(expires_in, str) and expires_in.isdigit():
-            expires_at = now + float(expires_in)
+        expires_in = _seconds(body.get("expires_in"))
+        expires_at = None if expires_in is None else now + expires_in
         refresh_token = body.get("refresh_token")
         id_token = body.get("id_token")
         scope = body.get("scope")
@@ -77,6 +74,19 @@ class TokenSet:
             id_token=id_token if isinstance(id_token, str) else None,
             scope=tuple(scope.split()) if isinstance(scope, str) else (),
         )
+
+
+def _seconds(value: Any) -> float | None:
+    """``expires_in`` as seconds; absent, malformed or not finite counts as unknown."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    if isinstance(value, str) and not value.isdigit():
+        return None
+    try:
+        seconds = float(value)
+    except (OverflowError, ValueError):  # 10**400 as an int, a digit string past the limit
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def client_auth(config: OidcConfig, token_endpoint: str) -> OAuth2ClientAuth:

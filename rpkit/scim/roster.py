@@ -239,7 +239,9 @@ def parse_roster(
         ValidationError: ``field="columns"`` when a required column (first name, surname,
             email) is missing from the header, or the file has no header;
             ``field="date_format"`` for an unknown format name; ``field="encoding"`` when
-            the text holds NUL characters (UTF-16 read as a single-byte encoding).
+            the text holds NUL characters (UTF-16 read as a single-byte encoding);
+            ``field="roster"`` for text that is not readable CSV (a field over the size
+            limit...); ``field="delimiter"`` for a delimiter that is not one character.
     """
     columns = columns or RosterColumns()
     _patterns(date_format)  # an unknown name fails here, not once per row
@@ -249,10 +251,22 @@ def parse_roster(
             "encoding",
             "the roster holds NUL characters: it looks like UTF-16; pass --encoding utf-16",
         )
+    if delimiter is not None and (len(delimiter) != 1 or delimiter in '\r\n"\x00'):
+        raise ValidationError(
+            "delimiter", f"the delimiter must be one character, got {delimiter!r}"
+        )
     if delimiter is None:
         first = text.split("\n", 1)[0]
         delimiter = max((",", ";", "\t"), key=first.count)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return _parse_records(reader, columns, date_format)
+    except csv.Error as err:
+        # The header row (data rows are checked as they are read): a field over the limit.
+        raise ValidationError("roster", f"line {reader.line_num}: not valid CSV ({err})") from err
+
+
+def _parse_records(reader: csv.DictReader[str], columns: RosterColumns, date_format: str) -> Roster:
     present = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
     if not present:
         raise ValidationError("columns", "the roster has no header row")
