@@ -16,6 +16,8 @@ import requests
 
 from .helpers import ROOT, free_port
 
+REDIS_SERVER = Path(shutil.which("redis-server") or "/usr/bin/redis-server")
+
 
 def wait_until(check: object, *, timeout: float = 20.0, what: str = "condition") -> None:
     """Poll ``check()`` until it is truthy (short back-off, bounded), else fail."""
@@ -142,7 +144,7 @@ class RedisProcess:
         assert self._process is None, "redis-server is already running"
         self._process = subprocess.Popen(
             [
-                shutil.which("redis-server") or "/usr/bin/redis-server",
+                str(REDIS_SERVER),
                 "--port",
                 str(self.port),
                 "--bind",
