@@ -64,7 +64,8 @@ def example_app_process(
                 raise AssertionError(f"example_app exited: {log.name}")
             return requests.get(f"{base_url}/me", timeout=2).status_code == 401
 
-        wait_until(ready, what=f"example_app at {base_url}")
+        # Generous: a loaded CI machine can take a while to import and generate keys.
+        wait_until(ready, timeout=60, what=f"example_app at {base_url}")
         yield process
     finally:
         process.terminate()
