@@ -10,6 +10,7 @@ sample input); exits 1 if anything escaped.
     .venv/bin/python benchmarks/fuzz.py                       # 1,000,000 inputs, 2 processes
     .venv/bin/python benchmarks/fuzz.py --inputs 50000 --workers 1
     .venv/bin/python benchmarks/fuzz.py --targets jwt,roster --seed 7
+    .venv/bin/python benchmarks/fuzz.py --quick                # the suite's smoke run
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="processes")
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="2,000 inputs, one process")
     args = parser.parse_args()
+    if args.quick:
+        args.inputs, args.workers = 2_000, 1
     names = [n for n in args.targets.split(",") if n]
     unknown = [n for n in names if n not in TARGETS]
     if unknown:

@@ -7,7 +7,7 @@ on the same port. Prints, per phase, the outcomes (ok, refused = a 503, lost, cr
 and every status the apps answered; exits 1 on a lost or crossed login or a 5xx other
 than the friendly 503.
 
-    .venv/bin/python benchmarks/redis_load.py [--logins 200] [--concurrency 200]
+    .venv/bin/python benchmarks/redis_load.py [--logins 200] [--concurrency 200] [--quick]
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--outage-logins", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="6 logins (the test suite)")
     args = parser.parse_args()
+    if args.quick:
+        args.logins, args.concurrency, args.outage_logins = 6, 6, 3
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the sandbox's request log
     started = time.perf_counter()
     with (
