@@ -100,6 +100,11 @@ _CALLBACK: dict[str, Reason] = {
         "The callback has neither `code` nor `error`.",
         "Check the provider's redirect; start the login again.",
     ),
+    "code_malformed": Reason(
+        "The callback's `code` is not printable ASCII (RFC 6749 Appendix A.11), so no "
+        "provider issued it; it is not sent to the token endpoint.",
+        "A forged or mangled callback URL; start the login again.",
+    ),
     "iss_missing": Reason(
         "The provider advertises RFC 9207 `iss` in authorization responses, and this one has none.",
         "A mix-up attack or a proxy that strips query parameters; check what rewrites the "
