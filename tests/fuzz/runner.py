@@ -14,6 +14,7 @@ import random
 import time
 import traceback
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,8 @@ class TargetResult:
     name: str
     inputs: int = 0
     skipped: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time in this target's chunks
+    cpu_seconds: float = 0.0  # this process's CPU time in them (fair on a shared machine)
     escapes: dict[str, Escape] = field(default_factory=dict)
 
     @property
@@ -57,6 +59,7 @@ class TargetResult:
         self.inputs += other.inputs
         self.skipped += other.skipped
         self.seconds += other.seconds
+        self.cpu_seconds += other.cpu_seconds
         for key, escape in other.escapes.items():
             if key in self.escapes:
                 self.escapes[key].count += escape.count
@@ -119,9 +122,10 @@ def run_chunk(name: str, examples: int, seed: int, *, mutants: int = MUTANTS) ->
         for _ in range(mutants - 1):
             call(target.amplify(prepared, mutator))
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     feed()
     result.seconds = time.perf_counter() - started
+    result.cpu_seconds = time.process_time() - cpu
     return result
 
 
@@ -129,9 +133,25 @@ def _run_job(job: tuple[str, int, int]) -> TargetResult:
     return run_chunk(*job)
 
 
-def _warm(names: Iterable[str]) -> None:
-    # rpkit logs every refused input (SCIM retries, skipped keys): a million warnings.
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """rpkit logs every refused input (SCIM retries, skipped keys): a million warnings."""
+    logger = logging.getLogger("rpkit")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _worker_init(names: list[str]) -> None:
+    # A pool process lives for this run only: stay quiet for good.
     logging.getLogger("rpkit").setLevel(logging.CRITICAL)
+    _warm(names)
+
+
+def _warm(names: Iterable[str]) -> None:
     for name in names:
         TARGETS[name].setup()
 
@@ -153,10 +173,12 @@ def run_for_inputs(
     if workers <= 1:
         _warm(inputs)
         for job in jobs:
-            yield _run_job(job)
+            with _quiet():
+                result = _run_job(job)
+            yield result
         return
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_warm, initargs=(list(inputs),)) as pool:
+    with context.Pool(workers, initializer=_worker_init, initargs=(list(inputs),)) as pool:
         yield from pool.imap_unordered(_run_job, jobs)
 
 
@@ -171,6 +193,8 @@ def run_for_seconds(
         deadline = time.monotonic() + seconds / len(names)
         n = 0
         while time.monotonic() < deadline:
-            results[name].merge(run_chunk(name, chunk, seed * 1_000_003 + index * 100_003 + n))
+            with _quiet():
+                result = run_chunk(name, chunk, seed * 1_000_003 + index * 100_003 + n)
+            results[name].merge(result)
             n += 1
     return results
