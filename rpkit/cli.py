@@ -40,9 +40,52 @@ def _sandbox_config(args: argparse.Namespace) -> Any:
         overrides["tls_hostnames"] = tuple(args.hostname or ())
     elif args.hostname:
         raise ConfigurationError('"--hostname" names the TLS certificate; add "--tls"')
-    if args.config:
-        return SandboxConfig.load(args.config, **overrides)
-    return SandboxConfig(**overrides)
+    config = SandboxConfig.load(args.config, **overrides) if args.config else None
+    clients, sps = _app_registrations(args)
+    if clients or sps:
+        base = config or SandboxConfig(**overrides)
+        # The app's own client first, so ``--client`` wins over a default of the same id.
+        taken = {c.client_id for c in clients}
+        overrides["clients"] = clients + tuple(c for c in base.clients if c.client_id not in taken)
+        overrides["service_providers"] = base.service_providers + sps
+        overrides["env_client_id"] = clients[0].client_id if clients else None
+        return base.with_overrides(**overrides)
+    return config or SandboxConfig(**overrides)
+
+
+def _app_registrations(args: argparse.Namespace) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The clients of ``--client ID:SECRET --redirect-uri URL ...`` (in the order given: each
+    ``--redirect-uri``/``--post-logout-uri`` belongs to the ``--client`` before it) and the
+    SPs of ``--sp METADATA_URL_OR_FILE``."""
+    from .sandbox.config import SamlServiceProviderConfig, app_client
+
+    groups: list[tuple[str, list[str], list[str]]] = []
+    for option, value in args.registrations or ():
+        if option == "client":
+            groups.append((value, [], []))
+        elif not groups:
+            raise ConfigurationError(f'"--{option}" {value!r} must follow a "--client ID:SECRET"')
+        elif option == "redirect-uri":
+            groups[-1][1].append(value)
+        else:
+            groups[-1][2].append(value)
+    clients = tuple(app_client(spec, redirects, logouts) for spec, redirects, logouts in groups)
+    sps = tuple(
+        SamlServiceProviderConfig(metadata_url=sp)
+        if sp.startswith(("http://", "https://"))
+        else SamlServiceProviderConfig(metadata_file=sp)
+        for sp in args.sp or ()
+    )
+    return clients, sps
+
+
+class _Ordered(argparse.Action):
+    """Keep ``--client``, ``--redirect-uri`` and ``--post-logout-uri`` in command-line order."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        seen = list(getattr(namespace, self.dest, None) or [])
+        seen.append((str(option).lstrip("-"), str(values)))
+        setattr(namespace, self.dest, seen)
 
 
 def _run_sandbox(args: argparse.Namespace) -> int:
@@ -166,6 +209,40 @@ def _register_sandbox(subparsers: Subparsers) -> None:
     parser.add_argument("--admin-token", help="admin API token (default: random, printed)")
     parser.add_argument(
         "--allow-any-sp", action="store_true", help="accept unregistered SAML SPs (dev)"
+    )
+    app = parser.add_argument_group(
+        "your own app",
+        "Register your app, so it can sign in here wherever it runs: "
+        "--client my-app:secret --redirect-uri http://127.0.0.1:5081/auth/oidc/callback",
+    )
+    app.add_argument(
+        "--client",
+        action=_Ordered,
+        dest="registrations",
+        metavar="ID:SECRET",
+        help="an OIDC client for your app (ID: alone for a public client); the env block shows it",
+    )
+    app.add_argument(
+        "--redirect-uri",
+        action=_Ordered,
+        dest="registrations",
+        metavar="URL",
+        help="a sign-in redirect URI of the --client before it (repeatable)",
+    )
+    app.add_argument(
+        "--post-logout-uri",
+        action=_Ordered,
+        dest="registrations",
+        metavar="URL",
+        help="a sign-out redirect URI of the --client before it (default: the redirect "
+        "URI's origin + /)",
+    )
+    app.add_argument(
+        "--sp",
+        action="append",
+        metavar="METADATA_URL_OR_FILE",
+        help="a SAML service provider, from its metadata (a URL is read at start: start "
+        "the app first)",
     )
     parser.add_argument(
         "--tls",

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import secrets
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
@@ -27,6 +27,7 @@ __all__ = [
     "OidcClientConfig",
     "SamlServiceProviderConfig",
     "SandboxConfig",
+    "app_client",
     "stored_admin_token",
 ]
 
@@ -244,6 +245,9 @@ class SandboxConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     base_url: str | None = None
+    # The client whose settings the start-up env block shows (an app's own, registered with
+    # ``rpkit sandbox --client``); None: the demo client.
+    env_client_id: str | None = None
     data_dir: Path = Path(".rpkit-sandbox")
     seed_file: Path = SEED_FILE
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
@@ -321,11 +325,18 @@ class SandboxConfig:
         }
         unknown = set(values) - known
         if unknown:
-            raise ConfigurationError(f"unknown sandbox config keys: {', '.join(sorted(unknown))}")
+            raise ConfigurationError(
+                f"{path}: unknown sandbox config keys: {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(sorted(known))})"
+            )
         keep = not values.get("replace_defaults", False)
-        clients = tuple(OidcClientConfig.from_mapping(c) for c in _list(values, "clients"))
+        clients = tuple(
+            _at(path, f"clients[{i}]", OidcClientConfig.from_mapping, c)
+            for i, c in enumerate(_list(values, "clients"))
+        )
         sps = tuple(
-            SamlServiceProviderConfig.from_mapping(s) for s in _list(values, "service_providers")
+            _at(path, f"service_providers[{i}]", SamlServiceProviderConfig.from_mapping, sp)
+            for i, sp in enumerate(_list(values, "service_providers"))
         )
         kwargs: dict[str, Any] = {
             "clients": (DEFAULT_CLIENTS if keep else ()) + clients,
@@ -344,6 +355,51 @@ class SandboxConfig:
             kwargs["api_resources"] = {str(k): tuple(v) for k, v in resources.items()}
         kwargs.update(overrides)
         return cls(**kwargs)
+
+
+_T = TypeVar("_T")
+
+
+def _at(path: str | Path, where: str, build: Callable[[Any], _T], value: Any) -> _T:
+    """``build(value)``, with a failure's message pointing at ``where`` in the file."""
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{path}: {where} must be a table/object of settings")
+    try:
+        return build(value)
+    except ConfigurationError as err:
+        raise ConfigurationError(f"{path}: {where}: {err.message}") from err
+
+
+def app_client(
+    spec: str, redirect_uris: Sequence[str], post_logout_redirect_uris: Sequence[str] = ()
+) -> OidcClientConfig:
+    """An app's own client from ``rpkit sandbox --client ID:SECRET --redirect-uri URL``.
+
+    ``ID:`` (no secret) is a public client (PKCE, no client authentication). Without a
+    post-logout URI, the origin of the first redirect URI followed by ``/`` is registered,
+    as the sample app expects. Every other setting keeps Duende's defaults.
+    """
+    client_id, sep, secret = spec.partition(":")
+    if not sep or not client_id:
+        raise ConfigurationError(f'"--client" {spec!r} must be ID:SECRET (ID: for a public client)')
+    if not redirect_uris:
+        raise ConfigurationError(
+            f'"--client {client_id}:..." needs at least one "--redirect-uri" after it'
+        )
+    if not post_logout_redirect_uris:
+        first = urlsplit(redirect_uris[0])
+        post_logout_redirect_uris = (f"{first.scheme}://{first.netloc}/",)
+    return OidcClientConfig(
+        client_id=client_id,
+        client_secret=secret or None,
+        name=client_id,
+        redirect_uris=tuple(redirect_uris),
+        post_logout_redirect_uris=tuple(post_logout_redirect_uris),
+        grant_types=("authorization_code", "refresh_token"),
+        token_endpoint_auth_methods=(
+            ("client_secret_basic", "client_secret_post") if secret else ("none",)
+        ),
+    )
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:
@@ -372,6 +428,11 @@ def _build(cls: type[Any], values: Mapping[str, Any]) -> Any:
     unknown = set(values) - names
     if unknown:
         raise ConfigurationError(f"unknown {cls.__name__} keys: {', '.join(sorted(unknown))}")
+    fields = cls.__dataclass_fields__
+    for name, value in values.items():
+        # A string where a list belongs would be read letter by letter: say so instead.
+        if "tuple[" in str(fields[name].type) and not isinstance(value, list | tuple):
+            raise ConfigurationError(f'"{name}" must be a list, not {type(value).__name__}')
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     try:
         return cls(**kwargs)

@@ -252,8 +252,9 @@ _SAFE_ERRORS = frozenset(
 
 # What the sandbox's error page tells the developer to change, per OAuth error.
 _FIXES = {
-    "invalid_client": "The client_id is not registered: add the client to the sandbox "
-    'config ("clients"), or use a registered client_id.',
+    "invalid_client": "The client_id is not registered: start the sandbox with "
+    '"--client ID:SECRET --redirect-uri URL" (or add it to "clients" in --config), or use a '
+    "registered client_id.",
     "invalid_scope": "",
     "unauthorized_client": "The client may not use this grant or response type: check its "
     '"grant_types".',
@@ -266,8 +267,10 @@ def _error_page(error: OAuth2Error) -> Response:
     description = error.description or error.error
     if error.error == "invalid_request" and "redirect" in description.lower():
         fix = (
-            "The redirect_uri is not registered for this client: add it to the client's "
-            '"redirect_uris" (Dualog: the sign-in redirect URI of the integration).'
+            "The redirect_uri is not registered for this client: register it with "
+            '"rpkit sandbox --client ID:SECRET --redirect-uri URL" (or in the client\'s '
+            '"redirect_uris" in --config). At Dualog: the sign-in redirect URI of the '
+            "integration."
         )
     else:
         fix = _FIXES.get(error.error, "")

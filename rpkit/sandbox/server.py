@@ -209,10 +209,10 @@ def env_block(state: SandboxState) -> dict[str, str]:
     """The environment an app needs to use this sandbox (demo client and SCIM client)."""
     urls = state.urls.as_dict()
     env = {"RPKIT_OIDC_ISSUER": urls["issuer"]}
-    demo = state.clients.get("rpkit-demo")
-    if demo is not None:
-        env["RPKIT_OIDC_CLIENT_ID"] = demo.client_id
-        env["RPKIT_OIDC_CLIENT_SECRET"] = demo.client_secret or ""
+    app = state.clients.get(state.config.env_client_id or "rpkit-demo")
+    if app is not None:
+        env["RPKIT_OIDC_CLIENT_ID"] = app.client_id
+        env["RPKIT_OIDC_CLIENT_SECRET"] = app.client_secret or ""
     if state.tls is not None:
         env["RPKIT_CA_BUNDLE"] = str(state.tls.ca_file.resolve())
     env["RPKIT_SAML_IDP_METADATA_URL"] = urls["saml_metadata"]
@@ -237,5 +237,29 @@ def render_banner(state: SandboxState) -> str:
         lines += [f"  TLS: private CA {state.tls.ca_file.resolve()}, certificate for {names}", ""]
     lines += ["Paste into your app's environment:", ""]
     lines += [f"{k}={v}" for k, v in env_block(state).items()]
+    lines += ["", "Every registered client (the env block above uses the first's):", ""]
+    lines += [_client_line(client) for client in _clients_for_banner(state)]
     lines += ["", f"Seeded crew sign in with password {state.seed.get('default_password', '')!r}."]
     return "\n".join(lines)
+
+
+def _clients_for_banner(state: SandboxState) -> list[Any]:
+    shown = state.config.env_client_id or "rpkit-demo"
+    clients = list(state.clients.values())
+    return sorted(clients, key=lambda c: c.client_id != shown)
+
+
+def _client_line(client: Any) -> str:
+    """One client as the settings an app or a SCIM job would paste."""
+    secret = client.client_secret or "(public: no secret, PKCE)"
+    if "client_credentials" in client.grant_types and not client.redirect_uris:
+        scope = " ".join(s for s in client.scopes if s in ("crew_import", "crew_read"))
+        return (
+            f"  SCIM: RPKIT_SCIM_CLIENT_ID={client.client_id} "
+            f"RPKIT_SCIM_CLIENT_SECRET={client.client_secret or ''} RPKIT_SCIM_SCOPE={scope}"
+        )
+    redirects = " ".join(client.redirect_uris) or "(none)"
+    return (
+        f"  OIDC: RPKIT_OIDC_CLIENT_ID={client.client_id} RPKIT_OIDC_CLIENT_SECRET={secret}"
+        f"  redirect URIs: {redirects}"
+    )

@@ -9,6 +9,11 @@ when an HTML comment on the line before it says how (invisible on the rendered p
   with the sandbox's environment and served on loopback; a crew member (the Master) signs in
   through it with ``next=PATH`` by each protocol the app offers (OIDC, SAML), and
   ``GET PATH`` must then answer 200. A snippet that can no longer sign anybody in fails.
+* ``<!-- run: own-client-app PATH -->``: a Flask app that uses its own redirect URI
+  ``http://127.0.0.1:5081PATH``. The real ``rpkit sandbox --client my-app:secret
+  --redirect-uri ...`` command is started (port 5081 replaced by a free one), the app is
+  imported with the environment the command prints, and a crew member signs in from ``/``
+  to an answer of 200 at ``PATH``.
 * ``<!-- not run: REASON -->``: a fragment or a command that cannot run inside the test
   suite (the demo itself, the test command, a real Dualog host); the reason is required.
 

@@ -15,7 +15,15 @@ import requests
 from rpkit.flask import rpkit_state
 from rpkit.sandbox import env_block
 from rpkit.testing import SandboxHandle, sandbox_server
-from tests.flask.helpers import AppServer, oidc_login, saml_login, sandbox_clients, sandbox_sps
+from tests.flask.helpers import (
+    INGRID,
+    AppServer,
+    oidc_login,
+    saml_login,
+    sandbox_clients,
+    sandbox_pick,
+    sandbox_sps,
+)
 
 from .snippets import ROOT, Snippet, all_snippets
 
@@ -99,3 +107,77 @@ def test_flask_app_snippet_signs_in(
                 assert page.status_code == 200, f"{protocol}: {page.text[:300]}"
         finally:
             server.stop()
+
+
+def _sandbox_command(
+    tmp_path: Path, redirect_uri: str
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """``rpkit sandbox --client my-app:secret --redirect-uri ...`` as a user runs it; return
+    the process and the environment block it printed."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rpkit",
+            "sandbox",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "sandbox"),
+            "--client",
+            "my-app:secret",
+            "--redirect-uri",
+            redirect_uri,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("RPKIT_")},
+    )
+    assert process.stdout is not None
+    env: dict[str, str] = {}
+    for line in process.stdout:  # the banner ends with the seeded password line
+        if line.startswith("RPKIT_") and "=" in line:
+            key, _, value = line.strip().partition("=")
+            env[key] = value
+        if line.startswith("Seeded crew"):
+            break
+    assert env, "rpkit sandbox printed no environment block"
+    return process, env
+
+
+@pytest.mark.parametrize(
+    "snippet", [s for s in SNIPPETS if s.mark == "run:own-client-app"], ids=lambda s: s.id
+)
+def test_own_client_app_signs_in_with_the_sandbox_command(
+    snippet: Snippet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = AppServer()
+    path = snippet.reason
+    process, env = _sandbox_command(tmp_path, f"{server.base_url}{path}")
+    try:
+        assert env["RPKIT_OIDC_CLIENT_ID"] == "my-app"  # the env block shows the app's client
+        for key in [k for k in os.environ if k.startswith("RPKIT_")]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        code = snippet.code.replace("127.0.0.1:5081", f"127.0.0.1:{server.port}")
+        module = types.ModuleType(f"snippet_{snippet.line}")
+        exec(compile(code, snippet.id, "exec"), module.__dict__)
+        server.start(module.__dict__["app"])
+        try:
+            http = requests.Session()
+            start = http.get(f"{server.base_url}/", allow_redirects=False)
+            assert start.status_code == 302, start.text[:300]
+            page = http.get(start.headers["Location"], allow_redirects=False)
+            answer = sandbox_pick(http, page, INGRID)
+            assert answer.status_code in (302, 303), answer.text[:300]
+            assert answer.headers["Location"].startswith(f"{server.base_url}{path}?")
+            done = http.get(answer.headers["Location"], allow_redirects=False)
+            assert done.status_code == 200, done.text[:300]
+            assert "Master" in done.text
+        finally:
+            server.stop()
+    finally:
+        process.terminate()
+        process.wait(10)
