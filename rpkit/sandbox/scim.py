@@ -22,6 +22,7 @@ __all__ = ["bp"]
 
 bp = Blueprint("scim", __name__)
 _F = TypeVar("_F", bound=Callable[..., Response])
+_T = TypeVar("_T")
 _TITLES = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -99,7 +100,9 @@ def _base() -> str:
     return sandbox().urls.as_dict()["scim_base"]
 
 
-def _page(items: list[Any]) -> dict[str, Any]:
+def _page(items: list[_T], render: Callable[[_T], Any]) -> dict[str, Any]:
+    """One page of ``items``; only the page is rendered, so a page of a large tenant costs
+    its size, not the tenant's (a full listing would otherwise be quadratic)."""
     try:
         start = int(request.args.get("startIndex", "1"))
         count = int(request.args.get("count", str(_MAX_COUNT)))
@@ -107,7 +110,7 @@ def _page(items: list[Any]) -> dict[str, Any]:
         raise ScimError(400, '"startIndex" and "count" must be integers') from err
     start = max(start, 1)
     count = min(max(count, 0), _MAX_COUNT)
-    page = items[start - 1 : start - 1 + count]
+    page = [render(item) for item in items[start - 1 : start - 1 + count]]
     return {
         "schemas": [LIST_URN],
         "totalResults": len(items),
@@ -225,7 +228,8 @@ def users() -> Response:
             raise ScimError(400, f"Invalid filter: {err}") from err
         members = [m for m in members if predicate(m)]
     names = _group_names()
-    return _json(_page([user_to_scim(m, _base(), names) for m in members]))
+    base = _base()
+    return _json(_page(members, lambda m: user_to_scim(m, base, names)))
 
 
 @bp.route(SCIM_PREFIX + "/Users/<user_id>", methods=["GET", "PUT", "DELETE"])
@@ -288,7 +292,8 @@ def groups() -> Response:
         wanted = parts[2][1:-1].lower()
         items = [g for g in items if g.display_name.lower() == wanted]
     names = _user_names()
-    return _json(_page([group_to_scim(g, _base(), names) for g in items]))
+    base = _base()
+    return _json(_page(items, lambda g: group_to_scim(g, base, names)))
 
 
 @bp.route(SCIM_PREFIX + "/Groups/<group_id>", methods=["GET", "PUT", "DELETE"])
