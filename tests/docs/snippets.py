@@ -14,6 +14,8 @@ when an HTML comment on the line before it says how (invisible on the rendered p
   --redirect-uri ...`` command is started (port 5081 replaced by a free one), the app is
   imported with the environment the command prints, and a crew member signs in from ``/``
   to an answer of 200 at ``PATH``.
+* ``<!-- run: asgi-app PATH -->``: the same for an ASGI app (FastAPI or Starlette with
+  ``rpkit.starlette``), served by uvicorn on a free loopback port.
 * ``<!-- not run: REASON -->``: a fragment or a command that cannot run inside the test
   suite (the demo itself, the test command, a real Dualog host); the reason is required.
 

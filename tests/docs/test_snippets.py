@@ -47,7 +47,8 @@ def _environment(sandbox: SandboxHandle) -> dict[str, str]:
 def test_every_block_says_how_it_is_tested() -> None:
     unmarked = [s.id for s in SNIPPETS if not s.mark]
     assert not unmarked, (
-        "code blocks with no test mark (put <!-- run -->, <!-- run: flask-app PATH --> or "
+        "code blocks with no test mark (put <!-- run -->, <!-- run: flask-app PATH -->, "
+        "<!-- run: asgi-app PATH --> or "
         f"<!-- not run: REASON --> on the line before; see tests/docs/snippets.py): {unmarked}"
     )
 
@@ -181,3 +182,41 @@ def test_own_client_app_signs_in_with_the_sandbox_command(
     finally:
         process.terminate()
         process.wait(10)
+@pytest.mark.parametrize(
+    "snippet", [s for s in SNIPPETS if s.mark == "run:asgi-app"], ids=lambda s: s.id
+)
+def test_asgi_app_snippet_signs_in(
+    snippet: Snippet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.frameworks.servers import AsgiServer
+
+    server = AsgiServer()
+    with sandbox_server(
+        tmp_path / "sandbox",
+        clients=sandbox_clients([server.base_url]),
+        service_providers=sandbox_sps([server.base_url]),
+    ) as sandbox:
+        for key in [k for k in os.environ if k.startswith("RPKIT_")]:
+            monkeypatch.delenv(key)
+        for key, value in env_block(sandbox.state).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("RPKIT_BASE_URL", server.base_url)
+        module = types.ModuleType(f"snippet_{snippet.line}")
+        module.__file__ = str(tmp_path / "snippet.py")
+        exec(compile(snippet.code, snippet.id, "exec"), module.__dict__)
+        app = module.__dict__.get("app")
+        assert app is not None, f"{snippet.id} defines no module-level `app`"
+        protocols = app.state.rpkit.state.protocols  # what Rpkit.install left on the app
+        assert protocols, f"{snippet.id}: the app offers no sign-in"
+        server.start(app)
+        try:
+            for protocol in protocols:
+                http = requests.Session()
+                path = snippet.reason
+                login = oidc_login if protocol == "oidc" else saml_login
+                answer = login(http, server.base_url, next_path=path)
+                assert answer.status_code in (302, 303), f"{protocol}: {answer.text[:300]}"
+                page = http.get(f"{server.base_url}{path}", allow_redirects=False)
+                assert page.status_code == 200, f"{protocol}: {page.text[:300]}"
+        finally:
+            server.stop()
