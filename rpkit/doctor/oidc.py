@@ -459,7 +459,7 @@ def _scopes(config: OidcConfig, http: HttpClient, found: _Found) -> CheckResult:
             id="oidc.scopes",
             status="fail",
             message=f"the provider refused the scopes {scopes} ({answer.error}"
-            + (f": {answer.detail}" if answer.detail else "")
+            + (f", {answer.detail}" if answer.detail else "")
             + ")",
             fix="set RPKIT_OIDC_SCOPES to the scopes this client is allowed (e.g. "
             '"openid profile email crew.public"), or allow them for the integration in the '

@@ -336,3 +336,23 @@ def test_pin_of_another_certificate_fails_tls(tls_sandbox: SandboxHandle) -> Non
     report = run_doctor(env, only=("oidc",))
     assert problems(report) == {"oidc.tls": "fail"}
     assert "not the pinned one" in report.get("oidc.tls").message
+
+
+def test_offline_access_not_allowed_fails_scopes(tmp_path: Path) -> None:
+    """A client without offline access (Duende's default) asking for offline_access: the
+    provider's error page, oidc.scopes fails and names the portal switch."""
+    from dataclasses import replace
+
+    from rpkit.sandbox.config import DEFAULT_CLIENTS
+
+    clients = tuple(
+        replace(c, allow_offline_access=False) if c.client_id == "rpkit-demo" else c
+        for c in DEFAULT_CLIENTS
+    )
+    with sandbox_server(tmp_path, clients=clients) as sandbox:
+        env = app_env(sandbox, RPKIT_OIDC_SCOPES="openid profile offline_access")
+        report = run_doctor(env, only=("oidc",))
+        assert problems(report) == {"oidc.scopes": "fail"}
+        check = report.get("oidc.scopes")
+        assert "invalid_scope" in check.message and "offline access" in check.fix
+        assert run_doctor({**env, "RPKIT_OIDC_SCOPES": "openid profile"}, only=("oidc",)).ok
