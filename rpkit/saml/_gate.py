@@ -85,6 +85,19 @@ def qname(prefix: str, local: str) -> str:
     return f"{{{NS[prefix]}}}{local}"
 
 
+# Tags and paths in Clark notation, built once: the checks below run on every message.
+_SIGNATURE = qname("ds", "Signature")
+_SIGNED_INFO = qname("ds", "SignedInfo")
+_OBJECT = qname("ds", "Object")
+_MANIFEST = qname("ds", "Manifest")
+_C14N_METHOD = qname("ds", "CanonicalizationMethod")
+_SIGNATURE_METHOD = qname("ds", "SignatureMethod")
+_REFERENCE = qname("ds", "Reference")
+_DIGEST_METHOD = qname("ds", "DigestMethod")
+_TRANSFORM_PATH = qname("ds", "Transforms") + "/" + qname("ds", "Transform")
+_INCLUSIVE_NAMESPACES = "{http://www.w3.org/2001/10/xml-exc-c14n#}InclusiveNamespaces"
+
+
 def _fail(reason: str, message: str) -> SamlResponseError:
     return SamlResponseError(reason, message)
 
@@ -157,19 +170,22 @@ def signatures_of(
     """
     allowed = list(allowed_parents)
     seen: list[etree._Element] = []
-    for sig in root.iter(qname("ds", "Signature")):
-        parent = sig.getparent()
+    signed_infos = 0
+    # One walk of the tree for the four tags (this runs on every message).
+    for element in root.iter(_SIGNATURE, _SIGNED_INFO, _OBJECT, _MANIFEST):
+        if element.tag == _SIGNED_INFO:
+            signed_infos += 1
+            continue
+        if element.tag != _SIGNATURE:
+            raise _fail("wrapping", f"{what} has a ds:{etree.QName(element).localname} element")
+        parent = element.getparent()
         if parent is None or not any(parent is a for a in allowed):
             raise _fail("wrapping", f"{what} has a Signature outside the signed elements")
         if any(parent is p for p in seen):
             raise _fail("wrapping", f"{what} has two Signatures on one element")
         seen.append(parent)
-    for tag in ("SignedInfo", "Object", "Manifest"):
-        n_tag = sum(1 for _ in root.iter(qname("ds", tag)))
-        if tag == "SignedInfo" and n_tag != len(seen):
-            raise _fail("wrapping", f"{what} has a SignedInfo outside a single Signature")
-        if tag != "SignedInfo" and n_tag:
-            raise _fail("wrapping", f"{what} has a ds:{tag} element")
+    if signed_infos != len(seen):
+        raise _fail("wrapping", f"{what} has a SignedInfo outside a single Signature")
 
 
 def check_signature(
@@ -187,14 +203,14 @@ def check_signature(
     canonicalization, signature and digest algorithms, the only ones verification enables.
     """
     children = [c for c in sig if isinstance(c.tag, str)]
-    if not children or children[0].tag != qname("ds", "SignedInfo"):
+    if not children or children[0].tag != _SIGNED_INFO:
         raise _fail("wrapping", f"{what} Signature does not start with SignedInfo")
-    if sum(1 for c in children if c.tag == qname("ds", "SignedInfo")) != 1:
+    if sum(1 for c in children if c.tag == _SIGNED_INFO) != 1:
         raise _fail("wrapping", f"{what} Signature has a second SignedInfo")
     signed_info = children[0]
-    c14n = signed_info.find("ds:CanonicalizationMethod", NS)
-    method = signed_info.find("ds:SignatureMethod", NS)
-    refs = signed_info.findall("ds:Reference", NS)
+    c14n = signed_info.find(_C14N_METHOD)
+    method = signed_info.find(_SIGNATURE_METHOD)
+    refs = signed_info.findall(_REFERENCE)
     if c14n is None or c14n.get("Algorithm") not in _CANONICALIZATIONS:
         raise _fail("algorithm", f"{what} canonicalization method is not allowed")
     if method is None or method.get("Algorithm") not in signature_algorithms:
@@ -206,17 +222,17 @@ def check_signature(
     signed_id = signed.get("ID")
     if not signed_id or ref.get("URI") != "#" + signed_id:
         raise _fail("wrapping", f"{what} signature does not reference the element it is on")
-    digest = ref.find("ds:DigestMethod", NS)
+    digest = ref.find(_DIGEST_METHOD)
     if digest is None or digest.get("Algorithm") not in digest_algorithms:
         alg = None if digest is None else digest.get("Algorithm")
         raise _fail("algorithm", f"{what} digest method {alg!r} is not allowed")
-    transforms = ref.findall("ds:Transforms/ds:Transform", NS)
+    transforms = ref.findall(_TRANSFORM_PATH)
     algs = [t.get("Algorithm") for t in transforms]
     if not algs or any(a not in _TRANSFORMS for a in algs) or ENVELOPED not in algs:
         raise _fail("algorithm", f"{what} signature uses a transform outside the allowlist")
     for transform in transforms:
         for child in transform:
-            if child.tag != "{http://www.w3.org/2001/10/xml-exc-c14n#}InclusiveNamespaces":
+            if child.tag != _INCLUSIVE_NAMESPACES:
                 raise _fail("algorithm", f"{what} signature transform has unexpected content")
     return str(c14n.get("Algorithm")), str(method.get("Algorithm")), str(digest.get("Algorithm"))
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import xmlsec
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from lxml import etree
 from xmlsec import constants as C
 
@@ -56,10 +58,19 @@ _C14N_TRANSFORMS = {
 
 @functools.lru_cache(maxsize=64)
 def load_verify_key(cert_pem: bytes) -> xmlsec.Key:
-    """Load a verification key from a PEM certificate (cached; keys are copied on use)."""
+    """Load the public key of a PEM certificate for verifying (cached per certificate).
+
+    Only the public key is loaded: ``SignatureContext.key = key`` duplicates the key, and a
+    key loaded with its certificate duplicates the certificate too (about 100 times the
+    cost). Verification with a preset key never reads the certificate.
+    """
     try:
-        return xmlsec.Key.from_memory(cert_pem, C.KeyDataFormatCertPem, None)
-    except xmlsec.Error as err:
+        certificate = x509.load_pem_x509_certificate(cert_pem)
+        public_pem = certificate.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return xmlsec.Key.from_memory(public_pem, C.KeyDataFormatPem, None)
+    except (ValueError, TypeError, xmlsec.Error) as err:
         raise ValueError("not a PEM certificate") from err
 
 

@@ -8,6 +8,7 @@ failure, a last-known-good copy on disk, and a warning when the IdP's signing ke
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -103,8 +104,16 @@ class IdpMetadata:
 
 
 def verify_keys(idp: IdpMetadata) -> tuple[xmlsec.Key, ...]:
-    """The IdP's signing keys loaded for python-xmlsec (internal: keeps xmlsec off the API)."""
-    return tuple(_xmlsec.load_verify_key(c) for c in idp.signing_certs)
+    """The IdP's signing keys loaded for python-xmlsec (internal: keeps xmlsec off the API).
+
+    Loaded once per metadata version (its certificates), not per message.
+    """
+    return _keys_of(idp.signing_certs)
+
+
+@functools.lru_cache(maxsize=16)
+def _keys_of(certs: tuple[bytes, ...]) -> tuple[xmlsec.Key, ...]:
+    return tuple(_xmlsec.load_verify_key(c) for c in certs)
 
 
 def weak_keys(idp: IdpMetadata) -> tuple[xmlsec.Key, ...]:

@@ -48,6 +48,9 @@ _ENCRYPTED_ASSERTION = qname("saml", "EncryptedAssertion")
 _ATTRIBUTE = qname("saml", "Attribute")
 _ATTRIBUTE_VALUE = qname("saml", "AttributeValue")
 _ATTRIBUTE_STATEMENT = qname("saml", "AttributeStatement")
+_RESPONSE = qname("samlp", "Response")
+_ASSERTION = qname("saml", "Assertion")
+_SIGNATURE = qname("ds", "Signature")
 _KNOWN_CONDITIONS = frozenset(
     {
         qname("saml", "AudienceRestriction"),
@@ -186,19 +189,23 @@ def validate_response(
     what = "SAML response"
     data = decode_post_message(saml_response, max_bytes=config.max_message_bytes, what=what)
     root = _gate.parse(data, max_bytes=config.max_message_bytes, what=what)
-    if root.tag != qname("samlp", "Response") or root.get("Version") != "2.0":
+    if root.tag != _RESPONSE or root.get("Version") != "2.0":
         raise _fail("malformed", f"{what} root is not a SAML 2.0 samlp:Response")
-    if sum(1 for _ in root.iter(qname("samlp", "Response"))) != 1:
-        raise _fail("wrapping", f"{what} contains a nested Response")
-    found = [e for e in root.iter(qname("saml", "Assertion"), qname("saml", "EncryptedAssertion"))]
+    # One walk of the tree finds nested Responses and every (encrypted) assertion.
+    found = []
+    for element in root.iter(_RESPONSE, _ASSERTION, _ENCRYPTED_ASSERTION):
+        if element.tag == _RESPONSE and element is not root:
+            raise _fail("wrapping", f"{what} contains a nested Response")
+        if element.tag != _RESPONSE:
+            found.append(element)
     if len(found) > 1:
         raise _fail("multiple_assertions", f"{what} carries {len(found)} assertions; one allowed")
     if found and found[0].getparent() is not root:
         raise _fail("wrapping", f"{what} assertion is not a direct child of the Response")
-    allowed = [root, *(a for a in found if a.tag == qname("saml", "Assertion"))]
+    allowed = [root, *(a for a in found if a.tag == _ASSERTION)]
     _gate.signatures_of(root, allowed, what)
 
-    response_sig = root.find("ds:Signature", NS)
+    response_sig = root.find(_SIGNATURE)
     if response_sig is not None:
         verify_signature(root, response_sig, config, idp, what)
     check_issuer(root, idp, what, required=False)
@@ -220,7 +227,7 @@ def validate_response(
         raise _fail("missing_assertion", f"{what} has no assertion")
     assertion = found[0]
     assertion_verified = False
-    if assertion.tag == qname("saml", "EncryptedAssertion"):
+    if assertion.tag == _ENCRYPTED_ASSERTION:
         # AES-CBC only under a verified Response signature: then the ciphertext is
         # authenticated before it is decrypted and no padding oracle can be probed.
         _gate.check_encryption(
@@ -253,7 +260,7 @@ def validate_response(
                     key_not_found=err.reason == "signature" and inner_sig is not None,
                 ) from err
             assertion_verified = True
-    assertion_sig = assertion.find("ds:Signature", NS)
+    assertion_sig = assertion.find(_SIGNATURE)
     if assertion_sig is not None and not assertion_verified:
         verify_signature(assertion, assertion_sig, config, idp, "SAML assertion")
     elif assertion_sig is None and response_sig is None:
