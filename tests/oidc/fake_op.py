@@ -96,6 +96,7 @@ class FakeOP:
     sign_with: Any = None  # key used to sign; defaults to keys[0]
     alg: str = "RS256"
     sub: str = "crew-1001"
+    sub_for: Callable[[dict[str, str]], str] | None = None  # per authorization request
     id_token_claims: dict[str, Any] = field(default_factory=dict)  # overrides; None deletes
     id_token_header: dict[str, Any] = field(default_factory=dict)
     userinfo_claims: dict[str, Any] = field(default_factory=dict)
@@ -145,6 +146,10 @@ class FakeOP:
         op = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Headers and body leave in two writes: without this, Nagle's algorithm and the
+            # client's delayed ACK hold every answer ~40 ms.
+            disable_nagle_algorithm = True
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -339,7 +344,7 @@ class FakeOP:
                 nonce=q.get("nonce"),
                 code_challenge=q.get("code_challenge"),
                 scope=q.get("scope", ""),
-                sub=self.sub,
+                sub=self.sub_for(q) if self.sub_for is not None else self.sub,
             )
             params["code"] = code
         if self.callback_iss:
