@@ -19,7 +19,9 @@ account). Baselines measured in the same run:
 The generator's and the worker's CPU use (in cores) show whether the generator starved the
 server: the worker near 1.0 means the server was the bottleneck.
 
-    .venv/bin/python benchmarks/login_throughput.py [--n 400] [--peer-n 200]
+    .venv/bin/python benchmarks/login_throughput.py [--n 400] [--peer-n 200] [--quick]
+
+Exits 1 when a login or a /me check failed (``--quick`` runs in the test suite).
 """
 
 from __future__ import annotations
@@ -278,7 +280,7 @@ def _wait(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RPKIT_", "PEER_"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")])
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "benchmarks" / "peers")])
     env.update(extra)
     return env
 
@@ -672,6 +674,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=20, help="sessions checked with /me")
     parser.add_argument("--rounds", type=int, default=4, help="rows take turns this often")
     parser.add_argument("--floor-n", type=int, default=300)
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny counts: check that every row still runs"
+    )
     parser.add_argument("--role", choices=["op", "generator"], help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -683,6 +688,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from tests.saml.idp import TestIdp
 
+    if args.quick:
+        args.n, args.peer_n, args.pysaml2_n, args.floor_n = 2, 1, 1, 5
+        args.rounds, args.sample, args.concurrency = 1, 2, 1
     rows = run(args)
     floors = {"oidc": oidc_floor(args.floor_n), "saml": saml_floor(TestIdp(), args.floor_n)}
     missed = report(rows, floors, args)

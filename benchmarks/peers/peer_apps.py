@@ -3,7 +3,7 @@
 ``authlib_app()``: an OIDC login with Authlib's Flask client (state in Flask's cookie
 session). ``pysaml2_app()``: a SAML SP with pysaml2 (``xmlsec1`` binary for signatures).
 Both keep the signed-in user in Flask's cookie session and answer ``GET /me``. Configured
-from ``PEER_*`` environment variables set by ``login_throughput.py``; served by gunicorn.
+from ``PEER_*`` environment variables set by ``../login_throughput.py``; served by gunicorn.
 """
 
 from __future__ import annotations
