@@ -105,8 +105,11 @@ class MemoryStore:
     """A ``StateStore`` in this process's memory, for one process only.
 
     Expired entries are evicted as writes arrive (a heap ordered by expiry, so no scan),
-    and beyond ``max_entries`` the least recently used entry goes: a long-running worker
-    holds at most ``max_entries`` values, whatever the login rate.
+    and beyond ``max_entries`` the least recently used session or pending login goes: a
+    long-running worker holds at most ``max_entries`` of them, whatever the login rate.
+    Replay-cache entries (``add`` and batch guards) are never dropped early, since a dropped
+    one would accept the replay it exists to refuse; they leave when they expire, so they
+    number at most the logins of one assertion lifetime.
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class MemoryStore:
         self.max_entries = max_entries
         self.evicted = 0  # entries dropped by the cap (not by expiry), for monitoring
         self._data: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._kept: dict[str, tuple[bytes, float]] = {}  # replay entries: expiry only
         self._expiries: list[tuple[float, str]] = []
         # index -> {key: expiry}; key -> the indexes that name it (to unfile on eviction)
         self._indexes: dict[str, dict[str, float]] = {}
@@ -128,20 +132,21 @@ class MemoryStore:
         self._clock = clock
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._data) + len(self._kept)
 
     def _live(self, key: str) -> bytes | None:
-        item = self._data.get(key)
+        item = self._data.get(key) or self._kept.get(key)
         if item is None:
             return None
         if item[1] <= self._clock():
             self._drop(key)
             return None
-        self._data.move_to_end(key)
+        if key in self._data:
+            self._data.move_to_end(key)
         return item[0]
 
     def _drop(self, key: str) -> bool:
-        found = self._data.pop(key, None) is not None
+        found = (self._data.pop(key, None) or self._kept.pop(key, None)) is not None
         for index in self._filed.pop(key, ()):
             members = self._indexes.get(index)
             if members is not None:
@@ -150,11 +155,16 @@ class MemoryStore:
                     del self._indexes[index]
         return found
 
-    def _put(self, key: str, value: bytes, ttl: timedelta) -> None:
+    def _put(self, key: str, value: bytes, ttl: timedelta, *, keep: bool = False) -> None:
         now = self._clock()
         expiry = now + ttl.total_seconds()
-        self._data[key] = (value, expiry)
-        self._data.move_to_end(key)
+        if keep:
+            self._data.pop(key, None)
+            self._kept[key] = (value, expiry)
+        else:
+            self._kept.pop(key, None)
+            self._data[key] = (value, expiry)
+            self._data.move_to_end(key)
         heapq.heappush(self._expiries, (expiry, key))
         self._evict(now)
 
@@ -162,7 +172,7 @@ class MemoryStore:
         expiries = self._expiries
         while expiries and expiries[0][0] <= now:
             expiry, key = heapq.heappop(expiries)
-            item = self._data.get(key)
+            item = self._data.get(key) or self._kept.get(key)
             if item is not None and item[1] == expiry:
                 self._drop(key)
         while len(self._data) > self.max_entries:
@@ -177,8 +187,9 @@ class MemoryStore:
                     self.max_entries,
                 )
         # Overwritten and evicted keys leave stale heap entries: rebuild when they dominate.
-        if len(expiries) > 2 * len(self._data) + 1024:
-            self._expiries = [(exp, k) for k, (_, exp) in self._data.items()]
+        if len(expiries) > 2 * len(self) + 1024:
+            items = [*self._data.items(), *self._kept.items()]
+            self._expiries = [(exp, k) for k, (_, exp) in items]
             heapq.heapify(self._expiries)
 
     def get(self, key: str) -> bytes | None:
@@ -199,7 +210,7 @@ class MemoryStore:
         with self._lock:
             if self._live(key) is not None:
                 return False
-            self._put(key, value, ttl)
+            self._put(key, value, ttl, keep=True)
             return True
 
     def delete(self, key: str) -> None:
@@ -211,7 +222,7 @@ class MemoryStore:
             if any(self._live(key) is not None for key, _, _ in batch.guards):
                 return False
             for key, value, ttl in batch.guards:
-                self._put(key, value, ttl)
+                self._put(key, value, ttl, keep=True)
             for key in batch.deletes:
                 self._drop(key)
             for index, key in batch.index_removes:

@@ -169,6 +169,18 @@ def test_memory_store_cap_drops_the_least_recently_used() -> None:
     assert len(store) == 3
 
 
+def test_memory_store_cap_never_drops_a_replay_entry() -> None:
+    """A flood of logins past the cap evicts sessions, never a replay-cache entry."""
+    store = MemoryStore(max_entries=10)
+    assert store.add("replay:a", b"1", MINUTE)
+    assert store.commit(Batch().guard("replay:b", b"1", MINUTE).set("s:b", b"1", MINUTE))
+    for i in range(100):
+        store.set(f"pending:{i}", b"p", MINUTE)
+    assert store.add("replay:a", b"1", MINUTE) is False
+    assert store.commit(Batch().guard("replay:b", b"1", MINUTE)) is False
+    assert store.get("s:b") is None and len(store) == 12
+
+
 def test_memory_after_10000_logins_is_bounded_by_the_cap() -> None:
     """10,000 logins (one shared account and distinct users) keep at most the cap."""
     store = MemoryStore(max_entries=1000)
