@@ -190,7 +190,10 @@ def _number(claims: Mapping[str, Any], name: str, reason: str) -> float:
     value = claims.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise IdTokenError(reason, f'ID token "{name}" is missing or not a number')
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError as err:  # an integer past float range (10**400): found by fuzzing
+        raise IdTokenError(reason, f'ID token "{name}" is out of range') from err
 
 
 def token_hash(value: str, alg: str) -> str:

@@ -104,3 +104,25 @@ def test_token_response_with_an_unusable_expires_in_has_no_expiry(expires_in: An
         {"access_token": "at", "token_type": "Bearer", "expires_in": expires_in}, now=NOW
     )
     assert tokens.expires_at is None
+
+
+@pytest.mark.parametrize(("claim", "reason"), [("exp", "expired"), ("iat", "iat")])
+def test_id_token_time_past_float_range_is_refused(claim: str, reason: str) -> None:
+    """An integer claim too large for a float (10**400) is refused, not an OverflowError."""
+    claims = {
+        "iss": ISSUER,
+        "aud": "app",
+        "sub": "crew-1",
+        "nonce": LOGIN.nonce,
+        "iat": NOW,
+        "exp": NOW + 60,
+        "rank": "Master",
+        claim: 10**400,
+    }
+    token = _signed({"alg": "ES256", "kid": "ec1", "typ": "JWT"}, json.dumps(claims))
+    expected = ExpectedIdToken(
+        issuer=ISSUER, client_id="app", nonce=LOGIN.nonce, algorithms=("ES256",)
+    )
+    with pytest.raises(IdTokenError) as info:
+        validate_id_token(token, keys=KEYS, expected=expected, now=NOW)
+    assert info.value.reason == reason
