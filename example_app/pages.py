@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 HOME = """
+{% if rpkit_signed_out() %}<div class="card" data-testid="signed-out">You have signed out.
+Close the browser on a shared computer.</div>{% endif %}
 <div class="card">
 {% if identity %}
 <h1 data-testid="welcome">Welcome aboard, {{ identity.display_name }}</h1>

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["Rpkit", "RpkitState", "current_identity", "current_session", "rpkit_state"]
 
 EXTENSION_KEY = "rpkit"
+SIGNED_OUT_COOKIE = "rpkit_signed_out"
 
 log = logging.getLogger("rpkit.flask")
 # Set by ``bearer_required`` on the views it wraps (``functools.wraps`` carries it through
@@ -154,6 +155,9 @@ class RpkitState:
     def end_session(self, response: Response, record: ServerSession | None) -> None:
         if record is not None:
             self.sessions.end(record)
+            # A one-time notice for the page the browser comes back to (after the IdP's
+            # logout round trip, whatever URL that is): "you have signed out".
+            self.set_cookie(response, SIGNED_OUT_COOKIE, "1", max_age=600)
         self.clear_cookie(response, self.session_cookie)
         g.rpkit_session = None
 
@@ -190,6 +194,7 @@ class Rpkit:
         app.register_blueprint(bp)
         app.register_error_handler(RpkitError, _handle_rpkit_error)
         app.after_request(_security_headers)
+        app.after_request(_clear_signed_out_notice)
         app.context_processor(_template_globals)
 
     @staticmethod
@@ -234,7 +239,17 @@ def _template_globals() -> dict[str, Any]:
         "rpkit_csrf_token": csrf_token,
         "rpkit_protocols": lambda: rpkit_state().protocols,
         "rpkit_url": lambda path: rpkit_state().settings.path_prefix + path,
+        "rpkit_signed_out": signed_out,
     }
+
+
+def signed_out() -> bool:
+    """Whether this browser has just signed out (shown once: the notice cookie is then
+    cleared). For a "You have signed out" line on the page logout returns to."""
+    if request.cookies.get(SIGNED_OUT_COOKIE) != "1" or current_identity() is not None:
+        return False
+    g.rpkit_signed_out_shown = True
+    return True
 
 
 def _check_bearer_views(app: Flask, state: RpkitState) -> None:
@@ -261,6 +276,12 @@ def _check_bearer_views(app: Flask, state: RpkitState) -> None:
 
 def _handle_rpkit_error(exc: RpkitError) -> Response:
     return response_for_error(exc)
+
+
+def _clear_signed_out_notice(response: Response) -> Response:
+    if g.get("rpkit_signed_out_shown"):
+        rpkit_state().clear_cookie(response, SIGNED_OUT_COOKIE)
+    return response
 
 
 def _security_headers(response: Response) -> Response:

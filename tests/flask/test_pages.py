@@ -74,3 +74,17 @@ def test_a_broken_override_falls_back_to_the_plain_page(stack: Stack, tmp_path: 
     assert refused.status_code == 400
     body = refused.get_data(as_text=True)
     assert 'data-testid="error-title"' in body and "Correlation id" in body
+
+
+def test_signed_out_notice_shows_once(stack: Stack, http: requests.Session) -> None:
+    """After logout (through the IdP's round trip) the start page says so, once."""
+    from .helpers import INGRID
+
+    oidc_login(http, stack.base_url, INGRID)
+    page = http.get(f"{stack.base_url}/profile")
+    (logout,) = [f for f in forms(page.text) if f["action"] == "/auth/logout"]
+    landed = http.post(f"{stack.base_url}/auth/logout", data=logout["fields"])  # follows
+    assert landed.url.rstrip("/") == stack.base_url  # back from the sandbox's end session
+    assert 'data-testid="signed-out"' in landed.text
+    again = http.get(f"{stack.base_url}/")
+    assert 'data-testid="signed-out"' not in again.text
