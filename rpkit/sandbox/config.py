@@ -250,7 +250,7 @@ class SandboxConfig:
     env_client_id: str | None = None
     data_dir: Path = Path(".rpkit-sandbox")
     seed_file: Path = SEED_FILE
-    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    admin_token: str = field(default_factory=lambda: _new_admin_token(), repr=False)
     clients: tuple[OidcClientConfig, ...] = DEFAULT_CLIENTS
     service_providers: tuple[SamlServiceProviderConfig, ...] = DEFAULT_SERVICE_PROVIDERS
     allow_any_sp: bool = False
@@ -450,8 +450,14 @@ def stored_admin_token(data_dir: Path) -> str:
         token = ""
     if len(token) >= 16:
         return token
-    token = secrets.token_urlsafe(24)
+    token = _new_admin_token()
     data_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(token + "\n", encoding="utf-8")
     path.chmod(0o600)
     return token
+
+
+def _new_admin_token() -> str:
+    # Hex, not URL-safe base64: a token that starts with "-" is read by argparse as an
+    # option in `rpkit sandbox counts --admin-token <token>`.
+    return secrets.token_hex(24)

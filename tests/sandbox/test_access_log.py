@@ -77,3 +77,12 @@ def test_embedded_sandbox_stores_its_admin_token(
         assert counts == {"discovery": 1}  # the admin API took the token from the file
     finally:
         server.stop()
+
+
+def test_admin_tokens_never_look_like_options(tmp_path: Path) -> None:
+    """A generated admin token is hex, so `--admin-token <token>` always parses."""
+    from rpkit.sandbox.config import SandboxConfig, stored_admin_token
+
+    tokens = [SandboxConfig(data_dir=tmp_path).admin_token for _ in range(200)]
+    tokens.append(stored_admin_token(tmp_path / "fresh"))
+    assert all(len(t) == 48 and int(t, 16) >= 0 for t in tokens)
