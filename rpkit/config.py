@@ -85,15 +85,23 @@ class HttpConfig(EnvSettings):
     server certificate instead of a CA: the fingerprint is the trust, hostname and chain
     are not checked, which is what a ship server with a self-signed certificate on an IP
     needs. Plain ``http`` is refused except for loopback hosts unless
-    ``allow_insecure_http`` is set.
+    ``allow_insecure_http`` is set. ``timeout`` bounds each call as a whole (not each
+    read); answers larger than ``max_response_bytes`` (SAML metadata:
+    ``max_metadata_bytes``) are refused while they stream in.
     """
 
     ENV_PREFIX = "RPKIT_HTTP_"
     # The one variable from before RPKIT_HTTP_*; it means the same for every concern.
     ENV_ALIASES = {"RPKIT_CA_BUNDLE": "ca_bundle"}
 
+    # The deadline of one whole call: connect, TLS, headers and the entire body. A server
+    # that drips its answer a byte at a time is cut off here, not per read.
     timeout: timedelta = timedelta(seconds=10)
     connect_timeout: timedelta = timedelta(seconds=5)
+    # Answers are streamed and refused past these sizes (decoded bytes): JSON endpoints
+    # (discovery, JWKS, token, userinfo, SCIM) and SAML metadata (an aggregate is larger).
+    max_response_bytes: int = 1024 * 1024
+    max_metadata_bytes: int = 4 * 1024 * 1024
     ca_bundle: str | None = None
     pinned_cert_file: str | None = None
     pinned_cert_sha256: str | None = None
@@ -106,6 +114,10 @@ class HttpConfig(EnvSettings):
         _seconds(self.connect_timeout, "connect_timeout")
         if self.timeout <= timedelta(0) or self.connect_timeout <= timedelta(0):
             raise ConfigurationError('"timeout" and "connect_timeout" must be positive')
+        for name in ("max_response_bytes", "max_metadata_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
+                raise ConfigurationError(f'"{name}" must be a number of bytes, at least 1024')
         if self.ca_bundle is not None and not Path(self.ca_bundle).is_file():
             raise ConfigurationError(f'"ca_bundle" {self.ca_bundle!r} is not a readable file')
         pin = _normalize_fingerprint(self.pinned_cert_sha256) if self.pinned_cert_sha256 else None

@@ -13,7 +13,7 @@ or secret.
     ├── ValidationError                input we were asked to send is invalid (SCIM, roster)
     ├── StoreUnavailableError          the shared state store (Redis) cannot be reached
     ├── ProviderError                  talking to Dualog failed
-    │   ├── ProviderUnavailableError   network, timeout, 5xx, 429 (retryable)
+    │   ├── ProviderUnavailableError   network, deadline, TLS, size cap, 5xx, 429 (.reason)
     │   ├── ProviderResponseError      4xx / OAuth or SCIM error body
     │   │   ├── InvalidGrantError      invalid_grant: code, PKCE verifier or refresh token
     │   │   │                          refused (the browser's request; sign in again)
@@ -112,9 +112,14 @@ class ProviderError(RpkitError):
 
 
 class ProviderUnavailableError(ProviderError):
-    """Network failure, timeout, 5xx or 429: the call may succeed if retried later.
+    """Network failure, timeout, TLS failure, oversized answer, 5xx or 429.
 
-    ``retry_after`` carries the server's ``Retry-After`` in seconds when it sent one.
+    ``reason`` says what happened, as a stable code (``rpkit._http.FAILURE_REASONS``):
+    ``deadline``, ``timeout``, ``connection_refused``, ``dns``, ``tls_expired``,
+    ``tls_hostname``, ``tls_unknown_issuer``, ``tls_self_signed``, ``too_large``,
+    ``http_status``... ``retry_after`` carries the server's ``Retry-After`` in seconds when
+    it sent one. ``retryable`` is False where trying again cannot help: a TLS trust failure
+    or an answer over the size cap stays so until someone changes a setting.
     """
 
     code = "provider_unavailable"
@@ -123,14 +128,20 @@ class ProviderUnavailableError(ProviderError):
         self,
         message: str,
         *,
+        reason: str = "unavailable",
         status: int | None = None,
         retry_after: float | None = None,
         correlation_id: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.reason = reason
         self.status = status
         self.retry_after = retry_after
         self.correlation_id = correlation_id
+
+    @property
+    def retryable(self) -> bool:
+        return not (self.reason.startswith("tls") or self.reason == "too_large")
 
 
 class ProviderResponseError(ProviderError):

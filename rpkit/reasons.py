@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .errors import AuthenticationError
+from .errors import AuthenticationError, ProviderUnavailableError
 
 __all__ = ["REASONS", "Reason", "explain"]
 
@@ -336,6 +336,64 @@ _SAML: dict[str, Reason] = {
     ),
 }
 
+# Why an outbound call failed (ProviderUnavailableError.reason, set by rpkit._http). The
+# cause is a short phrase: rpkit._http builds its messages from cause and fix.
+_NETWORK: dict[str, Reason] = {
+    "deadline": Reason(
+        "the whole answer did not arrive within the deadline",
+        "raise `RPKIT_HTTP_TIMEOUT` only if the server is known to be slow; a server that "
+        "drips its answer is cut off here on purpose",
+    ),
+    "timeout": Reason(
+        "connecting or reading timed out",
+        "check that the server is up and reachable (`RPKIT_HTTP_CONNECT_TIMEOUT`)",
+    ),
+    "connection_refused": Reason(
+        "the connection was refused: nothing listens on that port",
+        "check the host and port, and that the server runs",
+    ),
+    "dns": Reason(
+        "the host name does not resolve",
+        "check the host name, or the ship's DNS resolver",
+    ),
+    "connection": Reason(
+        "the connection failed or was cut", "check the network path and any proxy"
+    ),
+    "tls_expired": Reason(
+        "the server's certificate has expired",
+        "renew the server's certificate, or check this machine's clock",
+    ),
+    "tls_not_yet_valid": Reason(
+        "the server's certificate is not valid yet", "check this machine's clock and the server's"
+    ),
+    "tls_hostname": Reason(
+        "the server's certificate is for another host name or IP address",
+        "use the name or IP the certificate is for, or pin the certificate "
+        "(`RPKIT_HTTP_PINNED_CERT_SHA256`)",
+    ),
+    "tls_unknown_issuer": Reason(
+        "the server's certificate is issued by a CA that is not trusted",
+        "set `RPKIT_CA_BUNDLE` to the CA that issued it (a ship's private CA)",
+    ),
+    "tls_self_signed": Reason(
+        "the server's certificate is self-signed",
+        "pin it (`RPKIT_HTTP_PINNED_CERT_SHA256` or `RPKIT_HTTP_PINNED_CERT_FILE`)",
+    ),
+    "tls_pin_mismatch": Reason(
+        "the server's certificate is not the pinned one",
+        "check `RPKIT_HTTP_PINNED_CERT_SHA256` against the server's certificate",
+    ),
+    "tls": Reason("the TLS handshake failed", "check `RPKIT_CA_BUNDLE` or the pinned certificate"),
+    "too_large": Reason(
+        "the answer is larger than the size cap",
+        "`RPKIT_HTTP_MAX_RESPONSE_BYTES` (JSON, 1 MB) or `RPKIT_HTTP_MAX_METADATA_BYTES` "
+        "(SAML metadata, 4 MB), if the provider really sends that much",
+    ),
+    "http_status": Reason(
+        "the server answered with a 5xx or 429 status", "the provider is failing; try later"
+    ),
+}
+
 REASONS: Mapping[str, Mapping[str, Reason]] = MappingProxyType(
     {
         "CallbackError": MappingProxyType(_CALLBACK),
@@ -343,12 +401,13 @@ REASONS: Mapping[str, Mapping[str, Reason]] = MappingProxyType(
         "TokenError": MappingProxyType(_TOKEN),
         "UserinfoError": MappingProxyType(_USERINFO),
         "SamlResponseError": MappingProxyType(_SAML),
+        "ProviderUnavailableError": MappingProxyType(_NETWORK),
     }
 )
 """``REASONS[error class name][reason]``: every reason code by the error that carries it."""
 
 
-def explain(error: AuthenticationError) -> Reason | None:
+def explain(error: AuthenticationError | ProviderUnavailableError) -> Reason | None:
     """The cause and fix of ``error``'s reason, or None for a class or reason not listed."""
     for cls in type(error).__mro__:
         table = REASONS.get(cls.__name__)

@@ -158,7 +158,8 @@ def load_idp_metadata(
     Raises ``MetadataError`` for hostile, unsigned (when pinned), wrongly signed, expired
     or incomplete metadata.
     """
-    max_bytes = 4 * 1024 * 1024
+    # The same cap as the download (HttpConfig.max_metadata_bytes), for a file too.
+    max_bytes = config.http.max_metadata_bytes if config is not None else 4 * 1024 * 1024
     try:
         root = _gate.parse(xml, max_bytes=max_bytes, what="SAML metadata")
         if root.tag not in (
@@ -318,8 +319,14 @@ class IdpMetadataSource:
         assert config.idp_metadata_url is not None
         if self._http is None:
             self._http = HttpClient(config.http)
+        # Streamed and cut off at the cap: an aggregate or hostile document is never
+        # downloaded whole before its size is known.
         response = self._http.request(
-            "GET", config.idp_metadata_url, what="SAML metadata", headers={"Accept": "*/*"}
+            "GET",
+            config.idp_metadata_url,
+            what="SAML metadata",
+            headers={"Accept": "*/*"},
+            max_bytes=config.http.max_metadata_bytes,
         )
         if response.status_code != 200:
             raise error_from_response(response, "SAML metadata")

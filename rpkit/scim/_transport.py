@@ -210,7 +210,8 @@ class Transport:
         redact: tuple[str | None, ...] = (),
     ) -> dict[str, Any] | None:
         """An idempotent call, retried on network errors, timeouts, 5xx, 429 and bodies
-        cut short; return the JSON object (or None when ``parse`` is False).
+        cut short, never on a TLS trust failure or an answer over the size cap; return the
+        JSON object (or None when ``parse`` is False).
 
         ``missing_ok_on_retry``: a 404 after a retry means an earlier attempt succeeded
         (a DELETE whose answer was lost), so it counts as success. ``redact`` lists what
@@ -235,7 +236,9 @@ class Transport:
                 return readable_json(response, what)
             except ProviderUnavailableError as err:
                 attempt += 1
-                if attempt > self.config.max_retries:
+                # A TLS trust failure or an oversized answer is the same on every attempt
+                # (and retrying a trust failure would knock on an impostor's door again).
+                if not err.retryable or attempt > self.config.max_retries:
                     raise
                 self.wait_to_retry(attempt, err, what)
 

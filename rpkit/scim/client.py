@@ -201,6 +201,8 @@ class ScimClient:
                     raise error_from_response(response, what, redact=redact)
                 return parse(readable_json(response, what))
             except ProviderUnavailableError as err:
+                if not err.retryable:  # a TLS trust failure or an oversized answer
+                    raise
                 attempt += 1
                 if attempt > self.config.max_retries:
                     found = lookup()

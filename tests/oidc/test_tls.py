@@ -228,4 +228,5 @@ def test_a_provider_that_never_answers_times_out(silent_port: int, scheme: str) 
     with pytest.raises(ProviderUnavailableError) as exc:
         OidcClient(config).metadata()
     assert time.monotonic() - started < 3
-    assert "timed out" in str(exc.value)
+    # The read timeout and the call's deadline are both 0.3 s here: either may fire first.
+    assert exc.value.reason in ("deadline", "timeout")
