@@ -218,7 +218,9 @@ def response_for_error(exc: RpkitError, *, as_json: bool | None = None) -> Respo
         exc.message,
         f"; check {setting}" if setting and setting not in exc.message else "",
     )
-    code = exc.code if reason is None else f"{exc.code}:{reason}"
+    # Why the provider is unreachable (a TLS or DNS detail) is for the log, not the client.
+    public_reason = None if isinstance(exc, ProviderUnavailableError) else reason
+    code = exc.code if public_reason is None else f"{exc.code}:{public_reason}"
     return error_response(status, title, message, code=code, as_json=as_json)
 
 
