@@ -25,7 +25,7 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
 from .._webflow import WebState, describe, setting_to_check
-from ..errors import RpkitError
+from ..errors import ProviderUnavailableError, RpkitError
 from ..flask.sessions import ServerSession
 from ..flask.settings import Settings
 from ..identity import CrewIdentity
@@ -192,7 +192,9 @@ class Rpkit:
             exc.message,
             f"; check {setting}" if setting and setting not in exc.message else "",
         )
-        code = exc.code if reason is None else f"{exc.code}:{reason}"
+        # Why the provider is unreachable (a TLS or DNS detail) is for the log, not the client.
+        public_reason = None if isinstance(exc, ProviderUnavailableError) else reason
+        code = exc.code if public_reason is None else f"{exc.code}:{public_reason}"
         return self.error_response(request, status, title, message, code=code, as_json=as_json)
 
     def _error_page(self, request: Request, status: int, title: str, message: str, cid: str) -> str:
