@@ -146,6 +146,9 @@ class Rpkit:
             "rpkit_csrf_token": lambda: record.csrf_token if record else "",
             "rpkit_protocols": lambda: self.state.protocols,
             "rpkit_url": self.state.path,
+            # The Flask layer's one-time "you have signed out" notice is not carried here
+            # yet; the global exists so that templates shared by both apps render.
+            "rpkit_signed_out": lambda: False,
             **context,
         }
         if isinstance(template, str):
