@@ -670,7 +670,9 @@ def report(rows: list[Row], floors: dict[str, Floor], args: argparse.Namespace) 
             )
 
     def ratio(table: dict[tuple[str, str], float], protocol: str, a: str, b: str) -> float:
-        return table.get((protocol, a), 0.0) / table.get((protocol, b), float("inf"))
+        # A row whose CPU time rounded to 0 (a --quick run of two logins) has no ratio.
+        below = table.get((protocol, b), 0.0)
+        return table.get((protocol, a), 0.0) / below if below else float("nan")
 
     one, distinct = "rpkit  redis  one user", "rpkit  redis  distinct users"
     memory = "rpkit  memory distinct users"
@@ -698,7 +700,9 @@ def report(rows: list[Row], floors: dict[str, Floor], args: argparse.Namespace) 
             5.5,
             -1,
             floor_cost,
-            cpu_ms.get(("saml", memory), 0.0) / floors["saml"].cpu_ms,
+            cpu_ms.get(("saml", memory), 0.0) / floors["saml"].cpu_ms
+            if floors["saml"].cpu_ms
+            else float("nan"),
         ),
     )
     print("\nTargets (this run)                       logins/s   worker CPU/login")
