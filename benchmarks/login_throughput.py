@@ -19,6 +19,12 @@ account). Baselines measured in the same run:
 The generator's and the worker's CPU use (in cores) show whether the generator starved the
 server: the worker near 1.0 means the server was the bottleneck.
 
+On a machine with two CPUs or more, the gunicorn worker under test gets a CPU of its own and
+everything else (this script, the generator, Redis, the OP, the gunicorn masters) shares
+another: in production Redis, the OP and the browsers are other hosts, and on a small box
+an unpinned run mostly measures the scheduler (Redis and the generator preempting the
+worker). ``--no-pin`` runs unpinned.
+
     .venv/bin/python benchmarks/login_throughput.py [--n 400] [--peer-n 200] [--quick]
 
 Exits 1 when a login or a /me check failed (``--quick`` runs in the test suite).
@@ -325,9 +331,25 @@ def gunicorn(app: str, env: dict[str, str], port: int, log: Path) -> Iterator[Ca
         def worker_pid() -> int:
             _wait(ready, f"gunicorn {app}", timeout=120)
             path = Path(f"/proc/{master.pid}/task/{master.pid}/children")
-            return int(path.read_text().split()[0])
+            pid = int(path.read_text().split()[0])
+            if PINNING is not None:
+                os.sched_setaffinity(pid, PINNING[0])  # the server under test: a CPU of its own
+            return pid
 
         yield worker_pid
+
+
+def _cpus() -> tuple[set[int], set[int]] | None:
+    """(the worker's CPU, everyone else's), or None where pinning is off or impossible."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return {cpus[-1]}, {cpus[0]}
+
+
+PINNING: tuple[set[int], set[int]] | None = None
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -625,7 +647,13 @@ def report(rows: list[Row], floors: dict[str, Floor], args: argparse.Namespace) 
     """Print the table and the target ratios; return what failed or missed."""
     print(
         f"login_throughput: sample app under gunicorn (1 sync worker), {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.1f}; {args.n} unique logins per rpkit row in "
+        f"load average {os.getloadavg()[0]:.1f}; "
+        + (
+            f"worker pinned to CPU {min(PINNING[0])}, the rest to CPU {min(PINNING[1])}; "
+            if PINNING is not None
+            else "unpinned; "
+        )
+        + f"{args.n} unique logins per rpkit row in "
         f"{args.rounds} rounds, generator concurrency {args.concurrency}; timed step: "
         "OIDC callback / SAML ACS"
     )
@@ -732,6 +760,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="tiny counts: check that every row still runs"
     )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not give the worker a CPU of its own"
+    )
     parser.add_argument("--role", choices=["op", "generator"], help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -744,6 +775,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.n, args.peer_n, args.pysaml2_n, args.floor_n = 2, 1, 1, 5
         args.rounds, args.sample, args.concurrency = 1, 2, 1
+    global PINNING
+    PINNING = None if args.no_pin else _cpus()
+    if PINNING is not None:
+        os.sched_setaffinity(0, PINNING[1])  # inherited by every process started from here
     floors = {"oidc": oidc_floor(args.floor_n), "saml": saml_floor(args.floor_n)}
     rows = run(args, floors)
     missed = report(rows, floors, args)
