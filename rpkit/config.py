@@ -248,6 +248,16 @@ class OidcConfig(EnvSettings):
     client_credentials_refresh_margin: timedelta = timedelta(seconds=60)
 
     def __post_init__(self) -> None:
+        # One named step per rule, in this order (the first failure is the one reported).
+        self._validate_issuer()
+        self._validate_client_auth()
+        self._validate_id_token_algs()
+        self._validate_request_shape()
+        self._validate_durations()
+        self._validate_uris()
+        self._normalize_access_token_audiences()
+
+    def _validate_issuer(self) -> None:
         issuer = self.issuer
         parts = urlsplit(issuer)
         if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -261,6 +271,8 @@ class OidcConfig(EnvSettings):
             logging.getLogger("rpkit.config").warning(
                 '"issuer" (RPKIT_OIDC_ISSUER) %s: %s', issuer, hint
             )
+
+    def _validate_client_auth(self) -> None:
         if not self.client_id:
             raise ConfigurationError('"client_id" is required')
         if self.token_endpoint_auth_method not in _AUTH_METHODS:
@@ -271,6 +283,8 @@ class OidcConfig(EnvSettings):
             if not self.client_private_key:
                 raise ConfigurationError('"private_key_jwt" needs "client_private_key"')
             load_client_private_key(self.client_private_key)
+
+    def _validate_id_token_algs(self) -> None:
         if not self.id_token_signing_algs:
             raise ConfigurationError('"id_token_signing_algs" must not be empty')
         for alg in self.id_token_signing_algs:
@@ -278,12 +292,16 @@ class OidcConfig(EnvSettings):
                 raise ConfigurationError(f'"id_token_signing_algs" has unsupported alg {alg!r}')
         if "HS256" in self.id_token_signing_algs and not self.client_secret:
             raise ConfigurationError('"HS256" ID tokens are keyed by "client_secret"; set it')
+
+    def _validate_request_shape(self) -> None:
         if "openid" not in self.scopes:
             raise ConfigurationError('"scopes" must include "openid"')
         if self.response_mode not in _RESPONSE_MODES:
             raise ConfigurationError(
                 f'"response_mode" {self.response_mode!r} must be "query" or "form_post"'
             )
+
+    def _validate_durations(self) -> None:
         for name in (
             "leeway",
             "clock_offset",
@@ -296,12 +314,16 @@ class OidcConfig(EnvSettings):
             _seconds(getattr(self, name), name)
         if self.leeway < timedelta(0):
             raise ConfigurationError('"leeway" must not be negative')
+
+    def _validate_uris(self) -> None:
         for uri_name in ("redirect_uri", "post_logout_redirect_uri"):
             uri = getattr(self, uri_name)
             if uri is not None and urlsplit(uri).scheme not in ("http", "https"):
                 raise ConfigurationError(f'"{uri_name}" must be an absolute URL')
         for extra in self.accepted_issuers:
             check_transport(extra, "accepted_issuers", self.http)
+
+    def _normalize_access_token_audiences(self) -> None:
         for name in ("access_token_audience", "access_token_client_ids"):
             value = getattr(self, name)
             if isinstance(value, str):  # one audience given as a plain string

@@ -98,15 +98,8 @@ def verify_jwt(
             ``unknown_kid``, ``no_key``, ``weak_key``, ``kid_ambiguous`` or ``signature``;
             ``key_not_found`` is set when refetching the keys may help.
     """
-    if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_BYTES:
-        raise error("malformed", f"{what} is missing or too large")
     allowed = tuple(algorithms)
-    parts = token.split(".")
-    if len(parts) != 3 or not token.isascii():
-        raise error("malformed", f"{what} is not a compact JWS")
-    header_segment, payload_segment, signature_segment = parts
-    if len(signature_segment) > _registry(allowed).max_signature_length:
-        raise error("malformed", f"{what} signature is too large")
+    header_segment, payload_segment, signature_segment = _split(token, allowed, error, what)
     try:
         cached_header, alg_model = _checked_header(header_segment, allowed)
     except _HeaderRejected as rejected:
@@ -118,13 +111,51 @@ def verify_jwt(
         payload = urlsafe_b64decode(payload_segment.encode("ascii"))
     except (ValueError, UnicodeError) as err:
         raise error("malformed", f"{what} is not a compact JWS") from err
+    key = _verification_key(keys, kid, alg, secret, error, what)
+    try:
+        signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
+        signature = urlsafe_b64decode(signature_segment.encode("ascii"))
+        valid = alg_model.verify(signing_input, signature, key)
+    except (JoseError, ValueError, TypeError) as err:
+        raise error("signature", f"{what} signature did not verify") from err
+    if not valid:
+        if kid is None and not alg.startswith("HS"):
+            # One key, no kid, bad signature: the provider may have rotated to a new key.
+            raise error("signature", f"{what} signature did not verify", key_not_found=True)
+        raise error("signature", f"{what} signature did not verify")
+    return header, _decode_claims(payload, error, what)
+
+
+def _split(
+    token: str, allowed: tuple[str, ...], error: ErrorFactory, what: str
+) -> tuple[str, str, str]:
+    """Return the three segments of a compact JWS within the size caps."""
+    if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_BYTES:
+        raise error("malformed", f"{what} is missing or too large")
+    parts = token.split(".")
+    if len(parts) != 3 or not token.isascii():
+        raise error("malformed", f"{what} is not a compact JWS")
+    header_segment, payload_segment, signature_segment = parts
+    if len(signature_segment) > _registry(allowed).max_signature_length:
+        raise error("malformed", f"{what} signature is too large")
+    return header_segment, payload_segment, signature_segment
+
+
+def _verification_key(
+    keys: SigningKeys,
+    kid: str | None,
+    alg: str,
+    secret: str | None,
+    error: ErrorFactory,
+    what: str,
+) -> Any:
+    """Return the one key that may verify this token, or raise why there is none."""
     if alg.startswith("HS"):
         if not secret:
             raise error("alg", f"{what} is signed with {alg} but no client secret is configured")
-        candidates: list[Any] = [OctKey.import_key(secret)]
-    else:
-        candidates = list(keys.candidates(kid, alg))
-    weak = keys.weak_key(kid, alg) if not candidates and not alg.startswith("HS") else None
+        return OctKey.import_key(secret)
+    candidates = list(keys.candidates(kid, alg))
+    weak = keys.weak_key(kid, alg) if not candidates else None
     if weak is not None:
         # The provider published this key but it is too weak to trust (dropped from the
         # JWKS with a warning). Not key_not_found: refetching would find the same key.
@@ -141,21 +172,14 @@ def verify_jwt(
         # Without a kid we would have to try each key; with several that makes the
         # choice the attacker's. OIDC Core §10.1 requires kid when several keys exist.
         raise error("kid_ambiguous", f"{what} has no kid and the JWKS holds several {alg} keys")
-    try:
-        signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
-        signature = urlsafe_b64decode(signature_segment.encode("ascii"))
-        valid = alg_model.verify(signing_input, signature, candidates[0])
-    except (JoseError, ValueError, TypeError) as err:
-        raise error("signature", f"{what} signature did not verify") from err
-    if not valid:
-        if kid is None and not alg.startswith("HS"):
-            # One key, no kid, bad signature: the provider may have rotated to a new key.
-            raise error("signature", f"{what} signature did not verify", key_not_found=True)
-        raise error("signature", f"{what} signature did not verify")
+    return candidates[0]
+
+
+def _decode_claims(payload: bytes, error: ErrorFactory, what: str) -> dict[str, Any]:
     try:
         claims = json.loads(payload, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as err:
         raise error("malformed", f"{what} payload is not JSON") from err
     if not isinstance(claims, dict):
         raise error("malformed", f"{what} payload is not a JSON object")
-    return header, claims
+    return claims

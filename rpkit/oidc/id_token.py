@@ -131,13 +131,33 @@ def validate_id_token(
 def validate_id_token_claims(
     claims: Mapping[str, Any], *, header: Mapping[str, Any], expected: ExpectedIdToken, now: float
 ) -> None:
-    """Apply the claim rules of OIDC Core 1.0 §3.1.3.7 to verified claims."""
+    """Apply the claim rules of OIDC Core 1.0 §3.1.3.7 to verified claims.
+
+    One step per rule, in the order of the reason table; the first that fails raises.
+    """
     leeway = expected.leeway.total_seconds()
+    validate_issuer(claims, expected)
+    validate_audience(claims, expected)
+    validate_times(claims, now=now, leeway=leeway)
+    validate_subject(claims, expected)
+    validate_nonce(claims, expected)
+    validate_at_hash(claims, header=header, expected=expected)
+    validate_auth_time(claims, expected, now=now, leeway=leeway)
+    if not expected.allow_missing_rank:
+        require_rank(claims, looked_in="the ID token")
+
+
+def validate_issuer(claims: Mapping[str, Any], expected: ExpectedIdToken) -> None:
+    """``iss`` is exactly the configured issuer (reason ``issuer``)."""
     if claims.get("iss") != expected.issuer:
         raise IdTokenError(
             "issuer",
             f'ID token "iss" is {claims.get("iss")!r}, expected {expected.issuer!r}',
         )
+
+
+def validate_audience(claims: Mapping[str, Any], expected: ExpectedIdToken) -> None:
+    """``aud`` contains this client; several audiences need ``azp`` (``audience``, ``azp``)."""
     aud = claims.get("aud")
     audiences = [aud] if isinstance(aud, str) else aud
     if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
@@ -151,6 +171,10 @@ def validate_id_token_claims(
         raise IdTokenError("azp", 'ID token has several audiences but no "azp"')
     if azp is not None and azp != expected.client_id:
         raise IdTokenError("azp", f'ID token "azp" is {azp!r}, not this client')
+
+
+def validate_times(claims: Mapping[str, Any], *, now: float, leeway: float) -> None:
+    """``exp`` not past; ``iat``, ``nbf`` not future (``expired``, ``iat``, ``not_yet_valid``)."""
     exp = _number(claims, "exp", "expired")
     if now - leeway >= exp:
         raise IdTokenError("expired", "ID token has expired")
@@ -159,31 +183,51 @@ def validate_id_token_claims(
         raise IdTokenError("iat", 'ID token "iat" is in the future; check the clock offset')
     if "nbf" in claims and _number(claims, "nbf", "not_yet_valid") > now + leeway:
         raise IdTokenError("not_yet_valid", "ID token is not valid yet; check the clock offset")
+
+
+def validate_subject(claims: Mapping[str, Any], expected: ExpectedIdToken) -> None:
+    """``sub`` is present and, on refresh, unchanged (reason ``sub``)."""
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise IdTokenError("sub", 'ID token "sub" is missing')
     if expected.subject is not None and sub != expected.subject:
         raise IdTokenError("sub", 'refreshed ID token "sub" differs from the original')
+
+
+def validate_nonce(claims: Mapping[str, Any], expected: ExpectedIdToken) -> None:
+    """``nonce`` matches the login's; on refresh it may be absent (reason ``nonce``)."""
     nonce = claims.get("nonce")
     if expected.refresh:
         if nonce is not None and nonce != expected.nonce:
             raise IdTokenError("nonce", 'refreshed ID token "nonce" differs from the original')
     elif not isinstance(nonce, str) or not hmac.compare_digest(nonce, expected.nonce or ""):
         raise IdTokenError("nonce", 'ID token "nonce" does not match the login request')
-    if "at_hash" in claims and expected.access_token is not None:
-        if not expected.access_token.isascii():
-            # at_hash is over the token's ASCII octets (§3.1.3.6); no such token matches.
-            raise IdTokenError("at_hash", "the access token is not ASCII, so at_hash cannot match")
-        if claims["at_hash"] != token_hash(expected.access_token, str(header.get("alg"))):
-            raise IdTokenError("at_hash", 'ID token "at_hash" does not match the access token')
-    if expected.max_age is not None:
-        if "auth_time" not in claims:
-            raise IdTokenError("auth_time", 'max_age was requested but "auth_time" is missing')
-        auth_time = _number(claims, "auth_time", "auth_time")
-        if now - leeway > auth_time + expected.max_age:
-            raise IdTokenError("auth_time", "the user authenticated longer ago than max_age")
-    if not expected.allow_missing_rank:
-        require_rank(claims, looked_in="the ID token")
+
+
+def validate_at_hash(
+    claims: Mapping[str, Any], *, header: Mapping[str, Any], expected: ExpectedIdToken
+) -> None:
+    """A present ``at_hash`` is the hash of the access token (reason ``at_hash``)."""
+    if "at_hash" not in claims or expected.access_token is None:
+        return
+    if not expected.access_token.isascii():
+        # at_hash is over the token's ASCII octets (§3.1.3.6); no such token matches.
+        raise IdTokenError("at_hash", "the access token is not ASCII, so at_hash cannot match")
+    if claims["at_hash"] != token_hash(expected.access_token, str(header.get("alg"))):
+        raise IdTokenError("at_hash", 'ID token "at_hash" does not match the access token')
+
+
+def validate_auth_time(
+    claims: Mapping[str, Any], expected: ExpectedIdToken, *, now: float, leeway: float
+) -> None:
+    """With ``max_age``, ``auth_time`` is present and recent enough (reason ``auth_time``)."""
+    if expected.max_age is None:
+        return
+    if "auth_time" not in claims:
+        raise IdTokenError("auth_time", 'max_age was requested but "auth_time" is missing')
+    auth_time = _number(claims, "auth_time", "auth_time")
+    if now - leeway > auth_time + expected.max_age:
+        raise IdTokenError("auth_time", "the user authenticated longer ago than max_age")
 
 
 def _number(claims: Mapping[str, Any], name: str, reason: str) -> float:

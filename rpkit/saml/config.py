@@ -147,10 +147,25 @@ class SamlConfig(EnvSettings):
     http: HttpConfig = field(default_factory=HttpConfig)
 
     def __post_init__(self) -> None:
+        # One named step per rule, in this order (the first failure is the one reported).
+        self._validate_entity_ids()
+        self._validate_urls()
+        self._resolve_idp_metadata()
+        self._validate_files()
+        self._validate_sp_keys()
+        self._normalize_name_id_format()
+        self._validate_binding()
+        object.__setattr__(self, "attribute_mapping", _merge_mapping(self.attribute_mapping))
+        self._validate_durations()
+        self._validate_algorithms()
+
+    def _validate_entity_ids(self) -> None:
         if not self.sp_entity_id:
             raise ConfigurationError('"sp_entity_id" is required')
         if self.idp_entity_id is not None and not self.idp_entity_id:
             raise ConfigurationError('"idp_entity_id" is empty; leave it unset to read it')
+
+    def _validate_urls(self) -> None:
         for name in ("acs_url", "logout_url"):
             url = getattr(self, name)
             if url is None:
@@ -158,6 +173,9 @@ class SamlConfig(EnvSettings):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
                 raise ConfigurationError(f'"{name}" {url!r} must be an absolute URL')
+
+    def _resolve_idp_metadata(self) -> None:
+        """Default to Dualog's metadata (and issuer) when no metadata source is set."""
         if self.idp_metadata_url and self.idp_metadata_file:
             raise ConfigurationError('set "idp_metadata_url" or "idp_metadata_file", not both')
         if self.idp_metadata_url is None and self.idp_metadata_file is None:
@@ -166,6 +184,8 @@ class SamlConfig(EnvSettings):
             object.__setattr__(self, "idp_entity_id", DUALOG_CLOUD_ISSUER)
         if self.idp_metadata_url is not None:
             check_transport(self.idp_metadata_url, "idp_metadata_url", self.http)
+
+    def _validate_files(self) -> None:
         for name in (
             "sp_key_file",
             "sp_cert_file",
@@ -177,6 +197,8 @@ class SamlConfig(EnvSettings):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise ConfigurationError(f'"{name}" {path!r} is not a readable file')
+
+    def _validate_sp_keys(self) -> None:
         if (self.sp_key_file is None) != (self.sp_cert_file is None):
             raise ConfigurationError('"sp_key_file" and "sp_cert_file" go together')
         if (self.sp_next_key_file is None) != (self.sp_next_cert_file is None):
@@ -186,20 +208,27 @@ class SamlConfig(EnvSettings):
                 '"sign_requests" needs "sp_key_file"/"sp_cert_file" (generate them with '
                 "rpkit.saml.certs.generate_sp_certificate)"
             )
-        if self.name_id_format is not None:
-            fmt = NAME_ID_FORMATS.get(self.name_id_format, self.name_id_format)
-            if fmt not in NAME_ID_FORMATS.values():
-                raise ConfigurationError(
-                    f'"name_id_format" {self.name_id_format!r} must be one of '
-                    f"{', '.join(NAME_ID_FORMATS)} or its URN"
-                )
-            object.__setattr__(self, "name_id_format", fmt)
+
+    def _normalize_name_id_format(self) -> None:
+        """Accept a short name (``email``) or a URN; store the URN."""
+        if self.name_id_format is None:
+            return
+        fmt = NAME_ID_FORMATS.get(self.name_id_format, self.name_id_format)
+        if fmt not in NAME_ID_FORMATS.values():
+            raise ConfigurationError(
+                f'"name_id_format" {self.name_id_format!r} must be one of '
+                f"{', '.join(NAME_ID_FORMATS)} or its URN"
+            )
+        object.__setattr__(self, "name_id_format", fmt)
+
+    def _validate_binding(self) -> None:
         if self.authn_request_binding not in ("redirect", "post"):
             raise ConfigurationError(
                 f'"authn_request_binding" {self.authn_request_binding!r} must be '
                 '"redirect" or "post"'
             )
-        object.__setattr__(self, "attribute_mapping", _merge_mapping(self.attribute_mapping))
+
+    def _validate_durations(self) -> None:
         for name in (
             "clock_skew",
             "max_message_age",
@@ -215,18 +244,23 @@ class SamlConfig(EnvSettings):
             raise ConfigurationError('"metadata_min_refresh" exceeds "metadata_max_refresh"')
         if self.max_message_bytes < 1024:
             raise ConfigurationError('"max_message_bytes" must be at least 1024')
-        allowed_sig = set(SIGNATURE_ALGORITHMS) | {RSA_SHA1}
-        allowed_digest = set(DIGEST_ALGORITHMS) | {SHA1}
-        for alg in self.signature_algorithms:
-            if alg not in allowed_sig:
-                raise ConfigurationError(f'"signature_algorithms" has unsupported {alg!r}')
-            if alg == RSA_SHA1 and not self.allow_sha1:
-                raise ConfigurationError('"signature_algorithms" lists SHA-1; set "allow_sha1"')
-        for alg in self.digest_algorithms:
-            if alg not in allowed_digest:
-                raise ConfigurationError(f'"digest_algorithms" has unsupported {alg!r}')
-            if alg == SHA1 and not self.allow_sha1:
-                raise ConfigurationError('"digest_algorithms" lists SHA-1; set "allow_sha1"')
+
+    def _validate_algorithms(self) -> None:
+        """Only known algorithms; SHA-1 only with ``allow_sha1``; neither list empty."""
+        _check_algorithms(
+            "signature_algorithms",
+            self.signature_algorithms,
+            SIGNATURE_ALGORITHMS,
+            RSA_SHA1,
+            allow_sha1=self.allow_sha1,
+        )
+        _check_algorithms(
+            "digest_algorithms",
+            self.digest_algorithms,
+            DIGEST_ALGORITHMS,
+            SHA1,
+            allow_sha1=self.allow_sha1,
+        )
         if not self.signature_algorithms or not self.digest_algorithms:
             raise ConfigurationError('"signature_algorithms"/"digest_algorithms" are empty')
 
@@ -295,3 +329,18 @@ def _merge_mapping(mapping: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
             raise ConfigurationError(f'"attribute_mapping" for {key!r} must list names')
         merged[key] = names
     return merged
+
+
+def _check_algorithms(
+    name: str,
+    algorithms: tuple[str, ...],
+    supported: tuple[str, ...],
+    sha1: str,
+    *,
+    allow_sha1: bool,
+) -> None:
+    for alg in algorithms:
+        if alg not in supported and alg != sha1:
+            raise ConfigurationError(f'"{name}" has unsupported {alg!r}')
+        if alg == sha1 and not allow_sha1:
+            raise ConfigurationError(f'"{name}" lists SHA-1; set "allow_sha1"')

@@ -187,6 +187,32 @@ def validate_response(
     refused unless ``allow_unsolicited``. Raises ``SamlResponseError`` with ``.reason``.
     """
     what = "SAML response"
+    root, found = _parse_response(saml_response, config, what)
+    response_sig = root.find(_SIGNATURE)
+    if response_sig is not None:
+        verify_signature(root, response_sig, config, idp, what)
+    check_issuer(root, idp, what, required=False)
+    _check_status(root, signed=response_sig is not None, what=what)
+    if not found:
+        raise _fail("missing_assertion", f"{what} has no assertion")
+    root, assertion = _verified_assertion(
+        root,
+        found[0],
+        config=config,
+        idp=idp,
+        decryption_keys=decryption_keys,
+        response_signed=response_sig is not None,
+        what=what,
+    )
+    # Only now, with the assertion proven to be (inside) a verified element, read it.
+    _check_request_binding(root, config=config, expected=expected, now=now, what=what)
+    return _read_assertion(assertion, config=config, idp=idp, expected=expected, now=now)
+
+
+def _parse_response(
+    saml_response: str | bytes, config: SamlConfig, what: str
+) -> tuple[etree._Element, list[etree._Element]]:
+    """Gate the document; return the Response and its one (encrypted) assertion, if any."""
     data = decode_post_message(saml_response, max_bytes=config.max_message_bytes, what=what)
     root = _gate.parse(data, max_bytes=config.max_message_bytes, what=what)
     if root.tag != _RESPONSE or root.get("Version") != "2.0":
@@ -204,69 +230,105 @@ def validate_response(
         raise _fail("wrapping", f"{what} assertion is not a direct child of the Response")
     allowed = [root, *(a for a in found if a.tag == _ASSERTION)]
     _gate.signatures_of(root, allowed, what)
+    return root, found
 
-    response_sig = root.find(_SIGNATURE)
-    if response_sig is not None:
-        verify_signature(root, response_sig, config, idp, what)
-    check_issuer(root, idp, what, required=False)
+
+def _check_status(root: etree._Element, *, signed: bool, what: str) -> None:
+    """The top-level StatusCode is Success (reasons ``status``, ``sp_rejected``)."""
     status = root.find("samlp:Status/samlp:StatusCode", NS)
-    if status is None or status.get("Value") != SUCCESS:
-        code = None if status is None else status.get("Value")
-        sub = status.find("samlp:StatusCode", NS) if status is not None else None
-        setting = _SP_REJECTED.get(str(sub.get("Value") if sub is not None else ""))
-        if setting is not None and response_sig is not None:
-            # Only a signed status may blame our configuration: an unsigned one could send
-            # the operator hunting for a setting that is fine.
-            raise _fail(
-                "sp_rejected",
-                f"{what} status is {sub.get('Value') if sub is not None else ''}: the IdP "
-                f"refused this SP's request; check {setting}",
-            )
-        raise _fail("status", f"{what} status is {code!r}, not Success")
-    if not found:
-        raise _fail("missing_assertion", f"{what} has no assertion")
-    assertion = found[0]
+    if status is not None and status.get("Value") == SUCCESS:
+        return
+    code = None if status is None else status.get("Value")
+    sub = status.find("samlp:StatusCode", NS) if status is not None else None
+    setting = _SP_REJECTED.get(str(sub.get("Value") if sub is not None else ""))
+    if setting is not None and signed:
+        # Only a signed status may blame our configuration: an unsigned one could send
+        # the operator hunting for a setting that is fine.
+        raise _fail(
+            "sp_rejected",
+            f"{what} status is {sub.get('Value') if sub is not None else ''}: the IdP "
+            f"refused this SP's request; check {setting}",
+        )
+    raise _fail("status", f"{what} status is {code!r}, not Success")
+
+
+def _verified_assertion(
+    root: etree._Element,
+    assertion: etree._Element,
+    *,
+    config: SamlConfig,
+    idp: IdpMetadata,
+    decryption_keys: Sequence[_xmlsec.SigningKey],
+    response_signed: bool,
+    what: str,
+) -> tuple[etree._Element, etree._Element]:
+    """Decrypt if needed and prove the assertion is signed, itself or by the Response."""
     assertion_verified = False
     if assertion.tag == _ENCRYPTED_ASSERTION:
         # AES-CBC only under a verified Response signature: then the ciphertext is
         # authenticated before it is decrypted and no padding oracle can be probed.
-        _gate.check_encryption(
-            assertion, what, allow_cbc=config.allow_aes_cbc and response_sig is not None
-        )
-        if response_sig is not None:
+        _gate.check_encryption(assertion, what, allow_cbc=config.allow_aes_cbc and response_signed)
+        if response_signed:
             root, assertion = _decrypt(root, assertion, config, decryption_keys, what)
         else:
-            # Nothing has authenticated this ciphertext yet: whatever fails from here to the
-            # assertion's signature (decryption, parsing, shape, the signature itself) is
-            # one reason to the client, or its answers would tell a well-formed plaintext
-            # from a broken one (a decryption oracle). The detail goes to the log only.
-            inner_sig = None
-            try:
-                root, assertion = _decrypt(root, assertion, config, decryption_keys, what)
-                inner_sig = assertion.find("ds:Signature", NS)
-                if inner_sig is None:
-                    raise _fail("signature", f"{what} is signed neither outside nor inside")
-                verify_signature(assertion, inner_sig, config, idp, "SAML assertion")
-            except SamlResponseError as err:
-                log.warning(
-                    "rpkit: SAML encrypted assertion under an unsigned Response refused (%s): %s",
-                    err.reason,
-                    err.message,
-                )
-                raise SamlResponseError(
-                    "decryption",
-                    f"{what}: the encrypted assertion was refused (see the log)",
-                    # A real signature that failed: the IdP may have rotated its key.
-                    key_not_found=err.reason == "signature" and inner_sig is not None,
-                ) from err
+            root, assertion = _decrypt_unauthenticated(
+                root, assertion, config, idp, decryption_keys, what
+            )
             assertion_verified = True
     assertion_sig = assertion.find(_SIGNATURE)
     if assertion_sig is not None and not assertion_verified:
         verify_signature(assertion, assertion_sig, config, idp, "SAML assertion")
-    elif assertion_sig is None and response_sig is None:
+    elif assertion_sig is None and not response_signed:
         raise _fail("signature", f"{what} is signed neither on the Response nor the Assertion")
+    return root, assertion
 
-    # Only now, with the assertion proven to be (inside) a verified element, read it.
+
+def _decrypt_unauthenticated(
+    root: etree._Element,
+    encrypted: etree._Element,
+    config: SamlConfig,
+    idp: IdpMetadata,
+    decryption_keys: Sequence[_xmlsec.SigningKey],
+    what: str,
+) -> tuple[etree._Element, etree._Element]:
+    """Decrypt under an unsigned Response and verify the assertion's own signature.
+
+    Nothing has authenticated this ciphertext yet: whatever fails from here to the
+    assertion's signature (decryption, parsing, shape, the signature itself) is one reason
+    to the client, or its answers would tell a well-formed plaintext from a broken one (a
+    decryption oracle). The detail goes to the log only.
+    """
+    inner_sig = None
+    try:
+        root, assertion = _decrypt(root, encrypted, config, decryption_keys, what)
+        inner_sig = assertion.find("ds:Signature", NS)
+        if inner_sig is None:
+            raise _fail("signature", f"{what} is signed neither outside nor inside")
+        verify_signature(assertion, inner_sig, config, idp, "SAML assertion")
+    except SamlResponseError as err:
+        log.warning(
+            "rpkit: SAML encrypted assertion under an unsigned Response refused (%s): %s",
+            err.reason,
+            err.message,
+        )
+        raise SamlResponseError(
+            "decryption",
+            f"{what}: the encrypted assertion was refused (see the log)",
+            # A real signature that failed: the IdP may have rotated its key.
+            key_not_found=err.reason == "signature" and inner_sig is not None,
+        ) from err
+    return root, assertion
+
+
+def _check_request_binding(
+    root: etree._Element,
+    *,
+    config: SamlConfig,
+    expected: PendingRequest | None,
+    now: datetime,
+    what: str,
+) -> None:
+    """Destination, IssueInstant and InResponseTo tie the Response to this SP's request."""
     if root.get("Destination") != config.acs_url:
         raise _fail("destination", f'{what} Destination is not the ACS URL "{config.acs_url}"')
     check_issue_instant(root, config, now, what)
@@ -281,7 +343,6 @@ def validate_response(
             raise _fail("expired", "the login request is older than pending_ttl")
         if in_response_to != expected.request_id:
             raise _fail("in_response_to", f"{what} InResponseTo does not match the request")
-    return _read_assertion(assertion, config=config, idp=idp, expected=expected, now=now)
 
 
 def _read_assertion(

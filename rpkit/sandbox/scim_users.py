@@ -171,6 +171,63 @@ def _one_year_after(start: date) -> date:
         return start.replace(year=start.year + 1, day=28)
 
 
+def _emails(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    emails = _list_of_objects(body, "emails")
+    for email in emails:
+        if not isinstance(email.get("value"), str) or not _EMAIL.match(email["value"]):
+            raise ScimError(400, '"emails" values must be email addresses')
+    return emails
+
+
+def _group_ids(body: Mapping[str, Any], store: CrewStore) -> list[str]:
+    group_ids: list[str] = []
+    for item in _list_of_objects(body, "groups"):
+        group_id = str(item.get("value", ""))
+        if store.get_group(group_id) is None:
+            raise ScimError(400, f'group "{group_id}" does not exist')
+        group_ids.append(group_id)
+    return group_ids
+
+
+def _assignment(
+    ext: Mapping[str, Any], *, store: CrewStore, now: datetime, existing: CrewMember | None
+) -> tuple[str | None, str | None, date | None, date | None]:
+    """Ship and contract dates: ``(ship_imo, ship_name, start, end)`` by Dualog's rules."""
+    ship_imo = _string(ext, "shipImo")
+    ship_name: str | None = None
+    start = _date(ext, "contractStartDate")
+    end = _date(ext, "contractEndDate")
+    if ship_imo is not None:
+        ship = store.get_ship(ship_imo)
+        if ship is None:
+            raise ScimError(400, f'"shipImo" {ship_imo} does not match a ship in the system')
+        ship_name = ship.name
+        if start is None:
+            raise ScimError(400, '"contractStartDate" is required when "shipImo" is given')
+    kept_start = existing is not None and existing.contract_start == start
+    if start is not None and start < now.date() and not kept_start:
+        raise ScimError(400, '"contractStartDate" must not be older than the current date')
+    if start is not None and end is not None and end < start:
+        raise ScimError(400, '"contractEndDate" must not be before "contractStartDate"')
+    if start is not None and end is None:
+        end = _one_year_after(start)
+    return ship_imo, ship_name, start, end
+
+
+def _password_hash(
+    body: Mapping[str, Any], user_name: str, existing: CrewMember | None
+) -> str | None:
+    """A PUT without a password keeps the current one (``None`` for a passwordless user)."""
+    password = _string(body, "password")
+    if password is not None:
+        _check_password(password)
+        return hash_password(password)
+    if existing is not None:
+        return existing.password_hash
+    # Dualog CMS guide: "A default password is set (same as email address)".
+    return hash_password(user_name)
+
+
 def user_from_scim(
     body: Any, *, store: CrewStore, now: datetime, existing: CrewMember | None, new_id: str
 ) -> CrewMember:
@@ -198,47 +255,14 @@ def user_from_scim(
     active = body.get("active")
     if not isinstance(active, bool):
         raise ScimError(400, '"active" is required and must be true or false')
-    emails = _list_of_objects(body, "emails")
-    for email in emails:
-        if not isinstance(email.get("value"), str) or not _EMAIL.match(email["value"]):
-            raise ScimError(400, '"emails" values must be email addresses')
-    group_ids: list[str] = []
-    for item in _list_of_objects(body, "groups"):
-        group_id = str(item.get("value", ""))
-        if store.get_group(group_id) is None:
-            raise ScimError(400, f'group "{group_id}" does not exist')
-        group_ids.append(group_id)
+    emails = _emails(body)
+    group_ids = _group_ids(body, store)
     ext = body.get(EXT_URN)
     if not isinstance(ext, dict):
         raise ScimError(400, f'"{EXT_URN}" is required (at least an empty "userFields" array)')
     user_fields = _list_of_objects(ext, "userFields")
-    ship_imo = _string(ext, "shipImo")
-    ship_name: str | None = None
-    start = _date(ext, "contractStartDate")
-    end = _date(ext, "contractEndDate")
-    if ship_imo is not None:
-        ship = store.get_ship(ship_imo)
-        if ship is None:
-            raise ScimError(400, f'"shipImo" {ship_imo} does not match a ship in the system')
-        ship_name = ship.name
-        if start is None:
-            raise ScimError(400, '"contractStartDate" is required when "shipImo" is given')
-    kept_start = existing is not None and existing.contract_start == start
-    if start is not None and start < now.date() and not kept_start:
-        raise ScimError(400, '"contractStartDate" must not be older than the current date')
-    if start is not None and end is not None and end < start:
-        raise ScimError(400, '"contractEndDate" must not be before "contractStartDate"')
-    if start is not None and end is None:
-        end = _one_year_after(start)
-    password = _string(body, "password")
-    if password is not None:
-        _check_password(password)
-        password_hash: str | None = hash_password(password)
-    elif existing is not None:
-        password_hash = existing.password_hash
-    else:
-        # Dualog CMS guide: "A default password is set (same as email address)".
-        password_hash = hash_password(user_name)
+    ship_imo, ship_name, start, end = _assignment(ext, store=store, now=now, existing=existing)
+    password_hash = _password_hash(body, user_name, existing)
     force = ext.get("forceChangePassword", False)
     if not isinstance(force, bool):
         raise ScimError(400, '"forceChangePassword" must be true or false')
