@@ -62,8 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _render(body: str, **context: Any) -> str:
-    page = '{% extends "layout.html" %}{% block body %}' + body + "{% endblock %}"
-    return render_template_string(page, **context)
+    return render_template_string(pages.page(body), **context)
 
 
 def _routes(app: Flask) -> None:
@@ -101,36 +100,12 @@ def _routes(app: Flask) -> None:
             answer = jsonify({"authenticated": False})
             answer.status_code = 401
             return answer
-        identity = record.identity
-        return jsonify(
-            {
-                "authenticated": True,
-                "protocol": identity.protocol,
-                "issuer": identity.issuer,
-                "subject": identity.subject,
-                "email": identity.email,
-                "name": identity.display_name,
-                "rank": identity.rank,
-                "department": identity.department,
-                "ship_name": identity.ship_name,
-                "ship_imo": identity.ship_imo,
-            }
-        )
+        return jsonify(pages.me(record.identity))
 
     def api_crew_me() -> Response:
         token = current_access_token()
         assert token is not None
-        claims = token.claims
-        return jsonify(
-            {
-                "issuer": token.issuer,
-                "subject": token.subject,
-                "client_id": token.client_id,
-                "scopes": list(token.scopes),
-                "rank": claims.get("rank"),
-                "ship_name": claims.get("ship_name"),
-            }
-        )
+        return jsonify(pages.api_crew_me(token))
 
     try:
         rpkit_state(app).check_bearer_configuration()
@@ -148,15 +123,11 @@ def _api_not_configured() -> Response:
     answer = error_response(
         401,
         "API not configured",
-        "This API accepts no access tokens until its audience is configured "
-        "(RPKIT_OIDC_ACCESS_TOKEN_AUDIENCE or RPKIT_OIDC_ACCESS_TOKEN_CLIENT_IDS).",
+        pages.API_NOT_CONFIGURED,
         code="api_not_configured",
         as_json=True,
     )
-    answer.headers["WWW-Authenticate"] = (
-        'Bearer realm="rpkit", error="invalid_token", '
-        'error_description="no API audience is configured"'
-    )
+    answer.headers["WWW-Authenticate"] = pages.API_NOT_CONFIGURED_CHALLENGE
     return answer
 
 

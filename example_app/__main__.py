@@ -65,10 +65,10 @@ def _port_free(host: str, port: int) -> OSError | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(argv, prog="python -m example_app", create=create_app, serve=_serve_wsgi)
+    return run(argv, prog="python -m example_app", create=create_app, serve=serve_wsgi)
 
 
-def _serve_wsgi(app: Any, host: str, port: int) -> None:
+def serve_wsgi(app: Any, host: str, port: int) -> None:
     make_server(host, port, app, threaded=True).serve_forever()
 
 

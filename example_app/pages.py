@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from rpkit.identity import CrewIdentity
+from rpkit.oidc import AccessToken
+
 HOME = """
 {% if rpkit_signed_out() %}<div class="card" data-testid="signed-out">You have signed out.
 Close the browser on a shared computer.</div>{% endif %}
@@ -44,3 +49,47 @@ bridge</a>{% endif %}
 BRIDGE = """
 <div class="card"><h1 data-testid="bridge-title">Bridge</h1>
 <p>Deck officers only. Welcome, {{ identity.rank }} {{ identity.display_name }}.</p></div>"""
+
+
+def page(body: str) -> str:
+    """A page body inside the layout, as a template source."""
+    return '{% extends "layout.html" %}{% block body %}' + body + "{% endblock %}"
+
+
+def me(identity: CrewIdentity) -> dict[str, Any]:
+    """The ``/me`` answer of a signed-in crew member."""
+    return {
+        "authenticated": True,
+        "protocol": identity.protocol,
+        "issuer": identity.issuer,
+        "subject": identity.subject,
+        "email": identity.email,
+        "name": identity.display_name,
+        "rank": identity.rank,
+        "department": identity.department,
+        "ship_name": identity.ship_name,
+        "ship_imo": identity.ship_imo,
+    }
+
+
+def api_crew_me(token: AccessToken) -> dict[str, Any]:
+    """The ``/api/crew/me`` answer for a validated access token."""
+    claims = token.claims
+    return {
+        "issuer": token.issuer,
+        "subject": token.subject,
+        "client_id": token.client_id,
+        "scopes": list(token.scopes),
+        "rank": claims.get("rank"),
+        "ship_name": claims.get("ship_name"),
+    }
+
+
+# /api/crew/me when no API audience is configured: people sign in, every token gets a 401.
+API_NOT_CONFIGURED = (
+    "This API accepts no access tokens until its audience is configured "
+    "(RPKIT_OIDC_ACCESS_TOKEN_AUDIENCE or RPKIT_OIDC_ACCESS_TOKEN_CLIENT_IDS)."
+)
+API_NOT_CONFIGURED_CHALLENGE = (
+    'Bearer realm="rpkit", error="invalid_token", error_description="no API audience is configured"'
+)

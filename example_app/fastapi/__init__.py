@@ -54,15 +54,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> FastAPI:
     return app
 
 
-def _page(body: str) -> str:
-    return '{% extends "layout.html" %}{% block body %}' + body + "{% endblock %}"
-
-
 def _routes(app: FastAPI, rpkit: Rpkit, sandbox: str | None) -> None:
     ranks = rpkit.state.settings.ranks
-    home_page = rpkit.templates.from_string(_page(pages.HOME))
-    profile_page = rpkit.templates.from_string(_page(pages.PROFILE))
-    bridge_page = rpkit.templates.from_string(_page(pages.BRIDGE))
+    home_page = rpkit.templates.from_string(pages.page(pages.HOME))
+    profile_page = rpkit.templates.from_string(pages.page(pages.PROFILE))
+    bridge_page = rpkit.templates.from_string(pages.page(pages.BRIDGE))
 
     @app.get("/", response_class=HTMLResponse)
     async def home(request: Request) -> str:
@@ -93,21 +89,7 @@ def _routes(app: FastAPI, rpkit: Rpkit, sandbox: str | None) -> None:
         record = await rpkit.session(request)
         if record is None:
             return JSONResponse({"authenticated": False}, status_code=401)
-        identity = record.identity
-        return JSONResponse(
-            {
-                "authenticated": True,
-                "protocol": identity.protocol,
-                "issuer": identity.issuer,
-                "subject": identity.subject,
-                "email": identity.email,
-                "name": identity.display_name,
-                "rank": identity.rank,
-                "department": identity.department,
-                "ship_name": identity.ship_name,
-                "ship_imo": identity.ship_imo,
-            }
-        )
+        return JSONResponse(pages.me(record.identity))
 
     try:
         rpkit.state.check_bearer_configuration()
@@ -122,32 +104,18 @@ def _routes(app: FastAPI, rpkit: Rpkit, sandbox: str | None) -> None:
                 request,
                 401,
                 "API not configured",
-                "This API accepts no access tokens until its audience is configured "
-                "(RPKIT_OIDC_ACCESS_TOKEN_AUDIENCE or RPKIT_OIDC_ACCESS_TOKEN_CLIENT_IDS).",
+                pages.API_NOT_CONFIGURED,
                 code="api_not_configured",
                 as_json=True,
             )
-            answer.headers["WWW-Authenticate"] = (
-                'Bearer realm="rpkit", error="invalid_token", '
-                'error_description="no API audience is configured"'
-            )
+            answer.headers["WWW-Authenticate"] = pages.API_NOT_CONFIGURED_CHALLENGE
             return answer
 
     else:
 
         @app.get("/api/crew/me")
         async def api_crew_me(token: Token) -> Response:
-            claims = token.claims
-            return JSONResponse(
-                {
-                    "issuer": token.issuer,
-                    "subject": token.subject,
-                    "client_id": token.client_id,
-                    "scopes": list(token.scopes),
-                    "rank": claims.get("rank"),
-                    "ship_name": claims.get("ship_name"),
-                }
-            )
+            return JSONResponse(pages.api_crew_me(token))
 
 
 def _errors(app: FastAPI, rpkit: Rpkit) -> None:

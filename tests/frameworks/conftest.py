@@ -1,7 +1,8 @@
 """The sample apps on every framework, each on a real loopback server, one sandbox for all.
 
 ``stack`` is parametrised: a test that uses it runs against the Flask app
-(``example_app``) and the FastAPI app (``example_app.fastapi``) alike: one contract.
+(``example_app``), the FastAPI app (``example_app.fastapi``) and the Django app
+(``example_app.django``) alike: one contract.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tests.flask.helpers import AppServer, app_config, sandbox_for
 
 from .servers import AsgiServer
 
-FRAMEWORKS = ("flask", "fastapi")
+FRAMEWORKS = ("flask", "fastapi", "django")
 
 
 @dataclass
@@ -42,9 +43,17 @@ def _fastapi_app(config: dict[str, Any]) -> Any:
     return create_app(config)
 
 
+def _django_app(config: dict[str, Any]) -> Any:
+    from example_app.django import create_app
+
+    return create_app(config)
+
+
 BUILDERS: dict[str, tuple[Callable[[], Any], Callable[[dict[str, Any]], Any]]] = {
     "flask": (AppServer, _flask_app),
     "fastapi": (AsgiServer, _fastapi_app),
+    # Django's settings are per process: one Django app in the test process.
+    "django": (AppServer, _django_app),
 }
 
 

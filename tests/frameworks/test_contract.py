@@ -12,12 +12,14 @@ import base64
 import re
 import time
 import uuid
+from dataclasses import replace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
 from joserfc import jwt
 
+from rpkit.testing import DEMO_CLIENT_ID
 from tests.flask.helpers import (
     INGRID,
     JONAS,
@@ -86,6 +88,31 @@ def test_login_sets_session_and_me(stack: Stack, http: requests.Session, login: 
     profile = http.get(f"{stack.base_url}/profile")
     assert profile.status_code == 200 and 'data-testid="profile-rank"' in profile.text
     assert profile.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("in_id_token", "back_channel"),
+    [(True, {"token": 1}), (False, {"token": 1, "userinfo": 1})],
+    ids=["always_include_user_claims_in_id_token", "duende-default-claims-in-userinfo"],
+)
+def test_warm_oidc_login_back_channel_requests(
+    stack: Stack, http: requests.Session, in_id_token: bool, back_channel: dict[str, int]
+) -> None:
+    """Once discovery and the keys are cached, a login is one token request to Dualog, plus
+    userinfo only when the ID token lacks the crew claims (as tests/interop asserts)."""
+    clients = stack.sandbox.state.clients
+    demo = clients[DEMO_CLIENT_ID]
+    clients[DEMO_CLIENT_ID] = replace(demo, always_include_user_claims_in_id_token=in_id_token)
+    try:
+        assert oidc_login(http, stack.base_url).status_code == 303
+        stack.sandbox.reset_counts()
+        with requests.Session() as other:
+            assert oidc_login(other, stack.base_url, TOMAS).status_code == 303
+            assert other.get(f"{stack.base_url}/me").json()["rank"] == "Chief Officer"
+        counts = {k: v for k, v in stack.sandbox.request_counts().items() if v}
+    finally:
+        clients[DEMO_CLIENT_ID] = demo
+    assert counts == {"authorize": 2, **back_channel}  # login page GET + card POST
 
 
 def test_session_id_rotates_at_login(stack: Stack, http: requests.Session) -> None:

@@ -1,5 +1,6 @@
-"""``python -m example_app.fastapi`` as a real process: the demo command with its embedded
-sandbox, and two processes (one SP behind a load balancer) sharing one Redis."""
+"""``python -m example_app.fastapi`` and ``python -m example_app.django`` as real processes:
+the demo command with its embedded sandbox, and two processes (one SP behind a load
+balancer) sharing one Redis (the Flask app's are in tests/flask)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
 import requests
 
 from rpkit.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
@@ -28,24 +30,26 @@ from tests.flask.helpers import (
 )
 from tests.flask.processes import clean_env, redis_server, wait_until
 
-MODULE = "example_app.fastapi"
+MODULES = pytest.mark.parametrize(
+    "module", ["example_app.fastapi", "example_app.django"], ids=["fastapi", "django"]
+)
 
 
 @contextmanager
-def _app_process(base_url: str, env: dict[str, str], cwd: Path) -> Iterator[None]:
-    """Run ``python -m example_app.fastapi`` until it answers ``/me``; stop it afterwards."""
-    log = open(cwd / f"fastapi-{base_url.rsplit(':', 1)[1]}.log", "wb")
+def _app_process(module: str, base_url: str, env: dict[str, str], cwd: Path) -> Iterator[None]:
+    """Run ``python -m <module>`` until it answers ``/me``; stop it afterwards."""
+    log = open(cwd / f"app-{base_url.rsplit(':', 1)[1]}.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", MODULE], env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", module], env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
     )
     try:
 
         def ready() -> bool:
             if process.poll() is not None:
-                raise AssertionError(f"{MODULE} exited: {(cwd / log.name).read_text()[-2000:]}")
+                raise AssertionError(f"{module} exited: {(cwd / log.name).read_text()[-2000:]}")
             return requests.get(f"{base_url}/me", timeout=2).status_code == 401
 
-        wait_until(ready, what=f"{MODULE} at {base_url}")
+        wait_until(ready, what=f"{module} at {base_url}")
         yield
     finally:
         process.terminate()
@@ -57,11 +61,12 @@ def _app_process(base_url: str, env: dict[str, str], cwd: Path) -> Iterator[None
         log.close()
 
 
-def test_demo_command_uses_embedded_sandbox(tmp_path: Path) -> None:
-    """No provider set: the FastAPI sample app runs the sandbox and both logins work."""
+@MODULES
+def test_demo_command_uses_embedded_sandbox(tmp_path: Path, module: str) -> None:
+    """No provider set: the sample app runs the sandbox and both logins work."""
     base_url = f"http://127.0.0.1:{free_port()}"
     env = clean_env(RPKIT_BASE_URL=base_url, RPKIT_SANDBOX_PORT="0")
-    with _app_process(base_url, env, tmp_path), requests.Session() as http:
+    with _app_process(module, base_url, env, tmp_path), requests.Session() as http:
         home = http.get(base_url + "/").text
         assert "Sign in with Dualog (OIDC)" in home and "Sign in with Dualog (SAML)" in home
         assert "Demo mode" in home
@@ -72,7 +77,7 @@ def test_demo_command_uses_embedded_sandbox(tmp_path: Path) -> None:
             me = other.get(base_url + "/me").json()
             assert me["protocol"] == "saml" and me["rank"] == "AB"
     assert (tmp_path / ".rpkit-sandbox").is_dir()
-    printed = next(tmp_path.glob("fastapi-*.log")).read_text()
+    printed = next(tmp_path.glob("app-*.log")).read_text()
     assert f"rpkit sample app: open {base_url}/" in printed
 
 
@@ -81,7 +86,8 @@ def _to(url: str, base_url: str) -> str:
     return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
 
 
-def test_two_processes_share_redis(tmp_path: Path) -> None:
+@MODULES
+def test_two_processes_share_redis(tmp_path: Path, module: str) -> None:
     """A login started on process A completes on process B (OIDC callback and SAML ACS)."""
     a, b = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
     with redis_server() as redis_url, sandbox_for(tmp_path / "sandbox", [a, b]) as sandbox:
@@ -98,8 +104,8 @@ def test_two_processes_share_redis(tmp_path: Path) -> None:
             "RPKIT_SAML_SP_CERT_FILE": str(SP_CERT),
         }
         with (
-            _app_process(a, clean_env(RPKIT_BASE_URL=a, **common), tmp_path),
-            _app_process(b, clean_env(RPKIT_BASE_URL=b, **common), tmp_path),
+            _app_process(module, a, clean_env(RPKIT_BASE_URL=a, **common), tmp_path),
+            _app_process(module, b, clean_env(RPKIT_BASE_URL=b, **common), tmp_path),
         ):
             with requests.Session() as http:
                 callback = oidc_callback_url(http, a, INGRID)

@@ -1,0 +1,199 @@
+"""Request and response helpers: sessions, cookies, API detection, friendly error answers.
+
+Error pages go through Django's template engines: an app overrides ``rpkit/error.html`` or
+``rpkit/chooser.html`` by putting its own under that name in a template folder (in the
+syntax of its engine, Django templates or Jinja2). Without an override, rpkit's built-in
+pages (the ones the Flask and Starlette integrations use) are rendered.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from html import escape
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template import TemplateDoesNotExist, loader
+
+from .._webflow import describe, setting_to_check
+from ..errors import ProviderUnavailableError, RpkitError
+from ..flask.sessions import ServerSession
+from ..identity import CrewIdentity
+from .state import rpkit_state
+
+__all__ = [
+    "correlation_id",
+    "current_identity",
+    "current_session",
+    "error_response",
+    "is_api_request",
+    "render",
+    "response_for_error",
+    "template_context",
+]
+
+log = logging.getLogger("rpkit.django")
+
+_BUILTIN = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parents[1] / "flask" / "templates"),
+    autoescape=True,
+)
+_UNLOADED = object()
+
+
+def current_session(request: HttpRequest) -> ServerSession | None:
+    """The signed-in session of this request, or None (loaded once per request)."""
+    record = getattr(request, "rpkit_session", _UNLOADED)
+    if record is _UNLOADED:
+        state = rpkit_state()
+        cookie = request.COOKIES.get(state.session_cookie)
+        record = state.sessions.load(cookie) if cookie else None
+        request.rpkit_session = record  # type: ignore[attr-defined]
+    return record if isinstance(record, ServerSession) else None
+
+
+def current_identity(request: HttpRequest) -> CrewIdentity | None:
+    """The signed-in crew member of this request, or None (never refuses)."""
+    record = current_session(request)
+    return record.identity if record is not None else None
+
+
+def _loaded(request: HttpRequest) -> ServerSession | None:
+    # The error path never goes to the store itself, which may be what failed.
+    record = getattr(request, "rpkit_session", None)
+    return record if isinstance(record, ServerSession) else None
+
+
+def correlation_id(request: HttpRequest) -> str:
+    """This request's correlation id (logged with every error and shown to the user)."""
+    value = getattr(request, "rpkit_correlation_id", None)
+    if not isinstance(value, str):
+        value = uuid.uuid4().hex
+        request.rpkit_correlation_id = value  # type: ignore[attr-defined]
+    return value
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """Whether the client wants JSON (``Accept``) or is script (``X-Requested-With``)."""
+    headers = request.headers
+    if headers.get("X-Requested-With", "").lower() == "xmlhttprequest":
+        return True
+    if headers.get("Authorization", "").lower().startswith("bearer "):
+        return True
+    json_type = request.accepted_type("application/json")
+    html_type = request.accepted_type("text/html")
+    return json_type is not None and (html_type is None or json_type.quality > html_type.quality)
+
+
+def template_context(request: HttpRequest, *, load: bool = True) -> dict[str, Any]:
+    """What rpkit's pages and an app's layout use (also the context processor
+    ``rpkit.django.context_processors.rpkit``). Names as in the other integrations; in a
+    Django template a callable is called without arguments (``{{ rpkit_csrf_token }}``).
+    ``load=False``: only a session this request already loaded (the error path)."""
+    record = current_session(request) if load else _loaded(request)
+    state = rpkit_state()
+    return {
+        "rpkit_identity": lambda: record.identity if record else None,
+        "rpkit_csrf_token": lambda: record.csrf_token if record else "",
+        "rpkit_protocols": lambda: state.protocols,
+        "rpkit_url": state.path,
+        "rpkit_logout_url": state.path("/auth/logout"),
+        # The Flask layer's one-time "you have signed out" notice is not carried here.
+        "rpkit_signed_out": lambda: False,
+    }
+
+
+def render(request: HttpRequest, name: str, context: dict[str, Any], *, load: bool = True) -> str:
+    """Render ``rpkit/...`` through the app's template engines, else rpkit's built-in page."""
+    values = {**template_context(request, load=load), **context}
+    try:
+        template = loader.get_template(name)
+    except TemplateDoesNotExist:
+        return _BUILTIN.get_template(name).render(values)
+    return template.render(values, request)
+
+
+def error_response(
+    request: HttpRequest,
+    status: int,
+    title: str,
+    message: str,
+    *,
+    code: str = "error",
+    as_json: bool | None = None,
+) -> HttpResponse:
+    """A friendly error: JSON for API clients (or ``as_json``), an HTML page for people."""
+    cid = correlation_id(request)
+    response: HttpResponse
+    if as_json if as_json is not None else is_api_request(request):
+        body = {"error": code, "title": title, "message": message, "correlation_id": cid}
+        response = JsonResponse(body, status=status)
+    else:
+        response = HttpResponse(_error_page(request, status, title, message, cid), status=status)
+    response["X-Correlation-ID"] = cid
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _error_page(request: HttpRequest, status: int, title: str, message: str, cid: str) -> str:
+    record = _loaded(request)
+    context = {
+        "status": status,
+        "title": title,
+        "message": message,
+        "correlation_id": cid,
+        "identity": record.identity if record else None,
+    }
+    try:
+        return render(request, "rpkit/error.html", context, load=False)
+    except Exception:  # a broken override must not turn an error page into a 500
+        log.exception("rpkit: the error page template failed; using the built-in page")
+        return (
+            f"<!doctype html><title>{escape(title)}</title>"
+            f'<h1 data-testid="error-title">{escape(title)}</h1>'
+            f'<p data-testid="error-message">{escape(message)}</p>'
+            f"<p>Error {status}. Correlation id: <code>{cid}</code></p>"
+        )
+
+
+def response_for_error(
+    request: HttpRequest, exc: RpkitError, *, as_json: bool | None = None
+) -> HttpResponse:
+    """Log ``exc`` with a correlation id and answer a friendly page or JSON."""
+    status, title, message = describe(exc)
+    reason = getattr(exc, "reason", None)
+    setting = setting_to_check(exc)
+    hint = f"; check {setting}" if setting and setting not in exc.message else ""
+    cid = correlation_id(request)
+    log.warning(
+        "rpkit: %s (%s%s) correlation_id=%s: %s%s",
+        title, exc.code, f"/{reason}" if reason else "", cid, exc.message, hint,
+    )  # fmt: skip
+    # Why the provider is unreachable (a TLS or DNS detail) is for the log, not the client.
+    public_reason = None if isinstance(exc, ProviderUnavailableError) else reason
+    code = exc.code if public_reason is None else f"{exc.code}:{public_reason}"
+    return error_response(request, status, title, message, code=code, as_json=as_json)
+
+
+def set_cookie(
+    response: HttpResponse,
+    name: str,
+    value: str,
+    *,
+    path: str = "/",
+    max_age: int | None = None,
+    cross_site_post: bool = False,
+) -> None:
+    """An HttpOnly cookie, ``SameSite=Lax`` unless it must ride a cross-site POST."""
+    secure = rpkit_state().settings.secure_cookies
+    samesite: Literal["None", "Lax"] = "None" if cross_site_post and secure else "Lax"
+    response.set_cookie(
+        name, value, max_age=max_age, path=path, secure=secure, httponly=True, samesite=samesite
+    )
+
+
+def clear_cookie(response: HttpResponse, name: str, *, path: str = "/") -> None:
+    response.delete_cookie(name, path=path)
