@@ -24,6 +24,7 @@ FLOORS = {
     "flask": 4,
     "_webflow": 4,
     "starlette": 4,
+    "django": 4,
     "cli": 5,
     "testing": 5,
     "doctor": 5,
