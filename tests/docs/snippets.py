@@ -16,6 +16,8 @@ when an HTML comment on the line before it says how (invisible on the rendered p
   to an answer of 200 at ``PATH``.
 * ``<!-- run: asgi-app PATH -->``: the same for an ASGI app (FastAPI or Starlette with
   ``rpkit.starlette``), served by uvicorn on a free loopback port.
+* ``<!-- run: django-app PATH -->``: the same for a single-file Django app, run as a reader
+  would (``python app.py runserver HOST:PORT``) in its own process on a free port.
 * ``<!-- not run: REASON -->``: a fragment or a command that cannot run inside the test
   suite (the demo itself, the test command, a real Dualog host); the reason is required.
 

@@ -48,7 +48,7 @@ def test_every_block_says_how_it_is_tested() -> None:
     unmarked = [s.id for s in SNIPPETS if not s.mark]
     assert not unmarked, (
         "code blocks with no test mark (put <!-- run -->, <!-- run: flask-app PATH -->, "
-        "<!-- run: asgi-app PATH --> or "
+        "<!-- run: asgi-app PATH -->, <!-- run: django-app PATH --> or "
         f"<!-- not run: REASON --> on the line before; see tests/docs/snippets.py): {unmarked}"
     )
 
@@ -220,3 +220,54 @@ def test_asgi_app_snippet_signs_in(
                 assert page.status_code == 200, f"{protocol}: {page.text[:300]}"
         finally:
             server.stop()
+
+
+@pytest.mark.parametrize(
+    "snippet", [s for s in SNIPPETS if s.mark == "run:django-app"], ids=lambda s: s.id
+)
+def test_django_app_snippet_signs_in(snippet: Snippet, tmp_path: Path) -> None:
+    """The single-file Django app, run as the page says (``python app.py runserver``) in its
+    own process (Django's settings are per process)."""
+    from tests.flask.helpers import free_port
+    from tests.flask.processes import wait_until
+
+    base_url = f"http://127.0.0.1:{free_port()}"
+    with sandbox_server(
+        tmp_path / "sandbox",
+        clients=sandbox_clients([base_url]),
+        service_providers=sandbox_sps([base_url]),
+    ) as sandbox:
+        env = {**_environment(sandbox), "RPKIT_BASE_URL": base_url}
+        (tmp_path / "app.py").write_text(snippet.code)
+        log = open(tmp_path / "app.log", "wb")
+        address = base_url.removeprefix("http://")
+        process = subprocess.Popen(
+            [sys.executable, "app.py", "runserver", address, "--noreload"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+
+            def ready() -> bool:
+                if process.poll() is not None:
+                    raise AssertionError((tmp_path / "app.log").read_text()[-2000:])
+                return requests.get(f"{base_url}/auth/login", timeout=2).status_code == 200
+
+            wait_until(ready, what=f"{snippet.id} at {base_url}")
+            chooser = requests.get(f"{base_url}/auth/login", timeout=10).text
+            protocols = [p for p in ("oidc", "saml") if f'data-testid="login-{p}"' in chooser]
+            assert protocols == ["oidc", "saml"], chooser[:300]
+            for protocol in protocols:
+                http = requests.Session()
+                path = snippet.reason
+                login = oidc_login if protocol == "oidc" else saml_login
+                answer = login(http, base_url, next_path=path)
+                assert answer.status_code in (302, 303), f"{protocol}: {answer.text[:300]}"
+                page = http.get(f"{base_url}{path}", allow_redirects=False)
+                assert page.status_code == 200, f"{protocol}: {page.text[:300]}"
+        finally:
+            process.terminate()
+            process.wait(10)
+            log.close()
