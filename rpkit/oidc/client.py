@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from .._http import HttpClient, error_from_response, json_object
+from .._single_flight import SingleFlight
 from ..config import OidcConfig
 from ..errors import (
     AuthenticationError,
@@ -28,7 +29,6 @@ from ..errors import (
 from ..identity import CrewIdentity
 from ..store import FileCache, MemoryStore, StateStore
 from ._jwt import verify_jwt
-from ._single_flight import SingleFlight
 from .authorize import LoginState, Prompt, ResponseMode, parse_callback, start_login
 from .bearer import (
     AccessToken,

@@ -8,14 +8,16 @@ last-known-good file, which a restart at sea with no link to shore can still use
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from .._cache import BACKOFF_START, DiskCopy, LastKnownGood
 from .._http import HttpClient
 from ..config import HttpConfig, OidcConfig, check_transport, issuer_hint
 from ..errors import ConfigurationError, MetadataError, ProviderError
@@ -24,6 +26,8 @@ from ..store import FileCache
 __all__ = ["Discovery", "ProviderMetadata", "parse_provider_metadata"]
 
 log = logging.getLogger("rpkit.oidc")
+
+_T = TypeVar("_T")
 
 # Discovery 1.0 §3 REQUIRED fields that an RP needs for the code flow.
 _REQUIRED = (
@@ -154,7 +158,7 @@ def _issuer_mismatch_message(configured: str, actual: str, ship_hint: bool) -> s
 
 
 class Discovery:
-    """Lazily fetched, cached provider metadata for one issuer."""
+    """Lazily fetched, cached provider metadata for one issuer (see :mod:`rpkit._cache`)."""
 
     def __init__(
         self,
@@ -169,52 +173,33 @@ class Discovery:
         self._config = config
         self._http = http
         self.issuer = issuer or config.issuer
-        self._file_cache = file_cache
-        self._clock = clock
         self._ship_hint = ship_hint
-        self._lock = threading.Lock()
-        self._metadata: ProviderMetadata | None = None
-        self._fetched_at = 0.0
         self.url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
-
-    @property
-    def _cache_name(self) -> str:
-        return "discovery-" + _slug(self.issuer)
+        disk = None
+        if file_cache is not None:
+            disk = DiskCopy(file_cache, "discovery-" + _slug(self.issuer), config.cache_max_age)
+        # An issuer mismatch or a malformed document is not an outage: say so at once.
+        fatal = (MetadataError,)
+        self._cache: LastKnownGood[ProviderMetadata] = document_cache(
+            "OIDC discovery", self._fetch, self._load, config.discovery_ttl, disk, clock, fatal
+        )
 
     def get(self) -> ProviderMetadata:
         """Return fresh metadata, refetching after the TTL.
 
         When a refetch fails, the previous copy (memory, then disk within
-        ``cache_max_age``) is used; a document that fails validation is never used.
+        ``cache_max_age``) is used; a document that fails validation is never used, and
+        raises even with a copy in hand.
         """
-        ttl = self._config.discovery_ttl.total_seconds()
-        current = self._metadata
-        if current is not None and self._clock() - self._fetched_at < ttl:
-            return current
-        with self._lock:
-            if self._metadata is not None and self._clock() - self._fetched_at < ttl:
-                return self._metadata
-            try:
-                document = self._http.get_json(self.url, what="OIDC discovery")
-                metadata = self._parse(document)
-            except MetadataError:
-                raise
-            except ProviderError as err:
-                fallback = self._metadata or self._from_disk()
-                if fallback is None:
-                    raise
-                log.warning("OIDC discovery failed (%s); using last-known-good copy", err.code)
-                self._metadata = fallback
-                # Retry the network after a short while rather than on every request.
-                self._fetched_at = self._clock() - ttl + min(ttl, 30.0)
-                return fallback
-            self._metadata = metadata
-            self._fetched_at = self._clock()
-            if self._file_cache is not None:
-                self._file_cache.write(self._cache_name, document, now=self._clock())
-            return metadata
+        return self._cache.get()
 
-    def _parse(self, document: Mapping[str, Any]) -> ProviderMetadata:
+    def _fetch(self, now: datetime) -> tuple[ProviderMetadata, Any]:
+        document = self._http.get_json(self.url, what="OIDC discovery")
+        return self._load(document, now), document
+
+    def _load(self, document: Any, now: datetime) -> ProviderMetadata:
+        if not isinstance(document, dict):
+            raise MetadataError("the cached OIDC discovery document is not a JSON object")
         return parse_provider_metadata(
             document,
             expected_issuer=self.issuer,
@@ -222,22 +207,34 @@ class Discovery:
             ship_hint=self._ship_hint,
         )
 
-    def _from_disk(self) -> ProviderMetadata | None:
-        if self._file_cache is None:
-            return None
-        document = self._file_cache.read(
-            self._cache_name, max_age=self._config.cache_max_age, now=self._clock()
-        )
-        if not isinstance(document, dict):
-            return None
-        try:
-            return self._parse(document)
-        except MetadataError:
-            return None
+
+def document_cache(
+    what: str,
+    fetch: Callable[[datetime], tuple[_T, Any]],
+    load: Callable[[Any, datetime], _T],
+    ttl: timedelta,
+    disk: DiskCopy | None,
+    clock: Callable[[], float],
+    fatal: tuple[type[ProviderError], ...] = (),
+) -> LastKnownGood[_T]:
+    """The last-known-good cache of an OIDC document (discovery, JWKS): one set of rules.
+
+    The retry pause after a failure stays at 30 s (never more than the TTL), so a ship whose
+    link comes back signs crew in again within half a minute.
+    """
+    return LastKnownGood(
+        fetch=fetch,
+        load=load,
+        ttl=lambda _value, _now: ttl,
+        what=what,
+        log=log,
+        disk=disk,
+        backoff_ceiling=min(ttl, BACKOFF_START),
+        fatal=fatal,
+        clock=lambda: datetime.fromtimestamp(clock(), UTC),
+    )
 
 
 def _slug(url: str) -> str:
-    import hashlib
-
     parts = urlsplit(url)
     return f"{parts.hostname}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"

@@ -7,7 +7,8 @@ Rules, chosen for a ship whose link to shore is slow and metered:
   further unknown-``kid`` refetches happen at most once per ``jwks_refetch_cooldown``, so a
   flood of tokens with random ``kid`` values cannot turn into a flood of JWKS requests.
 * Concurrent callers share one fetch (single-flight).
-* When a fetch fails, the last-known-good keys (memory, then disk) stay in use.
+* When a fetch fails, the last-known-good keys (memory, then disk) stay in use, with the
+  retry pause of :mod:`rpkit._cache`.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
 from joserfc.util import urlsafe_b64decode
 
+from .._cache import DiskCopy, LastKnownGood
 from ..errors import MetadataError, ProviderError
 from ..store import FileCache
+from .discovery import document_cache
 
 __all__ = ["JwksCache", "SigningKeys", "WeakKey", "key_weakness", "parse_jwks"]
 
@@ -154,7 +157,12 @@ def parse_jwks(document: Mapping[str, Any]) -> SigningKeys:
 
 
 class JwksCache:
-    """Cached ``SigningKeys`` for one ``jwks_uri``."""
+    """Cached ``SigningKeys`` for one ``jwks_uri``: the last-known-good rules of
+    :mod:`rpkit._cache`, plus the unknown-``kid`` refetch and its cool-down.
+
+    ``clock`` (monotonic seconds) times the cool-down; ``wall_clock`` (epoch seconds) the
+    TTL and the age of the disk copy.
+    """
 
     def __init__(
         self,
@@ -170,30 +178,17 @@ class JwksCache:
     ) -> None:
         self._fetch = fetch
         self._cooldown = cooldown.total_seconds()
-        self._ttl = ttl.total_seconds()
-        self._max_age = max_age
-        self._file_cache = file_cache
-        self._cache_name = cache_name
         self._clock = clock
-        self._wall_clock = wall_clock
         self._lock = threading.Lock()
-        self._keys: SigningKeys | None = None
-        self._fetched_at = 0.0
         self._last_forced: float | None = None
-        self._generation = 0
+        disk = DiskCopy(file_cache, cache_name, max_age) if file_cache is not None else None
+        self._cache: LastKnownGood[SigningKeys] = document_cache(
+            "JWKS", self._fetch_keys, _load_keys, ttl, disk, wall_clock
+        )
 
     def current(self) -> SigningKeys:
         """Return the cached keys, fetching on first use or after the TTL."""
-        keys = self._keys
-        if keys is not None and self._clock() - self._fetched_at < self._ttl:
-            return keys
-        generation = self._generation
-        with self._lock:
-            if self._generation != generation and self._keys is not None:
-                return self._keys
-            if self._keys is not None and self._clock() - self._fetched_at < self._ttl:
-                return self._keys
-            return self._refetch(allow_stale=True)
+        return self._cache.get()
 
     def refresh_for(self, seen: SigningKeys) -> SigningKeys | None:
         """Refetch because a token named a key not in ``seen``; None if rate-limited.
@@ -202,47 +197,27 @@ class JwksCache:
         fetch: whoever waits on the lock finds the keys already replaced.
         """
         with self._lock:
-            if self._keys is not None and self._keys is not seen:
-                return self._keys
+            keys = self._cache.value
+            if keys is not None and keys is not seen:
+                return keys
             now = self._clock()
             if self._last_forced is not None and now - self._last_forced < self._cooldown:
                 return None
             self._last_forced = now
             try:
-                return self._refetch(allow_stale=False)
+                keys = self._cache.refresh()
             except ProviderError:
                 log.warning("JWKS refetch for an unknown key failed")
                 return None
+            # A failed refetch leaves the keys in hand: nothing new to retry with.
+            return None if keys is seen else keys
 
-    def _refetch(self, *, allow_stale: bool) -> SigningKeys:
-        try:
-            document = self._fetch()
-            keys = parse_jwks(document)
-        except ProviderError:
-            fallback = self._keys or self._from_disk()
-            if fallback is None or not allow_stale:
-                raise
-            log.warning("JWKS fetch failed; using last-known-good keys")
-            self._keys = fallback
-            # Try the network again after a short pause, not on every token.
-            self._fetched_at = self._clock() - self._ttl + min(self._ttl, 30.0)
-            return fallback
-        self._keys = keys
-        self._fetched_at = self._clock()
-        self._generation += 1
-        if self._file_cache is not None:
-            self._file_cache.write(self._cache_name, dict(document), now=self._wall_clock())
-        return keys
+    def _fetch_keys(self, _now: datetime) -> tuple[SigningKeys, Any]:
+        document = self._fetch()
+        return parse_jwks(document), dict(document)
 
-    def _from_disk(self) -> SigningKeys | None:
-        if self._file_cache is None:
-            return None
-        document = self._file_cache.read(
-            self._cache_name, max_age=self._max_age, now=self._wall_clock()
-        )
-        if not isinstance(document, dict):
-            return None
-        try:
-            return parse_jwks(document)
-        except MetadataError:
-            return None
+
+def _load_keys(document: Any, _now: datetime) -> SigningKeys:
+    if not isinstance(document, dict):
+        raise MetadataError("the cached JWKS is not a JSON object")
+    return parse_jwks(document)

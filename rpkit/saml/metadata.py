@@ -12,7 +12,6 @@ import functools
 import hashlib
 import logging
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,8 +23,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from .._cache import DiskCopy, LastKnownGood
 from .._http import HttpClient, error_from_response
-from ..errors import MetadataError, ProviderError, SamlResponseError
+from ..errors import MetadataError, SamlResponseError
 from ..store import FileCache
 from . import _gate, _pysaml2, _xmlsec
 from .config import SamlConfig
@@ -38,7 +38,6 @@ _DURATION = re.compile(
     r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
     r"(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
 )
-_BACKOFF_START = timedelta(seconds=30)
 
 
 def parse_duration(value: str) -> timedelta:
@@ -255,6 +254,10 @@ def _digest_defaults() -> tuple[str, ...]:
 class IdpMetadataSource:
     """The IdP metadata named by a :class:`SamlConfig`, refreshed on schedule.
 
+    The last-known-good rules of :mod:`rpkit._cache` (backoff up to
+    ``metadata_max_refresh``, the disk copy within ``metadata_cache_max_age``), with the
+    refresh due at ``min(validUntil, cacheDuration) x 0.75`` clamped to the configured bounds.
+
     :meth:`get` returns metadata whose ``validUntil`` has not passed, or raises
     ``MetadataError``/``ProviderError``; it never hands out expired metadata.
     """
@@ -269,47 +272,44 @@ class IdpMetadataSource:
         self.config = config
         self._http = http
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._lock = threading.Lock()
-        self._current: IdpMetadata | None = None
-        self._next_refresh: datetime | None = None
-        self._failures = 0
         self._pinned: bytes | None = None
         if config.idp_metadata_signing_cert_file:
             self._pinned = Path(config.idp_metadata_signing_cert_file).read_bytes()
-        self._cache = FileCache(config.metadata_cache_dir) if config.metadata_cache_dir else None
         # Unset in the config, the entity ID is read from the first metadata loaded and
         # pinned from then on: a refresh naming another entity is refused, not followed.
         self._entity_id: str | None = config.idp_entity_id
         source = config.idp_entity_id or config.idp_metadata_url or config.idp_metadata_file or ""
         digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-        self._cache_name = f"saml-idp-metadata-{digest}"
+        files = FileCache(config.metadata_cache_dir) if config.metadata_cache_dir else None
+        disk_name = f"saml-idp-metadata-{digest}"
+        self._cache = LastKnownGood(
+            fetch=self._fetch,
+            load=self._load_stored,
+            ttl=self._interval,
+            what="SAML metadata",
+            log=log,
+            disk=DiskCopy(files, disk_name, config.metadata_cache_max_age) if files else None,
+            backoff_ceiling=config.metadata_max_refresh,
+            on_update=_log_key_change,
+            clock=self._clock,
+        )
 
     @property
     def next_refresh(self) -> datetime | None:
-        return self._next_refresh
+        return self._cache.due
 
     def get(self, now: datetime | None = None) -> IdpMetadata:
         """Return current metadata, refreshing first when due."""
         now = now or self._clock()
-        with self._lock:
-            if self._current is None or self._next_refresh is None or now >= self._next_refresh:
-                self._refresh(now)
-            current = self._current
-        if current is None:  # pragma: no cover - _refresh raises instead
-            raise MetadataError("SAML metadata is unavailable")
+        current = self._cache.get(now)
         current.check_valid(now)
         return current
 
     def refresh(self, now: datetime | None = None) -> IdpMetadata:
         """Fetch now, whatever the schedule says."""
-        now = now or self._clock()
-        with self._lock:
-            self._refresh(now)
-            current = self._current
-        assert current is not None
-        return current
+        return self._cache.refresh(now)
 
-    def _fetch(self) -> bytes:
+    def _read(self) -> bytes:
         config = self.config
         if config.idp_metadata_file:
             try:
@@ -337,6 +337,15 @@ class IdpMetadataSource:
         """The IdP entity ID: configured, or read from the metadata (None before that)."""
         return self._entity_id
 
+    def _fetch(self, now: datetime) -> tuple[IdpMetadata, Any]:
+        metadata = self._load(self._read(), now)
+        return metadata, {"xml": metadata.xml.decode("utf-8")}
+
+    def _load_stored(self, stored: Any, now: datetime) -> IdpMetadata:
+        if not isinstance(stored, dict) or not isinstance(stored.get("xml"), str):
+            raise MetadataError("the cached SAML metadata is not a stored document")
+        return self._load(stored["xml"].encode("utf-8"), now)
+
     def _load(self, xml: bytes, now: datetime) -> IdpMetadata:
         metadata = load_idp_metadata(
             xml,
@@ -349,44 +358,6 @@ class IdpMetadataSource:
             log.info('rpkit: SAML IdP entity ID "%s" read from its metadata', metadata.entity_id)
             self._entity_id = metadata.entity_id
         return metadata
-
-    def _refresh(self, now: datetime) -> None:
-        try:
-            metadata = self._load(self._fetch(), now)
-        except (MetadataError, ProviderError) as err:
-            self._failures += 1
-            backoff = min(
-                _BACKOFF_START * 2 ** (self._failures - 1), self.config.metadata_max_refresh
-            )
-            self._next_refresh = now + backoff
-            if self._current is None:
-                self._current = self._last_known_good(now)
-                if self._current is None:
-                    raise
-            log.warning(
-                "rpkit: SAML metadata refresh failed (%s); using the copy from before, "
-                "next try in %ss",
-                err.code,
-                int(backoff.total_seconds()),
-            )
-            return
-        self._failures = 0
-        self._install(metadata, now)
-        if self._cache is not None:
-            self._cache.write(
-                self._cache_name, {"xml": metadata.xml.decode("utf-8")}, now=now.timestamp()
-            )
-
-    def _install(self, metadata: IdpMetadata, now: datetime) -> None:
-        previous = self._current
-        if previous is not None and previous.key_fingerprints != metadata.key_fingerprints:
-            log.warning(
-                'rpkit: the signing keys of SAML IdP "%s" changed (now %s)',
-                metadata.entity_id,
-                ", ".join(sorted(f[:16] for f in metadata.key_fingerprints)),
-            )
-        self._current = metadata
-        self._next_refresh = now + self._interval(metadata, now)
 
     def _interval(self, metadata: IdpMetadata, now: datetime) -> timedelta:
         config = self.config
@@ -403,17 +374,11 @@ class IdpMetadataSource:
             interval = min(interval, max(metadata.valid_until - now, timedelta(0)))
         return interval
 
-    def _last_known_good(self, now: datetime) -> IdpMetadata | None:
-        if self._cache is None:
-            return None
-        stored: Any = self._cache.read(
-            self._cache_name, max_age=self.config.metadata_cache_max_age, now=now.timestamp()
+
+def _log_key_change(previous: IdpMetadata | None, metadata: IdpMetadata) -> None:
+    if previous is not None and previous.key_fingerprints != metadata.key_fingerprints:
+        log.warning(
+            'rpkit: the signing keys of SAML IdP "%s" changed (now %s)',
+            metadata.entity_id,
+            ", ".join(sorted(f[:16] for f in metadata.key_fingerprints)),
         )
-        if not isinstance(stored, dict) or not isinstance(stored.get("xml"), str):
-            return None
-        try:
-            metadata = self._load(stored["xml"].encode("utf-8"), now)
-        except MetadataError:
-            return None
-        log.warning("rpkit: using the last-known-good SAML metadata from disk")
-        return metadata

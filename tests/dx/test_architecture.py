@@ -16,6 +16,8 @@ FLOORS = {
     "reasons": 0,
     "_http": 1,
     "store": 1,
+    "_single_flight": 1,
+    "_cache": 1,
     "identity": 1,
     "ranks": 1,
     "oidc": 2,

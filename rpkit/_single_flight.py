@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ..errors import ProviderUnavailableError, RpkitError
+from .errors import ProviderUnavailableError, RpkitError
 
 __all__ = ["SingleFlight"]
 
