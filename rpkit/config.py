@@ -167,6 +167,22 @@ def load_client_private_key(value: str) -> Any:
     raise ConfigurationError('"client_private_key" is not a PEM or JWK private key (RSA or EC)')
 
 
+def check_client_auth(method: str, private_key: str | None) -> None:
+    """Check a token endpoint auth method and, for ``private_key_jwt``, its key.
+
+    Raises:
+        ConfigurationError: an unknown method, or ``private_key_jwt`` without a usable key.
+    """
+    if method not in _AUTH_METHODS:
+        raise ConfigurationError(
+            f'"token_endpoint_auth_method" must be one of {", ".join(_AUTH_METHODS)}'
+        )
+    if method == "private_key_jwt":
+        if not private_key:
+            raise ConfigurationError('"private_key_jwt" needs "client_private_key"')
+        load_client_private_key(private_key)
+
+
 def _normalize_fingerprint(value: str) -> str:
     hexdigits = value.lower().removeprefix("sha256:").replace(":", "").strip()
     if len(hexdigits) != 64 or any(c not in "0123456789abcdef" for c in hexdigits):
@@ -275,14 +291,7 @@ class OidcConfig(EnvSettings):
     def _validate_client_auth(self) -> None:
         if not self.client_id:
             raise ConfigurationError('"client_id" is required')
-        if self.token_endpoint_auth_method not in _AUTH_METHODS:
-            raise ConfigurationError(
-                f'"token_endpoint_auth_method" must be one of {", ".join(_AUTH_METHODS)}'
-            )
-        if self.token_endpoint_auth_method == "private_key_jwt":
-            if not self.client_private_key:
-                raise ConfigurationError('"private_key_jwt" needs "client_private_key"')
-            load_client_private_key(self.client_private_key)
+        check_client_auth(self.token_endpoint_auth_method, self.client_private_key)
 
     def _validate_id_token_algs(self) -> None:
         if not self.id_token_signing_algs:

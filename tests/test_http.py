@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from rpkit._http import FAILURE_REASONS, HttpClient, failure_reason
 from rpkit.config import HttpConfig, OidcConfig
 from rpkit.errors import ProviderUnavailableError
-from rpkit.oidc.tokens import request_token
+from rpkit.oauth import ClientConfig, request_token
 from rpkit.reasons import explain
 from rpkit.saml import SamlConfig
 from rpkit.saml.metadata import IdpMetadataSource
@@ -161,12 +161,12 @@ def test_ok_server_answers() -> None:
 def test_dripping_token_endpoint_fails_at_the_deadline(serve: Callable[..., RawServer]) -> None:
     """One byte a second of a token response: the call ends at the deadline, not per read."""
     server = serve(_drip_body)
-    config = OidcConfig(issuer=server.url("/auth"), client_id="c", client_secret="s")
+    client = ClientConfig(
+        token_endpoint=server.url("/auth/connect/token"), client_id="c", client_secret="s"
+    )
     http = _client()
     with pytest.raises(ProviderUnavailableError) as exc:
-        request_token(
-            http, config, server.url("/auth/connect/token"), {"grant_type": "x"}, what="token"
-        )
+        request_token(http, client, {"grant_type": "x"}, what="token")
     assert exc.value.reason == "deadline"
     assert exc.value.retryable
     # Each byte arrived well within the per-read timeout; only the deadline stopped it.
@@ -207,14 +207,12 @@ def test_24_mb_token_response_is_refused(serve: Callable[..., RawServer], declar
     """A 24 MB token response is refused at the 1 MB cap, declared or streamed."""
     size = 24 * 1024 * 1024
     server = serve(_big_json(size, declare=declare))
-    config = OidcConfig(issuer=server.url("/auth"), client_id="c", client_secret="s")
+    client = ClientConfig(
+        token_endpoint=server.url("/auth/connect/token"), client_id="c", client_secret="s"
+    )
     with pytest.raises(ProviderUnavailableError) as exc:
         request_token(
-            _client(timeout=timedelta(seconds=10)),
-            config,
-            server.url("/auth/connect/token"),
-            {"grant_type": "x"},
-            what="token",
+            _client(timeout=timedelta(seconds=10)), client, {"grant_type": "x"}, what="token"
         )
     assert exc.value.reason == "too_large"
     assert not exc.value.retryable

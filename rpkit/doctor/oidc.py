@@ -22,10 +22,11 @@ import requests
 from .._http import HttpClient, json_object
 from ..config import OidcConfig
 from ..errors import MetadataError, ProviderError, ProviderResponseError
+from ..oauth import request_token
 from ..oidc.authorize import start_login
 from ..oidc.discovery import ProviderMetadata, parse_provider_metadata
 from ..oidc.keys import key_weakness, parse_jwks
-from ..oidc.tokens import request_token
+from ..oidc.tokens import client_config
 from .report import CheckResult
 from .tls import check_tls
 
@@ -312,7 +313,8 @@ def _client_auth(config: OidcConfig, http: HttpClient, found: _Found) -> CheckRe
     }
     method = config.token_endpoint_auth_method
     try:
-        request_token(http, config, found.metadata.token_endpoint, form, what="token endpoint")
+        client = client_config(config, found.metadata.token_endpoint)
+        request_token(http, client, form, what="token endpoint")
     except ProviderResponseError as err:
         error = err.error or f"HTTP {err.status}"
         if err.error == "invalid_grant":

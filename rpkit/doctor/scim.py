@@ -7,12 +7,10 @@ nothing is written: no POST, PUT, PATCH or DELETE reaches the User API.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from .._http import HttpClient, error_from_response, json_object
-from ..config import OidcConfig
 from ..errors import ProviderError, ProviderResponseError
-from ..oidc.tokens import TokenSet, request_token
+from ..oauth import TokenSet, request_client_credentials
+from ..scim._transport import scim_client_config
 from ..scim.config import ScimConfig
 from .report import CheckResult
 
@@ -38,21 +36,9 @@ def _token(config: ScimConfig, http: HttpClient) -> tuple[TokenSet | None, Check
             fix="set RPKIT_SCIM_CLIENT_ID and RPKIT_SCIM_CLIENT_SECRET (an API client of the "
             "Dualog portal)",
         )
-    parts = urlsplit(url)
-    # request_token takes a client registration; only id, secret and auth method are used.
-    client = OidcConfig(
-        issuer=f"{parts.scheme}://{parts.netloc}",
-        client_id=config.client_id,
-        client_secret=config.client_secret,
-        http=config.http,
-    )
     try:
-        token = request_token(
-            http,
-            client,
-            url,
-            {"grant_type": "client_credentials", "scope": config.scope},
-            what="SCIM client credentials",
+        token = request_client_credentials(
+            http, scim_client_config(config), (config.scope,), what="SCIM client credentials"
         )
     except ProviderResponseError as err:
         return None, _token_refused(config, err)

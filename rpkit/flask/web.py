@@ -26,7 +26,7 @@ from ..errors import (
     TokenError,
     ValidationError,
 )
-from ..oidc.oauth_errors import setting_to_check as oauth_setting
+from ..oauth.errors import setting_to_check as oauth_setting
 
 __all__ = [
     "correlation_id",

@@ -27,6 +27,13 @@ from ..errors import (
     UserinfoError,
 )
 from ..identity import CrewIdentity
+from ..oauth import (
+    TokenSet,
+    exchange_code,
+    request_client_credentials,
+    request_refresh,
+    request_token,
+)
 from ..store import FileCache, MemoryStore, StateStore
 from ._jwt import verify_jwt
 from .authorize import LoginState, Prompt, ResponseMode, parse_callback, start_login
@@ -46,7 +53,7 @@ from .logout import (
     validate_frontchannel_logout,
     validate_logout_token,
 )
-from .tokens import TokenSet, request_token
+from .tokens import client_config
 
 __all__ = ["LoginResult", "OidcClient", "RefreshResult"]
 
@@ -247,17 +254,12 @@ class OidcClient:
             )
         metadata = self.metadata()
         code = parse_callback(params, expected=login, metadata=metadata)
-        tokens = request_token(
+        tokens = exchange_code(
             self.http,
-            self.config,
-            metadata.token_endpoint,
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": login.redirect_uri,
-                "code_verifier": login.code_verifier,
-            },
-            what="token request",
+            client_config(self.config, metadata.token_endpoint),
+            code=code,
+            redirect_uri=login.redirect_uri,
+            code_verifier=login.code_verifier,
             clock=self.wall_clock,
         )
         if not tokens.id_token:
@@ -431,12 +433,10 @@ class OidcClient:
         self, refresh_token: str, previous: IdToken, fetch_userinfo: bool | None
     ) -> RefreshResult:
         metadata = self.metadata()
-        tokens = request_token(
+        tokens = request_refresh(
             self.http,
-            self.config,
-            metadata.token_endpoint,
-            {"grant_type": "refresh_token", "refresh_token": refresh_token},
-            what="refresh",
+            client_config(self.config, metadata.token_endpoint),
+            refresh_token,
             clock=self.wall_clock,
         )
         if tokens.refresh_token is None:
@@ -529,12 +529,10 @@ class OidcClient:
             cached = self._cc_tokens.get(key)
             if cached is not None and not cached.expires_within(margin, now=self.wall_clock()):
                 return cached
-            tokens = request_token(
+            tokens = request_client_credentials(
                 self.http,
-                self.config,
-                self.metadata().token_endpoint,
-                {"grant_type": "client_credentials", "scope": " ".join(scopes)},
-                what="client credentials",
+                client_config(self.config, self.metadata().token_endpoint),
+                scopes,
                 clock=self.wall_clock,
             )
             if tokens.expires_at is not None:
@@ -557,8 +555,7 @@ class OidcClient:
         """
         return request_token(
             self.http,
-            self.config,
-            self.metadata().token_endpoint,
+            client_config(self.config, self.metadata().token_endpoint),
             {
                 "grant_type": "password",
                 "username": username,

@@ -1,8 +1,8 @@
 """Bearer-token calls to the User API: token cache, one refresh on 401, retries.
 
-Tokens come from client credentials via Authlib's client authentication
-(``rpkit.oidc.tokens.request_token``), either at a configured token URL or through an
-``OidcClient`` (which finds the token endpoint by discovery and caches the token itself).
+Tokens come from client credentials (``rpkit.oauth``), either at a configured token URL or
+from a ``ClientCredentialsSource`` such as an ``OidcClient`` (which finds the token endpoint
+by discovery and caches the token itself). This package never imports ``rpkit.oidc``.
 """
 
 from __future__ import annotations
@@ -12,20 +12,15 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 import requests
 
 from .._http import HttpClient, error_from_response, json_object
-from ..config import OidcConfig
 from ..errors import ConfigurationError, ProviderResponseError, ProviderUnavailableError
-from ..oidc.tokens import TokenSet, request_token
+from ..oauth import ClientConfig, ClientCredentialsSource, TokenSet, request_client_credentials
 from ._backoff import SharedBackoff
 from .config import ScimConfig
-
-if TYPE_CHECKING:
-    from ..oidc.client import OidcClient
 
 __all__ = ["ACCEPT", "Transport", "list_pages"]
 
@@ -39,11 +34,30 @@ Clock = Callable[[], float]
 ACCEPT = "application/scim+json, application/json"
 
 
+def scim_client_config(config: ScimConfig) -> ClientConfig:
+    """The API client of ``config`` at its token URL (``client_secret_basic``).
+
+    Raises:
+        ConfigurationError: the client id or secret is missing.
+    """
+    if not config.client_id or not config.client_secret:
+        raise ConfigurationError('SCIM needs "client_id" and "client_secret" (or an OidcClient)')
+    return ClientConfig(
+        token_endpoint=config.effective_token_url,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+    )
+
+
 class _TokenSource:
     """A client-credentials token, cached until ``token_refresh_margin`` before expiry."""
 
     def __init__(
-        self, config: ScimConfig, http: HttpClient, oidc: OidcClient | None, clock: Clock
+        self,
+        config: ScimConfig,
+        http: HttpClient,
+        oidc: ClientCredentialsSource | None,
+        clock: Clock,
     ) -> None:
         self._config = config
         self._http = http
@@ -51,22 +65,9 @@ class _TokenSource:
         self._clock = clock
         self._lock = threading.Lock()
         self._token: TokenSet | None = None
-        self._auth: OidcConfig | None = None
+        self._client: ClientConfig | None = None
         if oidc is None:
-            if not config.client_id or not config.client_secret:
-                raise ConfigurationError(
-                    'SCIM needs "client_id" and "client_secret" (or an OidcClient)'
-                )
-            token_url = config.effective_token_url
-            parts = urlsplit(token_url)
-            # request_token takes the client registration as an OidcConfig; only the
-            # client id, secret and auth method are used, the issuer is a placeholder.
-            self._auth = OidcConfig(
-                issuer=f"{parts.scheme}://{parts.netloc}",
-                client_id=config.client_id,
-                client_secret=config.client_secret,
-                http=config.http,
-            )
+            self._client = scim_client_config(config)
         elif config.token_url is not None:
             raise ConfigurationError('set "token_url" or pass an OidcClient, not both')
 
@@ -79,12 +80,11 @@ class _TokenSource:
             cached = self._token
             if cached is not None and not cached.expires_within(margin, now=self._clock()):
                 return cached.access_token
-            assert self._auth is not None
-            self._token = request_token(
+            assert self._client is not None
+            self._token = request_client_credentials(
                 self._http,
-                self._auth,
-                self._config.effective_token_url,
-                {"grant_type": "client_credentials", "scope": self._config.scope},
+                self._client,
+                (self._config.scope,),
                 what="SCIM client credentials",
                 clock=self._clock,
             )
@@ -107,7 +107,7 @@ class Transport:
         self,
         config: ScimConfig,
         *,
-        oidc: OidcClient | None = None,
+        oidc: ClientCredentialsSource | None = None,
         http: HttpClient | None = None,
         sleep: Sleep = time.sleep,
         clock: Clock = time.time,

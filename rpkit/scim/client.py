@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from .._http import HttpClient, error_from_response
@@ -24,6 +24,7 @@ from ..errors import (
     ProviderUnavailableError,
     ValidationError,
 )
+from ..oauth import ClientCredentialsSource
 from ._transport import Clock, Sleep, Transport, list_pages, readable_json
 from .config import ScimConfig
 from .filters import Filter
@@ -37,9 +38,6 @@ from .models import (
     user_to_scim,
 )
 from .validation import validate_user
-
-if TYPE_CHECKING:
-    from ..oidc.client import OidcClient
 
 __all__ = ["ScimClient"]
 
@@ -68,7 +66,7 @@ class ScimClient:
         self,
         config: ScimConfig,
         *,
-        oidc: OidcClient | None = None,
+        oidc: ClientCredentialsSource | None = None,
         http: HttpClient | None = None,
         sleep: Sleep = time.sleep,
         clock: Clock = time.time,

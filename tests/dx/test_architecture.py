@@ -20,6 +20,7 @@ FLOORS = {
     "_cache": 1,
     "identity": 1,
     "ranks": 1,
+    "oauth": 1,
     "oidc": 2,
     "saml": 2,
     "scim": 3,
@@ -34,7 +35,7 @@ FLOORS = {
     "__init__": 5,
 }
 SANDBOX_MAY_IMPORT = {"errors"}
-NEVER = {("oidc", "saml"), ("saml", "oidc")}
+NEVER = {("oidc", "saml"), ("saml", "oidc"), ("scim", "oidc")}
 
 
 def _part(module: str) -> str:
@@ -95,6 +96,14 @@ def test_imports_point_down() -> None:
     assert not upward, upward
     crossed = [f"{where}: {s} imports {t}" for s, t, where in imports if (s, t) in NEVER]
     assert not crossed, crossed
+
+
+def test_scim_takes_its_tokens_from_oauth_not_oidc() -> None:
+    """No module under rpkit/scim imports rpkit.oidc, not even for type checking: the token
+    calls and client authentication SCIM needs live in rpkit.oauth."""
+    scim = [(target, where) for source, target, where in _imports() if source == "scim"]
+    assert ("oauth", "rpkit/scim/_transport.py") in {(t, w.split(":")[0]) for t, w in scim}
+    assert [where for target, where in scim if target == "oidc"] == []
 
 
 def test_every_part_has_a_floor() -> None:
