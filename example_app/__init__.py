@@ -26,7 +26,7 @@ from rpkit.flask import (
     rank_required,
     rpkit_state,
 )
-from rpkit.flask.settings import DEFAULT_BASE_URL, collect_env
+from rpkit.web.settings import DEFAULT_BASE_URL, collect_env
 
 from . import pages
 from .sandbox import provider_configured, sandbox_env, sandbox_url

@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 
 from rpkit import __version__
 from rpkit.errors import ConfigurationError
-from rpkit.flask.settings import DEFAULT_BASE_URL
+from rpkit.web.settings import DEFAULT_BASE_URL
 
 from . import create_app
 from .sandbox import sandbox_url

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rpkit.errors import ConfigurationError
-from rpkit.flask.settings import OIDC_PROVIDER_KEYS, SAML_PROVIDER_KEYS
+from rpkit.web.settings import OIDC_PROVIDER_KEYS, SAML_PROVIDER_KEYS
 
 __all__ = ["env_variables", "provider_configured", "sandbox_env"]
 

@@ -42,7 +42,7 @@ _DECLARING_MODULES = (
     "rpkit.config",
     "rpkit.saml.config",
     "rpkit.scim.config",
-    "rpkit.flask.settings",
+    "rpkit.web.settings",
     "example_app.sandbox",
 )
 

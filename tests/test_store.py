@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from rpkit.errors import ConfigurationError
-from rpkit.flask.sessions import SessionStore
 from rpkit.identity import CrewIdentity
 from rpkit.store import Batch, MemoryStore, RedisStore, StateStore
+from rpkit.web.sessions import SessionStore
 
 from .flask.processes import redis_server
 

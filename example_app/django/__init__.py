@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from rpkit.config import is_loopback_host
 from rpkit.env import check_variables
 from rpkit.errors import ConfigurationError
-from rpkit.flask.settings import DEFAULT_BASE_URL, collect_env
+from rpkit.web.settings import DEFAULT_BASE_URL, collect_env
 
 from ..sandbox import provider_configured, sandbox_env, sandbox_url
 

@@ -16,10 +16,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from rpkit.errors import ConfigurationError
-from rpkit.flask.settings import DEFAULT_BASE_URL, collect_env
 from rpkit.identity import CrewIdentity
 from rpkit.oidc import AccessToken
 from rpkit.starlette import Rpkit, require_bearer, require_login, require_rank
+from rpkit.web.settings import DEFAULT_BASE_URL, collect_env
 
 from .. import pages
 from ..sandbox import provider_configured, sandbox_env, sandbox_url

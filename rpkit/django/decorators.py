@@ -13,9 +13,9 @@ from urllib.parse import quote
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
-from .._webflow import safe_next
 from ..errors import ConfigurationError, ProviderError, RpkitError
 from ..oidc import AccessToken
+from ..web.pages import safe_next
 from .http import current_identity, error_response, is_api_request, response_for_error
 from .state import rpkit_state
 

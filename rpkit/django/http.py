@@ -11,17 +11,16 @@ from __future__ import annotations
 import logging
 import uuid
 from html import escape
-from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import TemplateDoesNotExist, loader
 
-from .._webflow import describe, setting_to_check
 from ..errors import ProviderUnavailableError, RpkitError
-from ..flask.sessions import ServerSession
 from ..identity import CrewIdentity
+from ..web.pages import TEMPLATES, describe, setting_to_check
+from ..web.sessions import ServerSession
 from .state import rpkit_state
 
 __all__ = [
@@ -38,7 +37,7 @@ __all__ = [
 log = logging.getLogger("rpkit.django")
 
 _BUILTIN = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parents[1] / "flask" / "templates"),
+    loader=jinja2.FileSystemLoader(TEMPLATES),
     autoescape=True,
 )
 _UNLOADED = object()

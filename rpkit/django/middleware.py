@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from ..errors import RpkitError
-from ..flask.sessions import ServerSession
+from ..web.sessions import ServerSession
 from .http import correlation_id, response_for_error
 from .state import rpkit_state
 

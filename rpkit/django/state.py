@@ -14,13 +14,13 @@ from typing import Any
 
 from django.conf import settings
 
-from .._webflow import WebState
 from ..errors import ConfigurationError
-from ..flask.settings import Settings
+from ..web.flow import WebState
+from ..web.settings import Settings
 
 __all__ = ["config", "reset", "rpkit_state"]
 
-# Set in settings.RPKIT as objects rather than strings (see rpkit.flask.settings).
+# Set in settings.RPKIT as objects rather than strings (see rpkit.web.settings).
 OBJECT_KEYS = frozenset({"RPKIT_OIDC", "RPKIT_SAML", "RPKIT_STORE", "RPKIT_RANKS"})
 
 _lock = threading.Lock()

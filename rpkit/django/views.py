@@ -25,8 +25,8 @@ from django.http import (
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import _webflow as flow
 from ..errors import ProviderError, RpkitError
+from ..web import flow
 from .http import (
     clear_cookie,
     correlation_id,

@@ -94,7 +94,7 @@ def load_setup(
     """
     # The Flask extension's builders are the app's own: same defaults (redirect URIs under
     # RPKIT_BASE_URL, the demo SP key pair on loopback), same refusals.
-    from ..flask import settings
+    from ..web import settings
 
     values, sources = collect(environ, env_file)
     unknown = find_unknown_variables(values)

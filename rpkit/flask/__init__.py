@@ -19,10 +19,10 @@ Sessions are server-side (the cookie holds a random id, rotated at login); logou
 CSRF-protected ``POST /auth/logout`` (form field ``csrf_token``).
 """
 
+from ..web.sessions import ServerSession, SessionStore
+from ..web.settings import Settings
 from .decorators import bearer_required, current_access_token, login_required, rank_required
 from .extension import Rpkit, RpkitState, csrf_token, current_identity, current_session, rpkit_state
-from .sessions import ServerSession, SessionStore
-from .settings import Settings
 from .web import error_response, is_api_request, safe_next
 
 __all__ = [

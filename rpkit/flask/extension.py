@@ -12,8 +12,8 @@ from flask import Flask, Response, current_app, g, request
 from ..errors import ConfigurationError, RpkitError
 from ..identity import CrewIdentity
 from ..oidc import OidcClient
-from .sessions import NewSession, ServerSession, SessionStore
-from .settings import Settings
+from ..web.sessions import NewSession, ServerSession, SessionStore
+from ..web.settings import Settings
 from .web import correlation_id, response_for_error
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class Rpkit:
 
     ``Rpkit(app)`` or, with an app factory, ``rpkit = Rpkit()`` then ``rpkit.init_app(app)``.
     Configuration comes from ``app.config`` and the ``RPKIT_*`` environment (see
-    :mod:`rpkit.flask.settings`); a bad configuration raises ``ConfigurationError`` here.
+    :mod:`rpkit.web.settings`); a bad configuration raises ``ConfigurationError`` here.
     """
 
     def __init__(self, app: Flask | None = None) -> None:

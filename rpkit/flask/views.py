@@ -33,8 +33,8 @@ from ..errors import (
 )
 from ..identity import CrewIdentity
 from ..store import Batch
+from ..web.sessions import NewSession, ServerSession, sid_index, sub_index
 from .extension import RpkitState, current_session, rpkit_state
-from .sessions import NewSession, ServerSession, sid_index, sub_index
 from .web import correlation_id, error_response, safe_next
 
 __all__ = ["bp"]
@@ -43,7 +43,7 @@ log = logging.getLogger("rpkit.flask")
 
 # Templates under rpkit/ (error, chooser, signed-out pages); an app overrides one by putting
 # templates/rpkit/<name>.html in its own template folder, which Flask searches first.
-bp = Blueprint("rpkit", __name__, template_folder="templates")
+bp = Blueprint("rpkit", __name__, template_folder="../web/templates")
 
 OIDC_BROWSER_COOKIE = "rpkit_oidc"
 _PENDING_OIDC = "flask:oidc:"
@@ -324,7 +324,7 @@ def _saml_sessions_for_logout(
     state: RpkitState, binding: Literal["redirect", "post"]
 ) -> list[ServerSession]:
     """This browser's SAML session, else the sessions filed under the request's NameID."""
-    from ._saml_hint import logout_request_name_id
+    from ..web._saml_hint import logout_request_name_id
 
     record = current_session()
     if record is not None and record.protocol == "saml":

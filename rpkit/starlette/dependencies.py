@@ -15,10 +15,10 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from .._webflow import safe_next
 from ..errors import ConfigurationError, ProviderError, RpkitError
 from ..identity import CrewIdentity
 from ..oidc import AccessToken
+from ..web.pages import safe_next
 from .extension import Rpkit, RpkitAnswer, offload
 
 __all__ = ["current_identity", "require_bearer", "require_login", "require_rank", "rpkit_of"]

@@ -11,9 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from html import escape
 from os import PathLike
-from pathlib import Path
 from typing import Any, TypeVar
 
 import jinja2
@@ -21,21 +19,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from werkzeug.datastructures import MIMEAccept
-from werkzeug.http import parse_accept_header
 
-from .._webflow import WebState, describe, setting_to_check
-from ..errors import ProviderUnavailableError, RpkitError
-from ..flask.sessions import ServerSession
-from ..flask.settings import Settings
+from ..errors import RpkitError
 from ..identity import CrewIdentity
+from ..web.flow import WebState
+from ..web.pages import TEMPLATES, error_body, plain_error_page, refusal, wants_json
+from ..web.sessions import ServerSession
+from ..web.settings import Settings
 
 __all__ = ["Rpkit", "RpkitAnswer", "offload"]
 
 log = logging.getLogger("rpkit.starlette")
 
 T = TypeVar("T")
-_BUILTIN_TEMPLATES = Path(__file__).resolve().parents[1] / "flask" / "templates"
 _UNLOADED = object()
 
 
@@ -69,7 +65,7 @@ class Rpkit:
         templates: Sequence[str | PathLike[str]] = (),
     ) -> None:
         self.state = WebState(Settings.from_config(dict(config or {})))
-        loader = jinja2.FileSystemLoader([*map(str, templates), str(_BUILTIN_TEMPLATES)])
+        loader = jinja2.FileSystemLoader([*map(str, templates), str(TEMPLATES)])
         self.templates = jinja2.Environment(loader=loader, autoescape=True)
 
     @property
@@ -169,10 +165,7 @@ class Rpkit:
         cid = correlation_id(request)
         response: Response
         if as_json if as_json is not None else is_api_request(request):
-            response = JSONResponse(
-                {"error": code, "title": title, "message": message, "correlation_id": cid},
-                status_code=status,
-            )
+            response = JSONResponse(error_body(code, title, message, cid), status_code=status)
         else:
             response = HTMLResponse(self._error_page(request, status, title, message, cid), status)
         response.headers["X-Correlation-ID"] = cid
@@ -183,22 +176,10 @@ class Rpkit:
         self, request: Request, exc: RpkitError, *, as_json: bool | None = None
     ) -> Response:
         """Log ``exc`` with a correlation id and answer a friendly page or JSON."""
-        status, title, message = describe(exc)
-        reason = getattr(exc, "reason", None)
-        setting = setting_to_check(exc)
-        log.warning(
-            "rpkit: %s (%s%s) correlation_id=%s: %s%s",
-            title,
-            exc.code,
-            f"/{reason}" if reason else "",
-            correlation_id(request),
-            exc.message,
-            f"; check {setting}" if setting and setting not in exc.message else "",
+        answer = refusal(exc, correlation_id(request), log)
+        return self.error_response(
+            request, answer.status, answer.title, answer.message, code=answer.code, as_json=as_json
         )
-        # Why the provider is unreachable (a TLS or DNS detail) is for the log, not the client.
-        public_reason = None if isinstance(exc, ProviderUnavailableError) else reason
-        code = exc.code if public_reason is None else f"{exc.code}:{public_reason}"
-        return self.error_response(request, status, title, message, code=code, as_json=as_json)
 
     def _error_page(self, request: Request, status: int, title: str, message: str, cid: str) -> str:
         # Only a session this request already loaded: the error path never goes to the
@@ -218,12 +199,7 @@ class Rpkit:
             )
         except Exception:  # a broken override must not turn an error page into a 500
             log.exception("rpkit: the error page template failed; using the built-in page")
-            return (
-                f"<!doctype html><title>{escape(title)}</title>"
-                f'<h1 data-testid="error-title">{escape(title)}</h1>'
-                f'<p data-testid="error-message">{escape(message)}</p>'
-                f"<p>Error {status}. Correlation id: <code>{cid}</code></p>"
-            )
+            return plain_error_page(status, title, message, cid)
 
     async def _rpkit_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RpkitError)
@@ -246,14 +222,7 @@ def correlation_id(request: Request) -> str:
 
 def is_api_request(request: Request) -> bool:
     """Whether the client wants JSON (``Accept``) or is script (``X-Requested-With``)."""
-    headers = request.headers
-    if headers.get("x-requested-with", "").lower() == "xmlhttprequest":
-        return True
-    if headers.get("authorization", "").lower().startswith("bearer "):
-        return True
-    accept = parse_accept_header(headers.get("accept"), MIMEAccept)
-    best = accept.best_match(["text/html", "application/json"])
-    return best == "application/json" and accept["application/json"] > accept["text/html"]
+    return wants_json(request.headers)
 
 
 class SecurityHeaders:

@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import _webflow as flow
 from ..errors import ProviderError, RpkitError
+from ..web import flow
 from .extension import Rpkit, correlation_id, offload
 
 if TYPE_CHECKING:
-    from ..flask.sessions import ServerSession
+    from ..web.sessions import ServerSession
 
 __all__ = ["routes"]
 

@@ -25,7 +25,7 @@ FLOORS = {
     "saml": 2,
     "scim": 3,
     "flask": 4,
-    "_webflow": 4,
+    "web": 4,
     "starlette": 4,
     "django": 4,
     "cli": 5,

@@ -9,8 +9,8 @@ from flask import Flask
 
 from rpkit.errors import ConfigurationError
 from rpkit.flask import Rpkit, rpkit_state
-from rpkit.flask.settings import Settings, idp_entity_id_from
 from rpkit.store import MemoryStore
+from rpkit.web.settings import Settings, idp_entity_id_from
 
 from .helpers import SP_CERT, SP_KEY
 

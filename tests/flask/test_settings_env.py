@@ -13,7 +13,7 @@ from example_app import create_app
 from example_app.sandbox import sandbox_url
 from rpkit.errors import ConfigurationError, UnknownSettingError
 from rpkit.flask import Rpkit
-from rpkit.flask.settings import Settings
+from rpkit.web.settings import Settings
 
 from .conftest import Stack
 from .helpers import app_config

@@ -6,9 +6,9 @@ import pytest
 from lxml import etree
 
 from rpkit.errors import SamlResponseError
-from rpkit.flask.web import describe
 from rpkit.saml import PendingRequest, ServiceProvider
 from rpkit.saml._gate import NS
+from rpkit.web.pages import describe
 
 from .idp import NOW, ResponseSpec, TestIdp
 

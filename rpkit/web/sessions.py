@@ -24,6 +24,8 @@ from ..store import Batch, StateStore
 
 __all__ = ["NewSession", "ServerSession", "SessionStore"]
 
+# Key names from when the store was the Flask extension's: kept, so that live sessions
+# survive an upgrade and every framework's processes share them.
 _SESSION = "flask:session:"
 # A sorted set per index; a new name, so the JSON lists kept under "flask:index:" by
 # earlier versions are never read as sets (Redis would answer WRONGTYPE).

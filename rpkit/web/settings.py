@@ -27,6 +27,8 @@ from ..store import DEFAULT_MAX_ENTRIES, MemoryStore, RedisStore, StateStore
 
 __all__ = ["DEFAULT_BASE_URL", "Settings", "collect_env", "env_variables"]
 
+# The logger keeps the name it had when these settings were the Flask extension's, so
+# existing log filters still match.
 log = logging.getLogger("rpkit.flask")
 
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"

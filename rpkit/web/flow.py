@@ -1,4 +1,4 @@
-"""The framework-neutral steps of a web sign-in, for the adapters beside ``rpkit.flask``.
+"""The framework-neutral steps of a web sign-in, for every web adapter.
 
 Each function takes plain values read from the request (query or form parameters, cookie
 values, the loaded session) and returns what the adapter must send: a redirect, an HTML
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import (
+from ..errors import (
     CallbackError,
     ConfigurationError,
     MetadataError,
@@ -32,15 +32,15 @@ from .errors import (
     SamlResponseError,
     TokenError,
 )
-from .flask.sessions import NewSession, ServerSession, SessionStore, sid_index, sub_index
-from .flask.settings import Settings
-from .flask.web import describe, safe_next, setting_to_check
-from .identity import CrewIdentity
-from .oidc import OidcClient
-from .store import Batch
+from ..identity import CrewIdentity
+from ..oidc import OidcClient
+from ..store import Batch
+from .pages import describe, safe_next, setting_to_check
+from .sessions import NewSession, ServerSession, SessionStore, sid_index, sub_index
+from .settings import Settings
 
 if TYPE_CHECKING:
-    from .saml import ServiceProvider
+    from ..saml import ServiceProvider
 
 __all__ = [
     "OIDC_BROWSER_COOKIE",
@@ -86,7 +86,7 @@ class WebState:
         )
         self.saml: ServiceProvider | None = None
         if settings.saml is not None:
-            from .saml import ServiceProvider
+            from ..saml import ServiceProvider
 
             self.saml = ServiceProvider(settings.saml, store=settings.store)
         secure = settings.secure_cookies
@@ -244,7 +244,7 @@ def finish_saml_login(
     current: ServerSession | None,
 ) -> SignIn:
     """Validate the IdP's POSTed response (every profile check) and store the session."""
-    from .saml import SamlSession
+    from ..saml import SamlSession
 
     sp = state.require_saml()
     saml_response = form.get("SAMLResponse")
@@ -282,8 +282,8 @@ def saml_single_logout(
 ) -> SloOutcome:
     """The IdP's answer to our LogoutRequest, or its own LogoutRequest (``values`` = query
     and form together; ``form`` = the POSTed fields only)."""
-    from .flask._saml_hint import logout_request_name_id
-    from .saml import SamlSession
+    from ..saml import SamlSession
+    from ._saml_hint import logout_request_name_id
 
     sp = state.require_saml()
     if "SAMLResponse" in values:
@@ -369,7 +369,7 @@ def logout(state: WebState, record: ServerSession) -> Outgoing:
                 log.warning("rpkit: OIDC logout is local only (%s)", err.code)
                 return Outgoing(location=home)
             return Outgoing(location=url)
-        from .saml import SamlSession
+        from ..saml import SamlSession
 
         sp = state.require_saml()
         try:
