@@ -56,16 +56,12 @@ class Prepared:
 
 
 def _demo_client(sandbox: SandboxHandle) -> OidcClient:
-    env = env_block(sandbox.state)
-    return OidcClient(
-        OidcConfig(
-            issuer=env["RPKIT_OIDC_ISSUER"],
-            client_id=env["RPKIT_OIDC_CLIENT_ID"],
-            client_secret=env["RPKIT_OIDC_CLIENT_SECRET"],
-            redirect_uri=DEMO_REDIRECT_URI,
-            post_logout_redirect_uri="http://127.0.0.1:5000/",
-        )
-    )
+    env = {
+        **env_block(sandbox.state),
+        "RPKIT_OIDC_REDIRECT_URI": DEMO_REDIRECT_URI,
+        "RPKIT_OIDC_POST_LOGOUT_REDIRECT_URI": "http://127.0.0.1:5000/",
+    }
+    return OidcClient(OidcConfig.from_env(env))
 
 
 def _query(url: str) -> dict[str, str]:
@@ -183,17 +179,7 @@ def oidc_machine(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> It
 def scim_client(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> Iterator[Prepared]:
     """``client``: a ``ScimClient`` from the sandbox's ``RPKIT_SCIM_*`` block (CMS import
     client, ``crew_import``). The sandbox's crew store is reset afterwards."""
-    yield Prepared({"client": ScimClient(ScimConfig(**_scim_settings(sandbox)))})
-
-
-def _scim_settings(sandbox: SandboxHandle) -> dict[str, str]:
-    env = env_block(sandbox.state)
-    return {
-        "base_url": env["RPKIT_SCIM_BASE_URL"],
-        "token_url": env["RPKIT_SCIM_TOKEN_URL"],
-        "client_id": env["RPKIT_SCIM_CLIENT_ID"],
-        "client_secret": env["RPKIT_SCIM_CLIENT_SECRET"],
-    }
+    yield Prepared({"client": ScimClient(ScimConfig.from_env(env_block(sandbox.state)))})
 
 
 ROSTER_HEADER = (
@@ -205,7 +191,7 @@ EXPORT_HEADER = "First Name,Surname,E-mail,Staff No,Rank,IMO,Contract Start Date
 
 def _roster_rows(sandbox: SandboxHandle) -> list[list[str]]:
     """The sandbox's crew as a CMS would export them today."""
-    client = ScimClient(ScimConfig(**_scim_settings(sandbox)))
+    client = ScimClient(ScimConfig.from_env(env_block(sandbox.state)))
     rows = []
     for user in client.list_users():
         crew = user.crew
