@@ -8,8 +8,10 @@ roster file. Each context's docstring is what a fragment may use.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -244,6 +246,19 @@ def env_file(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> Iterat
     yield Prepared(keep_sandbox_env=False)
 
 
+def _port(sandbox: SandboxHandle) -> int:
+    return int(urlsplit(sandbox.base_url).port or 80)
+
+
+@contextmanager
+def _served(server: AppServer, app: Any) -> Iterator[None]:
+    server.start(app)
+    try:
+        yield
+    finally:
+        server.stop()
+
+
 @contextmanager
 def demo(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> Iterator[Prepared]:
     """The demo running: the sample app as ``scripts/demo`` serves it, its bearer API
@@ -252,13 +267,80 @@ def demo(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> Iterator[P
     from example_app import create_app
 
     server = AppServer()
-    app = create_app(app_config(server.base_url, sandbox, saml=False))
-    server.start(app)
+    with _served(server, create_app(app_config(server.base_url, sandbox, saml=False))):
+        yield Prepared(ports={5000: server.port, 8080: _port(sandbox)})
+
+
+@contextmanager
+def page_app(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> Iterator[Prepared]:
+    """The page's first ``python`` block that defines a module-level ``app`` (a Flask app),
+    served with the sandbox's environment. The block's 127.0.0.1:5000 is the app and
+    127.0.0.1:8080 the sandbox (moved to their real ports)."""
+    import types
+
+    source = next(
+        (s for s in snippets(snippet.path) if s.language == "python" and "\napp = " in s.code),
+        None,
+    )
+    assert source is not None, f"{snippet.id}: no block on the page defines `app`"
+    saved = dict(os.environ)
     try:
-        sandbox_port = int(urlsplit(sandbox.base_url).port or 80)
-        yield Prepared(ports={5000: server.port, 8080: sandbox_port})
+        os.environ.update(env_block(sandbox.state))
+        module = types.ModuleType("page_app")
+        exec(compile(source.code, source.id, "exec"), module.__dict__)
     finally:
-        server.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+    server = AppServer()
+    with _served(server, module.__dict__["app"]):
+        yield Prepared(ports={5000: server.port, 8080: _port(sandbox)})
+
+
+@contextmanager
+def steps_above(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> Iterator[Prepared]:
+    """The page followed step by step: its earlier ``<!-- run -->`` shell blocks have run in
+    this directory against this sandbox (the files they wrote are here, the changes they
+    made are in the sandbox)."""
+    import subprocess
+
+    env = {**os.environ, **env_block(sandbox.state)}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    for step in snippets(snippet.path):
+        if step.line >= snippet.line:
+            break
+        if step.mark == "run" and not step.context and step.language != "python":
+            done = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", step.code],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 0, f"{step.id} (a step above) failed:\n{done.stderr}"
+    yield Prepared()
+
+
+@contextmanager
+def ship_sandbox(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> Iterator[Prepared]:
+    """A ship server rehearsed ashore, as ``rpkit sandbox --tls --hostname localhost
+    127.0.0.1 --data-dir ship-sandbox`` starts it: https on the block's port 8080 (moved to
+    a free one), its private CA in ``ship-sandbox/tls/ca.crt`` of this directory. A Python
+    block gets the ship settings of the shell block above it in its environment."""
+    from rpkit.testing import sandbox_server
+
+    with sandbox_server(
+        tmp_path / "ship-sandbox", tls=True, tls_hostnames=("localhost", "127.0.0.1")
+    ) as ship:
+        port = _port(ship)
+        env = {
+            "RPKIT_OIDC_SHIP_HOST": f"localhost:{port}",
+            "RPKIT_CA_BUNDLE": "ship-sandbox/tls/ca.crt",
+            "RPKIT_OIDC_CLIENT_ID": DEMO_CLIENT_ID,
+            "RPKIT_OIDC_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        }
+        yield Prepared(env=env, keep_sandbox_env=False, ports={8080: port})
 
 
 @contextmanager
@@ -294,5 +376,8 @@ CONTEXTS: dict[str, Any] = {
     "env-file": env_file,
     "demo": demo,
     "app-py": app_py,
+    "page-app": page_app,
+    "steps-above": steps_above,
+    "ship-sandbox": ship_sandbox,
     "ship-ca": ship_ca,
 }

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import types
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,7 +160,8 @@ def test_snippet_runs(
                     monkeypatch.setenv(key, value)
             monkeypatch.chdir(tmp_path)
             namespace = {"__name__": "__docs__", **prepared.namespace}
-            exec(compile(snippet.code, snippet.id, "exec"), namespace)
+            code = move_ports(snippet.code, prepared.ports)
+            exec(compile(code, snippet.id, "exec"), namespace)
     finally:
         sandbox.reset()
 
@@ -189,7 +191,7 @@ def test_server_snippet_serves(snippet: Snippet, sandbox: SandboxHandle, tmp_pat
         env.setdefault("RPKIT_SANDBOX_PORT", str(ports[8080]))  # the sample app's sandbox
         if not re.search(r"\bRPKIT_BASE_URL=", code):
             env.setdefault("RPKIT_BASE_URL", f"http://127.0.0.1:{ports[5000]}")
-        url = f"http://127.0.0.1:{ports[int(snippet.reason)]}/"
+        port = ports[int(snippet.reason)]
         log = tmp_path / "server.log"
         with log.open("w") as out:
             process = subprocess.Popen(
@@ -204,12 +206,10 @@ def test_server_snippet_serves(snippet: Snippet, sandbox: SandboxHandle, tmp_pat
             deadline = time.monotonic() + 90
             while True:
                 assert process.poll() is None, f"{snippet.id} stopped:\n{log.read_text()}"
-                try:
-                    requests.get(url, timeout=2, allow_redirects=False)
+                if _answers(port):
                     break
-                except requests.ConnectionError:
-                    assert time.monotonic() < deadline, f"{snippet.id}: nothing answers {url}"
-                    time.sleep(0.1)  # polling for the server to listen, not a fixed wait
+                assert time.monotonic() < deadline, f"{snippet.id}: nothing answers on {port}"
+                time.sleep(0.1)  # polling for the server to listen, not a fixed wait
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             try:
@@ -217,6 +217,21 @@ def test_server_snippet_serves(snippet: Snippet, sandbox: SandboxHandle, tmp_pat
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
+
+
+def _answers(port: int) -> bool:
+    """True when anything answers HTTP or https (any certificate: a sandbox's own CA) there."""
+    for scheme in ("http", "https"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the unverified https request
+                requests.get(
+                    f"{scheme}://127.0.0.1:{port}/", timeout=2, verify=False, allow_redirects=False
+                )
+            return True
+        except requests.ConnectionError:
+            continue
+    return False
 
 
 class _nothing:
