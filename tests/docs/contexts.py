@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from rpkit.scim import ScimClient, ScimConfig
 from rpkit.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxHandle
 from tests.flask.helpers import INGRID, AppServer, app_config, sandbox_pick
 
-from .snippets import Snippet, snippets
+from .snippets import Snippet, environment, run_block, snippets
 
 # The demo client's registered redirect URIs (the sample app on 127.0.0.1:5000); a client in
 # a context never serves them: the context plays the browser and reads the redirect.
@@ -301,23 +300,12 @@ def steps_above(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> Ite
     """The page followed step by step: its earlier ``<!-- run -->`` shell blocks have run in
     this directory against this sandbox (the files they wrote are here, the changes they
     made are in the sandbox)."""
-    import subprocess
-
-    env = {**os.environ, **env_block(sandbox.state)}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = environment(env_block(sandbox.state))
     for step in snippets(snippet.path):
         if step.line >= snippet.line:
             break
         if step.mark == "run" and not step.context and step.language != "python":
-            done = subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", step.code],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
+            done = run_block(step.language, step.code, cwd=tmp_path, env=env)
             assert done.returncode == 0, f"{step.id} (a step above) failed:\n{done.stderr}"
     yield Prepared()
 

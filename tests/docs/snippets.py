@@ -48,9 +48,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import shlex
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,3 +237,29 @@ def rpkit_parse_error(argv: list[str]) -> str | None:
 def variables(snippet: Snippet) -> set[str]:
     """Every ``RPKIT_*`` name the block uses."""
     return set(_VARIABLE.findall(snippet.code))
+
+
+# -- running a block -----------------------------------------------------------------------
+
+
+def environment(rpkit: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without its ``RPKIT_*``, plus ``rpkit``; this Python's
+    scripts (``rpkit``, ``flask``) first on PATH, the checkout importable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RPKIT_")}
+    env.update(rpkit)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def run_block(
+    language: str, code: str, *, cwd: Path, env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run a block's code as a reader would: ``python -c`` or ``bash`` with errexit."""
+    if language == "python":
+        argv = [sys.executable, "-c", code]
+    else:
+        argv = ["bash", "-euo", "pipefail", "-c", code]
+    return subprocess.run(
+        argv, cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=120, check=False
+    )

@@ -39,8 +39,10 @@ from .snippets import (
     all_snippets,
     command_lines,
     doc_files,
+    environment,
     rpkit_invocations,
     rpkit_parse_error,
+    run_block,
     snippets,
     unlabelled_fences,
     variables,
@@ -68,14 +70,12 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]
 
 
 def _environment(sandbox: SandboxHandle | None, prepared: Prepared | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RPKIT_")}
+    rpkit: dict[str, str] = {}
     if sandbox is not None and (prepared is None or prepared.keep_sandbox_env):
-        env.update(env_block(sandbox.state))
+        rpkit.update(env_block(sandbox.state))
     if prepared is not None:
-        env.update(prepared.env)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = str(ROOT)
-    return env
+        rpkit.update(prepared.env)
+    return environment(rpkit)
 
 
 _PORT = re.compile(
@@ -169,11 +169,7 @@ def test_snippet_runs(
 def _run_block(
     snippet: Snippet, code: str, sandbox: SandboxHandle, prepared: Prepared | None, cwd: Path
 ) -> None:
-    if snippet.language == "python":
-        argv = [sys.executable, "-c", code]
-    else:
-        argv = ["bash", "-euo", "pipefail", "-c", code]
-    result = _run(argv, cwd=cwd, env=_environment(sandbox, prepared))
+    result = run_block(snippet.language, code, cwd=cwd, env=_environment(sandbox, prepared))
     assert result.returncode == 0, f"{snippet.id} failed:\n{result.stdout}\n{result.stderr}"
 
 
