@@ -261,5 +261,5 @@ def run_block(
     else:
         argv = ["bash", "-euo", "pipefail", "-c", code]
     return subprocess.run(
-        argv, cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=120, check=False
+        argv, cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=300, check=False
     )

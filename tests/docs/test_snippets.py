@@ -97,7 +97,7 @@ def move_ports(code: str, ports: dict[int, int]) -> str:
 
 def _run(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
     )
 
 
