@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from html import escape
 from typing import Any, Literal
 
 import jinja2
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import TemplateDoesNotExist, loader
 
-from ..errors import ProviderUnavailableError, RpkitError
+from ..errors import RpkitError
 from ..identity import CrewIdentity
-from ..web.pages import TEMPLATES, describe, setting_to_check
+from ..web.pages import TEMPLATES, error_body, plain_error_page, refusal, wants_json
 from ..web.sessions import ServerSession
 from .state import rpkit_state
 
@@ -76,15 +75,9 @@ def correlation_id(request: HttpRequest) -> str:
 
 
 def is_api_request(request: HttpRequest) -> bool:
-    """Whether the client wants JSON (``Accept``) or is script (``X-Requested-With``)."""
-    headers = request.headers
-    if headers.get("X-Requested-With", "").lower() == "xmlhttprequest":
-        return True
-    if headers.get("Authorization", "").lower().startswith("bearer "):
-        return True
-    json_type = request.accepted_type("application/json")
-    html_type = request.accepted_type("text/html")
-    return json_type is not None and (html_type is None or json_type.quality > html_type.quality)
+    """Whether the client wants JSON (``Accept``), is script (``X-Requested-With``) or
+    presents a bearer token."""
+    return wants_json(request.headers)
 
 
 def template_context(request: HttpRequest, *, load: bool = True) -> dict[str, Any]:
@@ -128,8 +121,7 @@ def error_response(
     cid = correlation_id(request)
     response: HttpResponse
     if as_json if as_json is not None else is_api_request(request):
-        body = {"error": code, "title": title, "message": message, "correlation_id": cid}
-        response = JsonResponse(body, status=status)
+        response = JsonResponse(error_body(code, title, message, cid), status=status)
     else:
         response = HttpResponse(_error_page(request, status, title, message, cid), status=status)
     response["X-Correlation-ID"] = cid
@@ -150,31 +142,17 @@ def _error_page(request: HttpRequest, status: int, title: str, message: str, cid
         return render(request, "rpkit/error.html", context, load=False)
     except Exception:  # a broken override must not turn an error page into a 500
         log.exception("rpkit: the error page template failed; using the built-in page")
-        return (
-            f"<!doctype html><title>{escape(title)}</title>"
-            f'<h1 data-testid="error-title">{escape(title)}</h1>'
-            f'<p data-testid="error-message">{escape(message)}</p>'
-            f"<p>Error {status}. Correlation id: <code>{cid}</code></p>"
-        )
+        return plain_error_page(status, title, message, cid)
 
 
 def response_for_error(
     request: HttpRequest, exc: RpkitError, *, as_json: bool | None = None
 ) -> HttpResponse:
     """Log ``exc`` with a correlation id and answer a friendly page or JSON."""
-    status, title, message = describe(exc)
-    reason = getattr(exc, "reason", None)
-    setting = setting_to_check(exc)
-    hint = f"; check {setting}" if setting and setting not in exc.message else ""
-    cid = correlation_id(request)
-    log.warning(
-        "rpkit: %s (%s%s) correlation_id=%s: %s%s",
-        title, exc.code, f"/{reason}" if reason else "", cid, exc.message, hint,
-    )  # fmt: skip
-    # Why the provider is unreachable (a TLS or DNS detail) is for the log, not the client.
-    public_reason = None if isinstance(exc, ProviderUnavailableError) else reason
-    code = exc.code if public_reason is None else f"{exc.code}:{public_reason}"
-    return error_response(request, status, title, message, code=code, as_json=as_json)
+    answer = refusal(exc, correlation_id(request), log)
+    return error_response(
+        request, answer.status, answer.title, answer.message, code=answer.code, as_json=as_json
+    )
 
 
 def set_cookie(
