@@ -27,7 +27,7 @@ from .sync import (
     SyncReport,
     apply_plan,
     check_departures,
-    plan_sync,
+    sync_roster,
 )
 
 # How a command builds its client from the config (tests pass one with a recording sleep).
@@ -236,6 +236,50 @@ def _failure_table(report: SyncReport) -> str:
     return _table(rows, ["LINE", "USER", "ACTION", "REASON", "CORRELATION ID"])
 
 
+def sync_options(args: argparse.Namespace) -> SyncOptions:
+    """The ``SyncOptions`` the ``crew sync`` flags ask for."""
+    return SyncOptions(
+        departure_policy=args.departure_policy,
+        manage_users_without_external_id=args.manage_users_without_external_id,
+        default_groups=tuple(args.default_group or ()),
+        allow_empty_roster=args.allow_empty_roster,
+        max_departures=args.max_departures,
+        allow_email_change=args.allow_email_change,
+        normalize_ranks=args.normalize_ranks,
+    )
+
+
+def _refusal(plan: SyncPlan, args: argparse.Namespace) -> str | None:
+    """Why ``--apply`` must send nothing for ``plan``, or None."""
+    invalid = plan.count("invalid")
+    if args.strict and invalid:
+        return f"refusing to apply: {invalid} invalid rows (--strict)"
+    try:
+        check_departures(plan)
+    except ValidationError as err:
+        return err.message
+    return None
+
+
+def _print_sync(ctx: Context, plan: SyncPlan, report: SyncReport | None, *, apply: bool) -> None:
+    if plan.actions:
+        ctx.out(_plan_table(plan))
+        ctx.out()
+    ctx.out(_summary(plan))
+    departures = _departure_line(plan)
+    if departures:
+        ctx.out(departures)
+    if not apply and plan.actions:
+        ctx.out("dry run: nothing was sent; add --apply to apply the plan")
+    if report is not None:
+        ctx.out(
+            f"applied {len(report.applied)}, failed {len(report.failed)}, "
+            f"invalid {len(report.invalid)} (not sent)"
+        )
+        if report.failed:
+            ctx.out(_failure_table(report))
+
+
 def crew_sync(ctx: Context, args: argparse.Namespace) -> int:
     columns = RosterColumns.from_spec(args.columns) if args.columns else RosterColumns()
     roster = read_roster(
@@ -246,23 +290,9 @@ def crew_sync(ctx: Context, args: argparse.Namespace) -> int:
         encoding=args.encoding,
     )
     client = ctx.client(args)
-    options = SyncOptions(
-        departure_policy=args.departure_policy,
-        default_groups=tuple(args.default_group or ()),
-        max_departures=args.max_departures,
-        allow_email_change=args.allow_email_change,
-        normalize_ranks=args.normalize_ranks,
-    )
-    plan = plan_sync(roster, client.list_users(), today=client.today(), options=options)
-    invalid = plan.count("invalid")
-    error: str | None = None
-    if args.apply and args.strict and invalid:
-        error = f"refusing to apply: {invalid} invalid rows (--strict)"
-    elif args.apply:
-        try:
-            check_departures(plan)
-        except ValidationError as err:
-            error = err.message
+    # Plan first (a dry run of sync_roster), so a refused apply still shows its plan.
+    plan, _ = sync_roster(client, roster, options=sync_options(args))
+    error = _refusal(plan, args) if args.apply else None
     report: SyncReport | None = None
     if args.apply and error is None:
         report = apply_plan(
@@ -271,28 +301,13 @@ def crew_sync(ctx: Context, args: argparse.Namespace) -> int:
     if args.json:
         ctx.json(sync_json(plan, report, applying=args.apply, error=error))
     else:
-        if plan.actions:
-            ctx.out(_plan_table(plan))
-            ctx.out()
-        ctx.out(_summary(plan))
-        departures = _departure_line(plan)
-        if departures:
-            ctx.out(departures)
-        if not args.apply and plan.actions:
-            ctx.out("dry run: nothing was sent; add --apply to apply the plan")
-        if report is not None:
-            ctx.out(
-                f"applied {len(report.applied)}, failed {len(report.failed)}, "
-                f"invalid {len(report.invalid)} (not sent)"
-            )
-            if report.failed:
-                ctx.out(_failure_table(report))
+        _print_sync(ctx, plan, report, apply=args.apply)
     if error is not None:
         print(f"rpkit: {error}", file=ctx.stderr)
         return 1
     if report is not None and report.failed:
         return 1
-    return 1 if args.strict and invalid else 0
+    return 1 if args.strict and plan.count("invalid") else 0
 
 
 # -- scim users --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import requests
 
@@ -22,9 +22,11 @@ from ..oauth import ClientConfig, ClientCredentialsSource, TokenSet, request_cli
 from ._backoff import SharedBackoff
 from .config import ScimConfig
 
-__all__ = ["ACCEPT", "Transport", "list_pages"]
+__all__ = ["ACCEPT", "Transport", "TransportOptions", "list_pages"]
 
 log = logging.getLogger("rpkit.scim")
+
+_R = TypeVar("_R")
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
@@ -100,26 +102,39 @@ class _TokenSource:
                 self._token = None
 
 
+class TransportOptions(TypedDict, total=False):
+    """What a ``Transport`` (and so a ``ScimClient``) takes besides its config.
+
+    ``oidc``: take client-credentials tokens from this source (an ``OidcClient``, which
+    finds the token endpoint by discovery) instead of ``config.token_url``. ``http``: the
+    HTTP client (one from ``config.http`` by default). ``sleep``: how to wait between
+    retries (tests pass a recorder). ``clock``: epoch seconds, for token expiry. ``rng``:
+    the source of backoff jitter.
+    """
+
+    oidc: ClientCredentialsSource | None
+    http: HttpClient | None
+    sleep: Sleep
+    clock: Clock
+    rng: random.Random | None
+
+
 class Transport:
     """Sends User API requests with a bearer token; retries what is safe to retry."""
 
-    def __init__(
-        self,
-        config: ScimConfig,
-        *,
-        oidc: ClientCredentialsSource | None = None,
-        http: HttpClient | None = None,
-        sleep: Sleep = time.sleep,
-        clock: Clock = time.time,
-        rng: random.Random | None = None,
-    ) -> None:
+    def __init__(self, config: ScimConfig, **options: Unpack[TransportOptions]) -> None:
+        unknown = options.keys() - TransportOptions.__optional_keys__
+        if unknown:  # what a keyword-only signature would refuse
+            raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(unknown))}")
         self.config = config
-        self.http = http if http is not None else HttpClient(config.http)
-        self.sleep = sleep
+        self.http = options.get("http") or HttpClient(config.http)
+        self.sleep = options.get("sleep", time.sleep)
         # One per client: every thread sharing this transport honours a 429/Retry-After.
-        self.backoff = SharedBackoff(sleep)
-        self._tokens = _TokenSource(config, self.http, oidc, clock)
-        self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter only
+        self.backoff = SharedBackoff(self.sleep)
+        clock = options.get("clock", time.time)
+        self._tokens = _TokenSource(config, self.http, options.get("oidc"), clock)
+        # Jitter only, not a secret.
+        self._rng = options.get("rng") or random.Random()  # noqa: S311
 
     def delay_for(self, attempt: int, err: ProviderUnavailableError) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based) after ``err``.
@@ -169,32 +184,58 @@ class Transport:
 
         Waits first while another thread pauses for a 429/Retry-After.
         """
+
+        def send(token: str) -> requests.Response:
+            headers = {"Authorization": f"Bearer {token}", "Accept": ACCEPT}
+            return self.http.request(
+                method, url, what=what, params=params, json_body=json_body, headers=headers
+            )
+
         self.backoff.wait()
         token = self._tokens.get()
-        response = self._send(method, url, token, what=what, params=params, json_body=json_body)
+        response = send(token)
         if response.status_code == 401:
             # Dualog: "refresh tokens when encountering 401 errors with expired tokens";
             # the token may also have been revoked. Once, so a bad client cannot loop.
             log.info("%s: HTTP 401, fetching a new token and retrying once", what)
             self._tokens.forget(token)
-            token = self._tokens.get()
-            response = self._send(method, url, token, what=what, params=params, json_body=json_body)
+            response = send(self._tokens.get())
         return response
 
-    def _send(
+    def retrying(
         self,
-        method: str,
-        url: str,
-        token: str,
-        *,
         what: str,
-        params: Mapping[str, str] | None,
-        json_body: Any,
-    ) -> requests.Response:
-        headers = {"Authorization": f"Bearer {token}", "Accept": ACCEPT}
-        return self.http.request(
-            method, url, what=what, params=params, json_body=json_body, headers=headers
-        )
+        attempt: Callable[[int], _R],
+        *,
+        look: Callable[[], _R | None] | None = None,
+    ) -> _R:
+        """Run ``attempt(n)`` (``n`` counts the retries so far) until it returns, retrying
+        on a retryable ``ProviderUnavailableError`` up to ``max_retries`` times, never on a
+        TLS trust failure or an answer over the size cap (the same on every attempt, and
+        retrying a trust failure would knock on an impostor's door again).
+
+        ``look``: for a call whose outcome a failure leaves unknown (a POST), what finds
+        its result; asked after each wait and once more before giving up, and what it
+        finds is returned instead of sending again.
+
+        Raises:
+            ProviderUnavailableError: the last failure, when the retries are used up.
+        """
+        retries = 0
+        while True:
+            try:
+                return attempt(retries)
+            except ProviderUnavailableError as err:
+                if not err.retryable:
+                    raise
+                retries += 1
+                if retries <= self.config.max_retries:
+                    self.wait_to_retry(retries, err, what)
+                found = look() if look is not None else None
+                if found is not None:
+                    return found
+                if retries > self.config.max_retries:
+                    raise
 
     def call(
         self,
@@ -221,26 +262,16 @@ class Transport:
             ProviderUnavailableError: still failing after ``max_retries`` retries.
             ProviderResponseError: a 4xx (with Dualog's ``correlationId``) or a bad body.
         """
-        attempt = 0
-        while True:
-            try:
-                response = self.send_once(
-                    method, url, what=what, params=params, json_body=json_body
-                )
-                if response.status_code == 404 and missing_ok_on_retry and attempt > 0:
-                    return None
-                if response.status_code not in ok:
-                    raise error_from_response(response, what, redact=redact)
-                if not parse:
-                    return None
-                return readable_json(response, what)
-            except ProviderUnavailableError as err:
-                attempt += 1
-                # A TLS trust failure or an oversized answer is the same on every attempt
-                # (and retrying a trust failure would knock on an impostor's door again).
-                if not err.retryable or attempt > self.config.max_retries:
-                    raise
-                self.wait_to_retry(attempt, err, what)
+
+        def attempt(retries: int) -> dict[str, Any] | None:
+            response = self.send_once(method, url, what=what, params=params, json_body=json_body)
+            if response.status_code == 404 and missing_ok_on_retry and retries > 0:
+                return None
+            if response.status_code not in ok:
+                raise error_from_response(response, what, redact=redact)
+            return readable_json(response, what) if parse else None
+
+        return self.retrying(what, attempt)
 
 
 def readable_json(response: requests.Response, what: str) -> dict[str, Any]:

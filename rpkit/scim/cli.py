@@ -133,6 +133,18 @@ def add_subcommands(subparsers: Subparsers, *, context: h.Context | None = None)
     )
     sync.add_argument("--default-group", action="append", help="group id for new users")
     sync.add_argument(
+        "--manage-users-without-external-id",
+        action="store_true",
+        help="users with no externalId are CMS-managed too, so a departure may touch them "
+        "(by default users created by hand, such as office staff, are left alone)",
+    )
+    sync.add_argument(
+        "--allow-empty-roster",
+        action="store_true",
+        help="let a roster with no rows depart every managed user (refused by default: an "
+        "empty export is far likelier broken)",
+    )
+    sync.add_argument(
         "--workers",
         type=_workers,
         default=DEFAULT_WORKERS,
@@ -207,15 +219,18 @@ def add_subcommands(subparsers: Subparsers, *, context: h.Context | None = None)
     g_delete = group_commands.add_parser("delete", help="delete a group")
     g_delete.add_argument("id")
     g_delete.set_defaults(handler=bind(h.groups_delete))
-    g_add = group_commands.add_parser("add-member", help="add a user to a group")
-    g_add.add_argument("group_id")
-    g_add.add_argument("user_id")
-    g_add.set_defaults(handler=bind(h.groups_add_member))
-    g_remove = group_commands.add_parser("remove-member", help="remove a user from a group")
-    g_remove.add_argument("group_id")
-    g_remove.add_argument("user_id")
-    g_remove.set_defaults(handler=bind(h.groups_remove_member))
-    for parser in (g_list, g_get, g_create, g_rename, g_delete, g_add, g_remove):
+    membership = [
+        ("add-member", "add a user to a group", h.groups_add_member),
+        ("remove-member", "remove a user from a group", h.groups_remove_member),
+    ]
+    members = []
+    for name, summary, function in membership:
+        member = group_commands.add_parser(name, help=summary)
+        member.add_argument("group_id")
+        member.add_argument("user_id")
+        member.set_defaults(handler=bind(function))
+        members.append(member)
+    for parser in (g_list, g_get, g_create, g_rename, g_delete, *members):
         _connection_flags(parser)
 
 

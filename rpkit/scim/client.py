@@ -11,21 +11,17 @@ the change and PUT the whole resource, because Dualog's PUT clears what it is no
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 from urllib.parse import quote
 
-from .._http import HttpClient, error_from_response
+from .._http import error_from_response
 from ..errors import (
     ProviderResponseError,
-    ProviderUnavailableError,
     ValidationError,
 )
-from ..oauth import ClientCredentialsSource
-from ._transport import Clock, Sleep, Transport, list_pages, readable_json
+from ._transport import Transport, TransportOptions, list_pages, readable_json
 from .config import ScimConfig
 from .filters import Filter
 from .models import (
@@ -55,26 +51,21 @@ class ScimClient:
 
     Args:
         config: base URL, credentials, scope, retry policy.
-        oidc: take client-credentials tokens from this ``OidcClient`` (discovery) instead of
-            ``config.token_url``.
-        sleep: how to wait between retries (tests pass a recorder).
-        clock: epoch seconds, for token expiry.
         today: the date validation compares contract dates with (UTC today by default).
+        transport: ``oidc``, ``http``, ``sleep``, ``clock`` and ``rng``, handed to the
+            ``Transport`` (see ``TransportOptions``): e.g. ``oidc=oidc_client`` takes
+            client-credentials tokens from an ``OidcClient`` instead of ``config.token_url``.
     """
 
     def __init__(
         self,
         config: ScimConfig,
         *,
-        oidc: ClientCredentialsSource | None = None,
-        http: HttpClient | None = None,
-        sleep: Sleep = time.sleep,
-        clock: Clock = time.time,
         today: Callable[[], date] | None = None,
-        rng: random.Random | None = None,
+        **transport: Unpack[TransportOptions],
     ) -> None:
         self.config = config
-        self.transport = Transport(config, oidc=oidc, http=http, sleep=sleep, clock=clock, rng=rng)
+        self.transport = Transport(config, **transport)
         self._today = today or (lambda: datetime.now(UTC).date())
 
     def today(self) -> date:
@@ -91,8 +82,6 @@ class ScimClient:
 
     def _group_url(self, group_id: str) -> str:
         return self._url("Groups", _segment(group_id, "group"))
-
-    # -- paging --------------------------------------------------------------------------
 
     # -- users ---------------------------------------------------------------------------
 
@@ -186,31 +175,19 @@ class ScimClient:
         backoff that gives a slow POST time to land), and sent again only if absent. A 409
         on a resend means the earlier POST landed after the lookup.
         """
-        attempt = 0
-        while True:
-            try:
-                response = self.transport.send_once("POST", url, what=what, json_body=body)
-                if response.status_code == 409 and attempt > 0:
-                    found = lookup()
-                    if found is not None:
-                        return found
-                if response.status_code not in (200, 201):
-                    # Servers echo rejected values; a password must not reach the message.
-                    raise error_from_response(response, what, redact=redact)
-                return parse(readable_json(response, what))
-            except ProviderUnavailableError as err:
-                if not err.retryable:  # a TLS trust failure or an oversized answer
-                    raise
-                attempt += 1
-                if attempt > self.config.max_retries:
-                    found = lookup()
-                    if found is not None:
-                        return found
-                    raise
-                self.transport.wait_to_retry(attempt, err, what)
+
+        def attempt(retries: int) -> _R:
+            response = self.transport.send_once("POST", url, what=what, json_body=body)
+            if response.status_code == 409 and retries > 0:
                 found = lookup()
                 if found is not None:
                     return found
+            if response.status_code not in (200, 201):
+                # Servers echo rejected values; a password must not reach the message.
+                raise error_from_response(response, what, redact=redact)
+            return parse(readable_json(response, what))
+
+        return self.transport.retrying(what, attempt, look=lookup)
 
     def replace_user(
         self, user: User, *, validate: bool = True, existing: User | None = None
@@ -247,14 +224,7 @@ class ScimClient:
 
     def delete_user(self, user_id: str) -> None:
         """DELETE a user (a 404 after a retry counts as done)."""
-        self.transport.call(
-            "DELETE",
-            self._user_url(user_id),
-            what="SCIM delete user",
-            ok=(200, 204),
-            parse=False,
-            missing_ok_on_retry=True,
-        )
+        self._delete(self._user_url(user_id), "SCIM delete user", missing_ok_on_retry=True)
 
     # -- groups --------------------------------------------------------------------------
 
@@ -319,14 +289,7 @@ class ScimClient:
 
     def delete_group(self, group_id: str) -> None:
         """DELETE a group (a 404 after a retry counts as done)."""
-        self.transport.call(
-            "DELETE",
-            self._group_url(group_id),
-            what="SCIM delete group",
-            ok=(200, 204),
-            parse=False,
-            missing_ok_on_retry=True,
-        )
+        self._delete(self._group_url(group_id), "SCIM delete group", missing_ok_on_retry=True)
 
     # -- membership (legacy route) -------------------------------------------------------
 
@@ -348,15 +311,19 @@ class ScimClient:
 
     def remove_from_group(self, user_id: str, group_id: str) -> None:
         """Remove one group from a user (legacy ``/api/v2`` DELETE)."""
-        self.transport.call(
-            "DELETE",
-            self._membership_url(user_id, group_id),
-            what="SCIM remove group membership",
-            ok=(200, 204),
-            parse=False,
-        )
+        self._delete(self._membership_url(user_id, group_id), "SCIM remove group membership")
 
     # -- discovery -----------------------------------------------------------------------
+
+    def _delete(self, url: str, what: str, *, missing_ok_on_retry: bool = False) -> None:
+        self.transport.call(
+            "DELETE",
+            url,
+            what=what,
+            ok=(200, 204),
+            parse=False,
+            missing_ok_on_retry=missing_ok_on_retry,
+        )
 
     def _get(self, url: str, what: str) -> dict[str, Any]:
         body = self.transport.call("GET", url, what=what)

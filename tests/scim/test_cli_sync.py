@@ -16,7 +16,7 @@ from rpkit.scim._cli_handlers import progress_printer
 from rpkit.scim.roster import rows_to_csv
 from rpkit.scim.sync import PlannedAction
 
-from .helpers import INGRID, in_days
+from .helpers import INGRID, SEED_USERS, in_days, new_user
 from .test_cli import Capture, _run
 from .test_sync import Row, _by_email, new_row, seed_rows
 
@@ -276,3 +276,39 @@ def test_workers_flag_is_bounded(tmp_path: Path, env: dict[str, str], capsys: Ca
         _run(["crew", "sync", str(tmp_path / "x.csv"), "--workers", "0"], env)
     assert caught.value.code == 2
     assert "expected 1-32" in capsys.readouterr().err
+
+
+# -- who the sync manages ------------------------------------------------------------------
+
+
+def test_empty_roster_departs_nobody_unless_allowed(
+    tmp_path: Path, env: dict[str, str], client: ScimClient, capsys: Capture
+) -> None:
+    """A header-only export is refused naming the option (nothing planned, nothing sent);
+    --allow-empty-roster plans the departures of every managed user."""
+    roster = _write(tmp_path, [])
+
+    assert _run(["crew", "sync", roster, "--apply"], env) == 1
+    err = capsys.readouterr().err
+    assert "invalid roster: the roster has no rows" in err and "allow_empty_roster" in err
+    assert sum(u.active for u in client.list_users()) == SEED_USERS - 1  # Lena was inactive
+
+    assert _run(["crew", "sync", roster, "--allow-empty-roster", "--json"], env) == 0
+    assert _json(capsys)["summary"]["departure"] == SEED_USERS - 1
+
+
+def test_users_without_external_id_are_managed_only_with_the_flag(
+    tmp_path: Path, env: dict[str, str], client: ScimClient, capsys: Capture
+) -> None:
+    """A user created by hand (no externalId) is never a departure, unless
+    --manage-users-without-external-id makes such users CMS-managed."""
+    roster = _write(tmp_path, seed_rows(client))
+    office = client.create_user(new_user(1, external_id=None))
+
+    def departures(*flags: str) -> set[str]:
+        assert _run(["crew", "sync", roster, "--json", *flags], env) == 0
+        actions = _json(capsys)["actions"]
+        return {a["userName"] for a in actions if a["action"] == "departure"}
+
+    assert office.user_name not in departures()
+    assert office.user_name in departures("--manage-users-without-external-id")

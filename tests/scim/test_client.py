@@ -233,6 +233,16 @@ def test_bad_credentials_raise(make_client: MakeClient) -> None:
     assert caught.value.status == 401
 
 
+def test_a_misspelt_client_option_is_refused() -> None:
+    """ScimClient hands its transport options on by name; a misspelt one is a TypeError,
+    as for any keyword-only signature, never silently ignored."""
+    config = ScimConfig(client_id="x", client_secret="s")
+    with pytest.raises(TypeError, match="sleeep"):
+        ScimClient(config, sleeep=lambda _: None)  # type: ignore[call-arg]
+    sleeps: list[float] = []
+    assert ScimClient(config, sleep=sleeps.append).transport.sleep == sleeps.append
+
+
 def test_config_errors() -> None:
     """Configuration mistakes raise ConfigurationError when the client is built."""
     with pytest.raises(ConfigurationError):
