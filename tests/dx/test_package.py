@@ -31,8 +31,10 @@ PUBLIC_PACKAGES = (
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
+    # The wheel is built from the sdist, as PyPI users get it: a wheel built straight from
+    # the checkout would also pack whatever a former build left in build/lib.
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), "."],
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), "."],
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -46,11 +48,46 @@ def test_wheel_file_list(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert wheel.name == f"rpkit-{rpkit.__version__}-py3-none-any.whl"
     top = {name.split("/", 1)[0] for name in names}
-    assert top == {"rpkit", "example_app", f"rpkit-{rpkit.__version__}.dist-info"}
+    # The sample app runs from a checkout; it is not a package of anyone's site-packages.
+    assert top == {"rpkit", f"rpkit-{rpkit.__version__}.dist-info"}
     for needed in ("rpkit/py.typed", "rpkit/sandbox/seed.json", "rpkit/sandbox/README.md"):
         assert needed in names
     # Nothing of the checkout that is not the library: tests, keys, benchmarks, docs.
     assert not [n for n in names if n.endswith((".key", ".pem")) or n.startswith("tests/")]
+
+
+def test_installed_wheel_has_the_cli_and_no_sample_app(wheel: Path, tmp_path: Path) -> None:
+    """In a fresh venv holding only the wheel (dependencies borrowed from this one),
+    ``rpkit --version`` answers and ``import example_app`` fails."""
+    venv = tmp_path / "venv"
+    python = str(venv / "bin" / "python")
+    _run(sys.executable, "-m", "venv", "--without-pip", str(venv))
+    _run(sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", str(wheel))
+    # The dependencies come from this interpreter's site-packages as a plain path entry: its
+    # own .pth files (the editable install of the checkout) are not processed from there.
+    purelib = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    site, deps = (_run(p, "-c", purelib).stdout.strip() for p in (python, sys.executable))
+    Path(site, "borrowed-deps.pth").write_text(deps + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+    version = _run(str(venv / "bin" / "rpkit"), "--version", cwd=tmp_path, env=env)
+    assert rpkit.__version__ in version.stdout
+    where = _run(python, "-c", "import rpkit; print(rpkit.__file__)", cwd=tmp_path, env=env)
+    assert where.stdout.startswith(str(venv)), f"rpkit imported from elsewhere: {where.stdout}"
+    sample = _run(python, "-c", "import example_app", cwd=tmp_path, env=env, check=False)
+    assert sample.returncode != 0
+    assert "No module named 'example_app'" in sample.stderr
+
+
+def _run(
+    *argv: str, check: bool = True, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if check:
+        assert result.returncode == 0, f"{argv}: {result.stdout}{result.stderr}"
+    return result
 
 
 def test_twine_accepts_the_metadata(wheel: Path) -> None:
