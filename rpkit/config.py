@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 DUALOG_CLOUD_ISSUER = "https://crew.dualog.com/auth"
+"""The issuer of Dualog's cloud identity provider (`OidcConfig.cloud`)."""
+
 # Dualog developer guide, "Supported Scopes": crew.public carries the maritime claims.
 # offline_access is not here: IdentityServer refuses it (invalid_scope, on its own error
 # page, never back to the app) unless the client has AllowOfflineAccess, which is off by

@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 DEPARTMENTS = ("deck", "engine", "catering")
+"""The departments of the default rank vocabulary."""
 
 _SPACES = re.compile(r"\s+")
 _DROP = re.compile(r"[.\u2019'`]")
@@ -251,3 +252,4 @@ class RankVocabulary:
 
 
 DEFAULT_RANKS = RankVocabulary(_DEFAULT)
+"""The built-in maritime rank vocabulary (ranks and aliases); Flask's default ``ranks``."""

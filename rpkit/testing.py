@@ -45,12 +45,19 @@ __all__ = [
 ]
 
 DEMO_CLIENT_ID = "rpkit-demo"
+"""The sandbox's OIDC client for the sample app (code flow, refresh and password grants)."""
 DEMO_CLIENT_SECRET = "rpkit-demo-secret"
+"""The secret of ``DEMO_CLIENT_ID``: a throwaway value, known to everyone."""
 SCIM_CLIENT_ID = "rpkit-scim"
+"""The sandbox's SCIM client (client credentials, scope ``crew_import``: reads and writes)."""
 SCIM_CLIENT_SECRET = "rpkit-scim-secret"
+"""The secret of ``SCIM_CLIENT_ID``: a throwaway value."""
 SCIM_READONLY_CLIENT_ID = "rpkit-scim-readonly"
+"""The sandbox's read-only SCIM client (scope ``crew_read``)."""
 SCIM_READONLY_CLIENT_SECRET = "rpkit-scim-readonly-secret"
+"""The secret of ``SCIM_READONLY_CLIENT_ID``: a throwaway value."""
 DEMO_PASSWORD = "Dualog-Demo-1"
+"""The password of the sandbox's seeded crew members (those without one of their own)."""
 
 
 class SandboxHandle:

@@ -75,6 +75,8 @@ class LoginResult:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RefreshResult:
+    """What ``OidcClient.refresh`` yields: the new tokens, the ID token and the identity."""
+
     tokens: TokenSet
     id_token: IdToken
     identity: CrewIdentity

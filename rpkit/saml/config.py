@@ -30,6 +30,7 @@ __all__ = [
 
 # Dualog developer guide, "SAML Integration".
 DUALOG_SAML_METADATA_URL = "https://crew.dualog.com/auth/saml/metadata"
+"""The metadata of Dualog's cloud SAML IdP: the default ``idp_metadata_url``."""
 
 NAME_ID_FORMATS = {
     "unspecified": "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",

@@ -41,6 +41,7 @@ from .state import (
 __all__ = ["BROWSER_COOKIE", "LoginRequest", "LogoutRequest", "LogoutResult", "ServiceProvider"]
 
 BROWSER_COOKIE = "rpkit_saml"
+"""The cookie that binds a pending SAML login to the browser that started it."""
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _PENDING = "saml:pending:"
 _PENDING_LOGOUT = "saml:logout:"

@@ -21,7 +21,9 @@ __all__ = ["DUALOG_SCIM_BASE_URL", "DUALOG_SCIM_TOKEN_URL", "SCIM_SCOPES", "Scim
 
 # User API guide: current paths are /api/scim/v2/...; membership is still on /api/v2/...
 DUALOG_SCIM_BASE_URL = "https://apps.dualog.com/api/cd-customer-scim-public-api/api/scim/v2"
+"""Dualog's SCIM 2.0 API: the default ``ScimConfig.base_url``."""
 DUALOG_SCIM_TOKEN_URL = "https://apps.dualog.com/auth/connect/token"
+"""Where the SCIM client gets its token (client credentials): the default ``token_url``."""
 # crew_import reads and writes; crew_read only reads (User API guide, "Client Scope").
 SCIM_SCOPES = ("crew_import", "crew_read")
 _CURRENT_SUFFIX = "/api/scim/v2"

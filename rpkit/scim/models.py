@@ -39,6 +39,7 @@ GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
 LIST_RESPONSE_URN = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 # User API guide, "Custom Fields (Crew Extension)".
 CREW_EXTENSION_URN = "urn:ietf:params:scim:schemas:extension:seafarer:2.0:User:crew"
+"""The schema URN of Dualog's crew extension (rank, ship, contract dates, user fields)."""
 
 _USER_KEYS = frozenset(
     {
