@@ -5,6 +5,15 @@ test turns knobs (``id_token_claims``, ``id_token_header``, ``sign_with``, ``fai
 reproduce one misbehaviour. ``counts`` records requests per path so tests can assert network
 cost; ``authorize_requests``, ``token_requests``, ``userinfo_requests`` and
 ``end_session_requests`` record what the relying party sent.
+
+Why it stays beside the sandbox: a test that only needs a provider uses the sandbox
+(``rpkit.testing``; ``tests/oidc/test_flow_smoke.py``). The sandbox is a faithful Duende
+imitation and, on purpose, cannot do what these tests need: sign with a key it does not
+publish or with ``alg: none``, put the wrong ``iss``/``aud``/``nonce``/``at_hash`` in a
+token, echo another ``state``, answer the token endpoint with any status and body, publish
+an empty or weak JWKS, hold a JWKS answer until the test releases it, or die and keep its
+port. ``benchmarks/login_throughput.py`` also runs it: its authorize endpoint answers at
+once without a login page, so the benchmark measures the app, not the provider's pages.
 """
 
 from __future__ import annotations

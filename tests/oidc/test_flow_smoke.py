@@ -1,54 +1,103 @@
-"""The happy path end to end against the loopback OP."""
+"""The happy path end to end against the sandbox (the fake Dualog), as a user meets it."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
+import requests
 
+from rpkit.config import OidcConfig
 from rpkit.errors import CallbackError
+from rpkit.oidc import OidcClient
+from rpkit.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxHandle, sandbox_server
 
-from .conftest import follow_authorize, login, make_client
-from .fake_op import FakeOP
-
-
-def test_code_flow_yields_identity_with_rank(op: FakeOP) -> None:
-    client = make_client(op)
-    result = login(client)
-    assert result.identity.rank == "Chief Officer"
-    assert result.identity.key == (op.issuer, "crew-1001")
-    assert result.identity.ship_imo == "9074729"
+USER = "ingrid.larsen@nordic-aurora.example"  # Master of MV Nordic Aurora in the seed
 
 
-def test_authorize_request_always_uses_pkce_s256_and_default_scopes(op: FakeOP) -> None:
-    url, state = make_client(op).start_login()
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    with sandbox_server(tmp_path_factory.mktemp("oidc-sandbox")) as handle:
+        yield handle
+
+
+def make_client(sandbox: SandboxHandle) -> OidcClient:
+    demo = sandbox.state.clients[DEMO_CLIENT_ID]
+    return OidcClient(
+        OidcConfig(
+            issuer=sandbox.issuer,
+            client_id=DEMO_CLIENT_ID,
+            client_secret=DEMO_CLIENT_SECRET,
+            redirect_uri=demo.redirect_uris[0],
+            post_logout_redirect_uri=demo.post_logout_redirect_uris[0],
+        )
+    )
+
+
+def sign_in(url: str, user: str = USER) -> dict[str, str]:
+    """Play the browser: open the authorize URL, pick ``user``'s crew card, return the
+    callback parameters (from the redirect, or from the form_post page's fields)."""
+    with requests.Session() as browser:
+        page = browser.get(url, timeout=10)
+        assert page.status_code == 200, page.status_code
+        answer = browser.post(page.url, data={"card": user}, allow_redirects=False, timeout=10)
+    if answer.status_code == 302:
+        return dict(parse_qsl(urlsplit(answer.headers["Location"]).query))
+    assert answer.status_code == 200, answer.status_code
+    return dict(re.findall(r'name="([^"]+)" value="([^"]*)"', answer.text))
+
+
+def login(client: OidcClient, **start: Any) -> Any:
+    url, _state = client.start_login(**start)
+    return client.finish_login(sign_in(url))
+
+
+def test_code_flow_yields_identity_with_rank(sandbox: SandboxHandle) -> None:
+    """A code flow with PKCE yields the crew member's identity, rank and ship included."""
+    result = login(make_client(sandbox))
+    assert result.identity.rank == "Master"
+    assert result.identity.key == (sandbox.issuer, "87234")
+    assert result.identity.ship_imo == "9312456"
+
+
+def test_authorize_request_always_uses_pkce_s256_and_default_scopes(
+    sandbox: SandboxHandle,
+) -> None:
+    """The authorize request carries S256 PKCE, the default scopes and the login's nonce."""
+    url, state = make_client(sandbox).start_login()
     query = parse_qs(urlsplit(url).query)
     assert query["code_challenge_method"] == ["S256"]
     assert query["scope"] == ["openid profile email crew.public"]
     assert query["nonce"] == [state.nonce]
 
 
-def test_replayed_callback_is_refused(op: FakeOP) -> None:
-    client = make_client(op)
+def test_replayed_callback_is_refused(sandbox: SandboxHandle) -> None:
+    """The same callback twice: the second is refused as an unknown state."""
+    client = make_client(sandbox)
     url, _ = client.start_login()
-    params = follow_authorize(url)
+    params = sign_in(url)
     client.finish_login(params)
     with pytest.raises(CallbackError) as exc:
         client.finish_login(params)
     assert exc.value.reason == "state_unknown"
 
 
-def test_callback_in_another_response_mode_is_refused(op: FakeOP) -> None:
-    client = make_client(op)
+def test_callback_in_another_response_mode_is_refused(sandbox: SandboxHandle) -> None:
+    """A login started with form_post and answered by query is refused."""
+    client = make_client(sandbox)
     url, _ = client.start_login(response_mode="form_post")
-    params = follow_authorize(url)
+    params = sign_in(url)
     with pytest.raises(CallbackError) as exc:
         client.finish_login(params, received_via="query")
     assert exc.value.reason == "response_mode"
 
 
-def test_callback_in_the_requested_response_mode_is_accepted(op: FakeOP) -> None:
-    client = make_client(op)
+def test_callback_in_the_requested_response_mode_is_accepted(sandbox: SandboxHandle) -> None:
+    """A form_post login answered by form_post signs the user in."""
+    client = make_client(sandbox)
     url, _ = client.start_login(response_mode="form_post")
-    result = client.finish_login(follow_authorize(url), received_via="form_post")
-    assert result.identity.rank == "Chief Officer"
+    result = client.finish_login(sign_in(url), received_via="form_post")
+    assert result.identity.rank == "Master"

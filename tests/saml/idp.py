@@ -3,6 +3,14 @@
 Keys are generated at import (throwaway, never written to disk); every test process gets
 its own. ``build_response`` returns an unsigned lxml tree so vectors can change one thing
 before or after signing.
+
+Why it stays beside the sandbox (the IdP that the Flask, browser and interop tests sign in
+with): it is not a server but a message builder for the pure validator, at a fixed instant
+(``NOW``), and the named attack vectors (``vectors.py``: XSW1-8, comments in NameID,
+duplicated IDs, unsigned or twice-signed parts...) need a tree to cut into before or after
+the signature, which a faithful IdP never hands out. ``benchmarks/login_throughput.py``
+also uses it: building a signed response in-process lets the benchmark post thousands of
+ACS requests without a browser round trip through an IdP's pages.
 """
 
 from __future__ import annotations

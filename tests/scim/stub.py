@@ -1,4 +1,11 @@
-"""A tiny loopback SCIM server whose pages are under-filled, for the paging guard."""
+"""A tiny loopback SCIM server whose pages are under-filled, for the paging guard.
+
+Why it stays beside the sandbox (which ``tests/scim`` uses for everything else, faults
+included): it breaks the SCIM protocol itself, which a faithful fake of Dualog must never
+do: pages shorter than ``itemsPerPage`` claims, an empty page before ``totalResults``,
+``startIndex`` ignored, a 401 that never ends, a 400 that echoes the password it refused,
+DELETE answers in a scripted order, and a record of each request's ``Accept`` header.
+"""
 
 from __future__ import annotations
 
