@@ -27,7 +27,7 @@ from ..oidc.authorize import start_login
 from ..oidc.discovery import ProviderMetadata, parse_provider_metadata
 from ..oidc.keys import key_weakness, parse_jwks
 from ..oidc.tokens import client_config
-from .report import CheckResult
+from .report import CheckResult, fail
 from .tls import check_tls
 
 __all__ = ["CLOCK_WARNING", "run_oidc_checks"]
@@ -103,27 +103,25 @@ def _discovery(config: OidcConfig, http: HttpClient, found: _Found) -> CheckResu
     try:
         response = http.request("GET", url, what="OIDC discovery")
     except ProviderError as err:
-        return CheckResult(
-            id="oidc.discovery",
-            status="fail",
-            message=err.message,
+        return fail(
+            "oidc.discovery",
+            err.message,
             fix="check RPKIT_OIDC_ISSUER (or RPKIT_OIDC_SHIP_HOST) and that this machine reaches "
             "the identity server",
         )
     found.local_time = (before + time.time()) / 2
     found.date_header = response.headers.get("Date")
     if response.status_code != 200:
-        return CheckResult(
-            id="oidc.discovery",
-            status="fail",
-            message=f"{url} answered HTTP {response.status_code}",
+        return fail(
+            "oidc.discovery",
+            f"{url} answered HTTP {response.status_code}",
             fix="check RPKIT_OIDC_ISSUER: Dualog's issuers end in /auth "
             "(https://crew.dualog.com/auth, https://<ship host>/auth)",
         )
     try:
         document = json_object(response, "OIDC discovery")
     except ProviderResponseError as err:
-        return CheckResult(id="oidc.discovery", status="fail", message=f"{url}: {err.message}")
+        return fail("oidc.discovery", f"{url}: {err.message}")
     found.document = document
     actual = document.get("issuer")
     try:
@@ -134,10 +132,9 @@ def _discovery(config: OidcConfig, http: HttpClient, found: _Found) -> CheckResu
             http=config.http,
         )
     except MetadataError as err:
-        return CheckResult(
-            id="oidc.discovery",
-            status="fail",
-            message=err.message,
+        return fail(
+            "oidc.discovery",
+            err.message,
             fix="the provider's discovery document is incomplete; report it to the provider",
         )
     origin = _origin(found.metadata.issuer)
@@ -181,10 +178,9 @@ def _issuer(config: OidcConfig, found: _Found, *, ship: bool) -> CheckResult:
         )
     except MetadataError as err:
         hint = err.message.partition(f"{actual}: ")[2]
-        return CheckResult(
-            id="oidc.issuer",
-            status="fail",
-            message=f"configured {config.issuer}, but the server calls itself {actual}",
+        return fail(
+            "oidc.issuer",
+            f"configured {config.issuer}, but the server calls itself {actual}",
             fix=hint or err.message,
         )
     return CheckResult(id="oidc.issuer", status="ok", message=f"exactly {config.issuer}")
@@ -195,27 +191,22 @@ def _jwks(config: OidcConfig, http: HttpClient, found: _Found) -> CheckResult:
     try:
         document = http.get_json(found.metadata.jwks_uri, what="JWKS")
     except ProviderError as err:
-        return CheckResult(
-            id="oidc.jwks",
-            status="fail",
-            message=err.message,
-            fix="check that this machine reaches the provider's jwks_uri",
+        return fail(
+            "oidc.jwks", err.message, fix="check that this machine reaches the provider's jwks_uri"
         )
     raw_keys = document.get("keys")
     if not isinstance(raw_keys, list) or not raw_keys:
-        return CheckResult(
-            id="oidc.jwks",
-            status="fail",
-            message=f"{found.metadata.jwks_uri} publishes no keys",
+        return fail(
+            "oidc.jwks",
+            f"{found.metadata.jwks_uri} publishes no keys",
             fix="the provider has no signing key published; report it to the provider",
         )
     kids = [k.get("kid") for k in raw_keys if isinstance(k, Mapping)]
     duplicates = sorted({str(k) for k in kids if k is not None and kids.count(k) > 1})
     if duplicates:
-        return CheckResult(
-            id="oidc.jwks",
-            status="fail",
-            message=f"kid {', '.join(duplicates)} names more than one key",
+        return fail(
+            "oidc.jwks",
+            f"kid {', '.join(duplicates)} names more than one key",
             fix="the provider must give each key its own kid; report it to the provider",
         )
     weak = [
@@ -227,19 +218,17 @@ def _jwks(config: OidcConfig, http: HttpClient, found: _Found) -> CheckResult:
     advertised = found.metadata.id_token_signing_alg_values_supported
     accepted = [a for a in config.id_token_signing_algs if not advertised or a in advertised]
     if not accepted:
-        return CheckResult(
-            id="oidc.jwks",
-            status="fail",
-            message=f"the provider signs ID tokens with {', '.join(advertised)}; this app "
+        return fail(
+            "oidc.jwks",
+            f"the provider signs ID tokens with {', '.join(advertised)}; this app "
             f"accepts {', '.join(config.id_token_signing_algs)}",
             fix="set RPKIT_OIDC_ID_TOKEN_SIGNING_ALGS to include the provider's algorithm",
         )
     usable = {alg: len(keys.candidates(None, alg)) for alg in accepted}
     if not any(usable.values()):
-        return CheckResult(
-            id="oidc.jwks",
-            status="fail",
-            message=f"no published key can verify {', '.join(accepted)}"
+        return fail(
+            "oidc.jwks",
+            f"no published key can verify {', '.join(accepted)}"
             + (f" (too weak: {'; '.join(weak)})" if weak else ""),
             fix="the provider must publish an RSA key of at least 2048 bits or an EC P-256/384/"
             "521 key; report it to the provider",
@@ -287,7 +276,7 @@ def _clock(config: OidcConfig, found: _Found) -> CheckResult:
         "(the provider's clock minus this machine's, in seconds)"
     )
     if abs(skew) > leeway:
-        return CheckResult(id="oidc.clock", status="fail", message=text, fix=fix)
+        return fail("oidc.clock", text, fix=fix)
     if abs(skew) > CLOCK_WARNING:
         return CheckResult(id="oidc.clock", status="warn", message=text, fix=fix)
     return CheckResult(id="oidc.clock", status="ok", message=text)
@@ -325,18 +314,16 @@ def _client_auth(config: OidcConfig, http: HttpClient, found: _Found) -> CheckRe
                 "was refused as invalid_grant",
             )
         if err.error == "invalid_client" or err.status == 401:
-            return CheckResult(
-                id="oidc.client_auth",
-                status="fail",
-                message=f"the token endpoint refused client {config.client_id} ({error}, {method})",
+            return fail(
+                "oidc.client_auth",
+                f"the token endpoint refused client {config.client_id} ({error}, {method})",
                 fix=f"set {secret_name} (and RPKIT_OIDC_CLIENT_ID) to the values of this "
                 "integration in the Dualog portal; a secret rotated there must be rotated here",
             )
         if err.error == "unauthorized_client":
-            return CheckResult(
-                id="oidc.client_auth",
-                status="fail",
-                message=f"client {config.client_id} may not use the authorization code grant",
+            return fail(
+                "oidc.client_auth",
+                f"client {config.client_id} may not use the authorization code grant",
                 fix='set the integration\'s grant type to "Authorization Code" in the Dualog '
                 "portal",
             )
@@ -348,16 +335,14 @@ def _client_auth(config: OidcConfig, http: HttpClient, found: _Found) -> CheckRe
             fix=f"check {secret_name} and RPKIT_OIDC_TOKEN_ENDPOINT_AUTH_METHOD for this client",
         )
     except ProviderError as err:
-        return CheckResult(
-            id="oidc.client_auth",
-            status="fail",
-            message=err.message,
+        return fail(
+            "oidc.client_auth",
+            err.message,
             fix="check that this machine reaches the token endpoint",
         )
-    return CheckResult(
-        id="oidc.client_auth",
-        status="fail",
-        message="the token endpoint accepted a made-up authorization code",
+    return fail(
+        "oidc.client_auth",
+        "the token endpoint accepted a made-up authorization code",
         fix="this provider does not check codes: do not use it",
     )
 
@@ -435,10 +420,9 @@ def _redirect_uri(config: OidcConfig, http: HttpClient, found: _Found) -> CheckR
     answer = _authorize(config, http, found, ("openid",))
     if answer.kind == "error":
         said = answer.error or answer.detail
-        return CheckResult(
-            id="oidc.redirect_uri",
-            status="fail",
-            message=f"the provider refused the authorization request ({said}) for client "
+        return fail(
+            "oidc.redirect_uri",
+            f"the provider refused the authorization request ({said}) for client "
             f"{config.client_id} and redirect URI {config.redirect_uri}",
             fix=f"register in the Dualog portal (Integrations, client {config.client_id}): "
             f"{_register_text(config)}; or set RPKIT_BASE_URL to the public URL registered "
@@ -457,10 +441,9 @@ def _scopes(config: OidcConfig, http: HttpClient, found: _Found) -> CheckResult:
     answer = _authorize(config, http, found, config.scopes)
     scopes = " ".join(config.scopes)
     if answer.error == "invalid_scope" or (answer.kind == "callback" and answer.error):
-        return CheckResult(
-            id="oidc.scopes",
-            status="fail",
-            message=f"the provider refused the scopes {scopes} ({answer.error}"
+        return fail(
+            "oidc.scopes",
+            f"the provider refused the scopes {scopes} ({answer.error}"
             + (f", {answer.detail}" if answer.detail else "")
             + ")",
             fix="set RPKIT_OIDC_SCOPES to the scopes this client is allowed (e.g. "
@@ -468,10 +451,9 @@ def _scopes(config: OidcConfig, http: HttpClient, found: _Found) -> CheckResult:
             "Dualog portal (offline_access needs offline access allowed)",
         )
     if answer.kind == "error":
-        return CheckResult(
-            id="oidc.scopes",
-            status="fail",
-            message=f"the provider refused the request with scopes {scopes} "
+        return fail(
+            "oidc.scopes",
+            f"the provider refused the request with scopes {scopes} "
             f"({answer.error or answer.detail})",
             fix="check RPKIT_OIDC_SCOPES against the scopes allowed in the Dualog portal",
         )

@@ -53,6 +53,11 @@ class CheckResult:
         return {"id": self.id, "status": self.status, "message": self.message, "fix": self.fix}
 
 
+def fail(check_id: str, message: str, fix: str = "") -> CheckResult:
+    """A failed check: what was found, and what to change."""
+    return CheckResult(id=check_id, status="fail", message=message, fix=fix)
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
     """Every check's result, in :data:`CHECK_IDS` order."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from .report import CHECK_IDS, CheckResult, Report
+from .report import CHECK_IDS, CheckResult, Report, fail
 from .setup import Setup, load_setup
 
 __all__ = ["GROUPS", "run_doctor"]
@@ -102,12 +102,7 @@ def _config_env(setup: Setup) -> CheckResult:
         ]
         if setup.errors:
             fixes.append("correct the variables the messages name")
-        return CheckResult(
-            id="config.env",
-            status="fail",
-            message="; ".join(problems),
-            fix="; ".join(fixes),
-        )
+        return fail("config.env", "; ".join(problems), fix="; ".join(fixes))
     if setup.oidc is None and setup.saml is None:
         return CheckResult(
             id="config.env",

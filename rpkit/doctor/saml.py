@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from .._http import HttpClient
 from ..config import is_loopback_host
 from ..errors import MetadataError, ProviderError
-from .report import CheckResult, Status
+from .report import CheckResult, Status, fail
 
 __all__ = ["METADATA_WARNING", "SP_METADATA_PATH", "run_saml_checks"]
 
@@ -84,10 +84,9 @@ def _metadata(config: Any, now: datetime) -> CheckResult:
         xml = _fetch(config)
     except (OSError, ProviderError) as err:
         text = err.message if isinstance(err, ProviderError) else str(err)
-        return CheckResult(
-            id="saml.metadata",
-            status="fail",
-            message=f"cannot read the IdP metadata ({source}): {text}",
+        return fail(
+            "saml.metadata",
+            f"cannot read the IdP metadata ({source}): {text}",
             fix="check RPKIT_SAML_IDP_METADATA_URL (Dualog: "
             "https://crew.dualog.com/auth/saml/metadata) and the network path to it",
         )
@@ -101,10 +100,9 @@ def _metadata(config: Any, now: datetime) -> CheckResult:
             xml, entity_id=config.idp_entity_id, now=_LONG_AGO, signing_cert=pinned, config=config
         )
     except MetadataError as err:
-        return CheckResult(
-            id="saml.metadata",
-            status="fail",
-            message=f"{source}: {err.message}",
+        return fail(
+            "saml.metadata",
+            f"{source}: {err.message}",
             fix="check RPKIT_SAML_IDP_ENTITY_ID and RPKIT_SAML_IDP_METADATA_SIGNING_CERT_FILE "
             "against the metadata Dualog publishes",
         )
@@ -176,10 +174,9 @@ def _sp(config: Any, base_url: str, now: datetime) -> CheckResult:
                 Path(config.sp_key_file).read_bytes(), password=None
             )
         except (OSError, ValueError, TypeError) as err:
-            return CheckResult(
-                id="saml.sp",
-                status="fail",
-                message=f"the SP key pair cannot be read ({type(err).__name__})",
+            return fail(
+                "saml.sp",
+                f"the SP key pair cannot be read ({type(err).__name__})",
                 fix="set RPKIT_SAML_SP_KEY_FILE (unencrypted PEM) and RPKIT_SAML_SP_CERT_FILE "
                 "(PEM); generate them with rpkit.saml.generate_sp_certificate",
             )

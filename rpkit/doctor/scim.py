@@ -12,7 +12,7 @@ from ..errors import ProviderError, ProviderResponseError
 from ..oauth import TokenSet, request_client_credentials
 from ..scim._transport import scim_client_config
 from ..scim.config import ScimConfig
-from .report import CheckResult
+from .report import CheckResult, fail
 
 __all__ = ["run_scim_checks"]
 
@@ -29,10 +29,9 @@ def run_scim_checks(config: ScimConfig) -> list[CheckResult]:
 def _token(config: ScimConfig, http: HttpClient) -> tuple[TokenSet | None, CheckResult]:
     url = config.effective_token_url
     if not config.client_id or not config.client_secret:
-        return None, CheckResult(
-            id="scim.token",
-            status="fail",
-            message="no SCIM API client configured",
+        return None, fail(
+            "scim.token",
+            "no SCIM API client configured",
             fix="set RPKIT_SCIM_CLIENT_ID and RPKIT_SCIM_CLIENT_SECRET (an API client of the "
             "Dualog portal)",
         )
@@ -43,11 +42,8 @@ def _token(config: ScimConfig, http: HttpClient) -> tuple[TokenSet | None, Check
     except ProviderResponseError as err:
         return None, _token_refused(config, err)
     except ProviderError as err:
-        return None, CheckResult(
-            id="scim.token",
-            status="fail",
-            message=err.message,
-            fix="check RPKIT_SCIM_TOKEN_URL and the network path to it",
+        return None, fail(
+            "scim.token", err.message, fix="check RPKIT_SCIM_TOKEN_URL and the network path to it"
         )
     if token.scope and config.scope not in token.scope:
         return None, _scope_refused(config, f"the token carries {' '.join(token.scope)}")
@@ -67,10 +63,9 @@ def _scope_refused(config: ScimConfig, why: str) -> CheckResult:
         )
     else:
         fix = f"give the API client the {config.scope} scope in the Dualog portal"
-    return CheckResult(
-        id="scim.token",
-        status="fail",
-        message=f"client {config.client_id} may not ask for scope {config.scope} ({why})",
+    return fail(
+        "scim.token",
+        f"client {config.client_id} may not ask for scope {config.scope} ({why})",
         fix=fix,
     )
 
@@ -79,18 +74,15 @@ def _token_refused(config: ScimConfig, err: ProviderResponseError) -> CheckResul
     if err.error == "invalid_scope":
         return _scope_refused(config, "invalid_scope")
     if err.error == "invalid_client" or err.status == 401:
-        return CheckResult(
-            id="scim.token",
-            status="fail",
-            message=f"the token endpoint refused client {config.client_id} "
-            f"({err.error or err.status})",
+        return fail(
+            "scim.token",
+            f"the token endpoint refused client {config.client_id} ({err.error or err.status})",
             fix="set RPKIT_SCIM_CLIENT_ID and RPKIT_SCIM_CLIENT_SECRET to the API client's values "
             "in the Dualog portal",
         )
-    return CheckResult(
-        id="scim.token",
-        status="fail",
-        message=err.message,
+    return fail(
+        "scim.token",
+        err.message,
         fix='check that the API client may use the "client_credentials" grant',
     )
 
@@ -114,13 +106,10 @@ def _read(config: ScimConfig, http: HttpClient, access_token: str) -> CheckResul
         fix = "check RPKIT_SCIM_BASE_URL"
         if err.status in (401, 403):
             fix = "give the API client crew_read (or crew_import) in the Dualog portal"
-        return CheckResult(id="scim.read", status="fail", message=err.message, fix=fix)
+        return fail("scim.read", err.message, fix=fix)
     except ProviderError as err:
-        return CheckResult(
-            id="scim.read",
-            status="fail",
-            message=err.message,
-            fix="check RPKIT_SCIM_BASE_URL and the network path to it",
+        return fail(
+            "scim.read", err.message, fix="check RPKIT_SCIM_BASE_URL and the network path to it"
         )
     total = body.get("totalResults")
     return CheckResult(

@@ -6,7 +6,7 @@ import statistics
 import time
 from urllib.parse import urlsplit, urlunsplit
 
-from .report import CheckResult
+from .report import CheckResult, fail
 
 __all__ = ["check_redis"]
 
@@ -36,10 +36,9 @@ def check_redis(url: str | None) -> CheckResult:
     try:
         import redis
     except ImportError:
-        return CheckResult(
-            id="redis",
-            status="fail",
-            message="RPKIT_REDIS_URL is set but the redis client is not installed",
+        return fail(
+            "redis",
+            "RPKIT_REDIS_URL is set but the redis client is not installed",
             fix="pip install rpkit[redis]",
         )
     shown = _shown(url)
@@ -52,10 +51,9 @@ def check_redis(url: str | None) -> CheckResult:
             times.append(time.perf_counter() - start)
         client.close()
     except (redis.RedisError, OSError, ValueError) as err:
-        return CheckResult(
-            id="redis",
-            status="fail",
-            message=f"{shown} does not answer ({type(err).__name__})",
+        return fail(
+            "redis",
+            f"{shown} does not answer ({type(err).__name__})",
             fix="start Redis, or correct RPKIT_REDIS_URL (redis://host:6379/0)",
         )
     return CheckResult(

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from ..config import HttpConfig, is_loopback_host
-from .report import CheckResult, Status
+from .report import CheckResult, Status, fail
 
 __all__ = ["EXPIRY_WARNING", "check_tls"]
 
@@ -132,10 +132,9 @@ def check_tls(
 
         actual = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
         if actual != http.pinned_cert_sha256:
-            return CheckResult(
-                id="oidc.tls",
-                status="fail",
-                message=f"{host}:{port} presented a certificate (SHA-256 {actual}) that is not "
+            return fail(
+                "oidc.tls",
+                f"{host}:{port} presented a certificate (SHA-256 {actual}) that is not "
                 f"the pinned one",
                 fix="pin the server's current certificate (RPKIT_HTTP_PINNED_CERT_FILE or "
                 "RPKIT_HTTP_PINNED_CERT_SHA256), or use RPKIT_CA_BUNDLE with its CA",
@@ -149,10 +148,9 @@ def check_tls(
     except ssl.SSLCertVerificationError as err:
         return _untrusted(err, host, port, trust, http, ship=ship, now=now)
     except ssl.SSLError as err:
-        return CheckResult(
-            id="oidc.tls",
-            status="fail",
-            message=f"TLS with {host}:{port} failed ({err.reason or type(err).__name__})",
+        return fail(
+            "oidc.tls",
+            f"TLS with {host}:{port} failed ({err.reason or type(err).__name__})",
             fix="check that the issuer's port serves https",
         )
     except OSError:
@@ -162,10 +160,9 @@ def check_tls(
 
 
 def _unreachable(host: str, port: int) -> CheckResult:
-    return CheckResult(
-        id="oidc.tls",
-        status="fail",
-        message=f"{host}:{port} is unreachable (refused, unknown host or timed out)",
+    return fail(
+        "oidc.tls",
+        f"{host}:{port} is unreachable (refused, unknown host or timed out)",
         fix="check the issuer (RPKIT_OIDC_ISSUER or RPKIT_OIDC_SHIP_HOST) and the network "
         "path from this machine to it",
     )
@@ -238,7 +235,7 @@ def _untrusted(
     else:
         message = str(err.verify_message or err)
         fix = "check RPKIT_CA_BUNDLE and the server's certificate"
-    return CheckResult(id="oidc.tls", status="fail", message=prefix + message, fix=fix)
+    return fail("oidc.tls", prefix + message, fix=fix)
 
 
 def parts_port(port: int) -> int | None:

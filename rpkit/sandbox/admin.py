@@ -151,6 +151,18 @@ def backchannel_deliveries() -> Response:
     return jsonify(sandbox().backchannel.deliveries())
 
 
+def _rotation() -> tuple[timedelta, bool]:
+    """Read a rotation body: ``{"grace_seconds": 300, "publish": true}``."""
+    data = _body()
+    grace = _number(data, "grace_seconds", 300)
+    if grace < 0:
+        raise ControlError('"grace_seconds" must not be negative')
+    publish = data.get("publish", True)
+    if not isinstance(publish, bool):
+        raise ControlError('"publish" must be true or false')
+    return timedelta(seconds=grace), publish
+
+
 @bp.get("/keys")
 def keys() -> Response:
     """The OIDC key ring (no private parts)."""
@@ -160,14 +172,8 @@ def keys() -> Response:
 @bp.post("/keys/rotate")
 def rotate_keys() -> Response:
     """Sign with a new key: ``{"grace_seconds": 300, "publish": true}``."""
-    data = _body()
-    grace = _number(data, "grace_seconds", 300)
-    if grace < 0:
-        raise ControlError('"grace_seconds" must not be negative')
-    publish = data.get("publish", True)
-    if not isinstance(publish, bool):
-        raise ControlError('"publish" must be true or false')
-    kid = sandbox().keys.rotate(grace=timedelta(seconds=grace), publish=publish)
+    grace, publish = _rotation()
+    kid = sandbox().keys.rotate(grace=grace, publish=publish)
     return jsonify(kid=kid, keys=sandbox().keys.describe())
 
 
@@ -187,15 +193,9 @@ def saml_keys() -> Response:
 @bp.post("/saml/keys/rotate")
 def rotate_saml_keys() -> Response:
     """Sign SAML messages with a new certificate: ``{"grace_seconds": 300, "publish": true}``."""
-    data = _body()
-    grace = _number(data, "grace_seconds", 300)
-    if grace < 0:
-        raise ControlError('"grace_seconds" must not be negative')
-    publish = data.get("publish", True)
-    if not isinstance(publish, bool):
-        raise ControlError('"publish" must be true or false')
+    grace, publish = _rotation()
     ring = sandbox().saml_key_ring
-    sha256 = ring.rotate(grace=timedelta(seconds=grace), publish=publish)
+    sha256 = ring.rotate(grace=grace, publish=publish)
     return jsonify(sha256=sha256, keys=ring.describe())
 
 

@@ -109,12 +109,20 @@ def _public_url(state: SandboxState, name: str) -> str:
     return f"{url}?{query}" if query else url
 
 
-def login_page(state: SandboxState, app_name: str, *, error: str | None, status: int) -> Response:
-    """Render the login page posting back to the current URL."""
+def login_page(
+    state: SandboxState,
+    app_name: str,
+    *,
+    error: str | None,
+    status: int,
+    action: str | None = None,
+    hidden: dict[str, str] | None = None,
+) -> Response:
+    """Render the login page, posting to ``action`` (default: the authorize endpoint)."""
     html = render_login(
         app_name=app_name,
-        action=_public_url(state, "authorize"),
-        hidden={},
+        action=action or _public_url(state, "authorize"),
+        hidden=hidden or {},
         crew=state.store.list_users(),
         today=state.clock.today(),
         error=error,

@@ -14,8 +14,15 @@ from flask import Blueprint, Response, request
 
 from .claims import saml_attributes
 from .models import CrewMember
-from .oidc import SESSION_COOKIE, authenticate_form, current_member, sandbox, start_session
-from .pages import render_autopost, render_login, render_message
+from .oidc import (
+    SESSION_COOKIE,
+    authenticate_form,
+    current_member,
+    login_page,
+    sandbox,
+    start_session,
+)
+from .pages import render_autopost, render_message
 from .saml_sp import (
     BINDING_POST,
     BINDING_REDIRECT,
@@ -256,16 +263,14 @@ def sso() -> Response:
 def _login(
     state: SandboxState, key: str, sp: RegisteredSP, *, error: str | None, status: int
 ) -> Response:
-    html = render_login(
-        app_name=sp.entity_id,
+    return login_page(
+        state,
+        sp.entity_id,
+        error=error,
+        status=status,
         action=state.issuer + "/saml/sso/login",
         hidden={"pending": key},
-        crew=state.store.list_users(),
-        today=state.clock.today(),
-        error=error,
-        username=request.form.get("username", ""),
     )
-    return Response(html, status=status, mimetype="text/html")
 
 
 @bp.post("/auth/saml/sso/login")
@@ -322,13 +327,10 @@ def _complete(state: SandboxState, pending: _Pending, member: CrewMember) -> Res
     if session is not None:
         with state.lock:
             session.saml_sps[pending.sp.entity_id] = f"{pending.name_id_format} {name_id}"
-    xml = build_response(
-        issuer=state.issuer,
-        destination=pending.acs.url,
-        in_response_to=pending.request_id,
-        now=state.clock.now(),
-        keys=state.saml_keys,
-        assertion=Assertion(
+    posted = _answer(
+        state,
+        pending,
+        Assertion(
             audience=pending.sp.entity_id,
             name_id=name_id,
             name_id_format=pending.name_id_format,
@@ -338,7 +340,6 @@ def _complete(state: SandboxState, pending: _Pending, member: CrewMember) -> Res
             ),
         ),
     )
-    posted = _post(pending.acs, "SAMLResponse", xml, pending.relay_state)
     for header, value in response.headers.items():
         if header.lower() == "set-cookie":
             posted.headers.add(header, value)
@@ -348,15 +349,21 @@ def _complete(state: SandboxState, pending: _Pending, member: CrewMember) -> Res
 def _error_response(
     state: SandboxState, pending: _Pending, status: str, sub_status: str
 ) -> Response:
+    return _answer(state, pending, None, status=status, sub_status=sub_status)
+
+
+def _answer(
+    state: SandboxState, pending: _Pending, assertion: Assertion | None, **status: str
+) -> Response:
+    """POST the signed Response to the SP's ACS (``status``: a failure's status codes)."""
     xml = build_response(
         issuer=state.issuer,
         destination=pending.acs.url,
         in_response_to=pending.request_id,
         now=state.clock.now(),
         keys=state.saml_keys,
-        assertion=None,
-        status=status,
-        sub_status=sub_status,
+        assertion=assertion,
+        **status,
     )
     return _post(pending.acs, "SAMLResponse", xml, pending.relay_state)
 

@@ -208,6 +208,20 @@ class Assertion:
     attributes: list[tuple[str, str]]  # (Name, value), from claims.saml_attributes
 
 
+def _protocol_message(tag: str, *, issuer: str, destination: str, now: datetime) -> etree._Element:
+    """A samlp message with its ID, version, instant, destination and Issuer."""
+    root = etree.Element(
+        f"{{{SAMLP}}}{tag}",
+        nsmap=NSMAP,
+        ID=_new_id(),
+        Version="2.0",
+        IssueInstant=_instant(now),
+        Destination=destination,
+    )
+    _sub(root, SAML, "Issuer", issuer)
+    return root
+
+
 def build_response(
     *,
     issuer: str,
@@ -221,17 +235,9 @@ def build_response(
     message: str | None = None,
 ) -> bytes:
     """A signed Response; on success it carries one signed assertion (SAML Core §3.3.3)."""
-    response = etree.Element(
-        f"{{{SAMLP}}}Response",
-        nsmap=NSMAP,
-        ID=_new_id(),
-        Version="2.0",
-        IssueInstant=_instant(now),
-        Destination=destination,
-    )
+    response = _protocol_message("Response", issuer=issuer, destination=destination, now=now)
     if in_response_to:
         response.set("InResponseTo", in_response_to)
-    _sub(response, SAML, "Issuer", issuer)
     status_el = _sub(response, SAMLP, "Status")
     code = _sub(status_el, SAMLP, "StatusCode", Value=status)
     if sub_status:
@@ -330,16 +336,8 @@ def build_logout_request(
 
     Without ``session_index`` it asks the SP to end every session of the principal.
     """
-    root = etree.Element(
-        f"{{{SAMLP}}}LogoutRequest",
-        nsmap=NSMAP,
-        ID=_new_id(),
-        Version="2.0",
-        IssueInstant=_instant(now),
-        Destination=destination,
-        NotOnOrAfter=_instant(now + timedelta(minutes=5)),
-    )
-    _sub(root, SAML, "Issuer", issuer)
+    root = _protocol_message("LogoutRequest", issuer=issuer, destination=destination, now=now)
+    root.set("NotOnOrAfter", _instant(now + timedelta(minutes=5)))
     _sub(root, SAML, "NameID", name_id, Format=name_id_format)
     if session_index is not None:
         _sub(root, SAMLP, "SessionIndex", session_index)
@@ -351,16 +349,8 @@ def build_logout_response(
     *, issuer: str, destination: str, in_response_to: str, now: datetime, keys: SamlKeyPair
 ) -> bytes:
     """A signed, successful LogoutResponse (SAML Core §3.7.2)."""
-    root = etree.Element(
-        f"{{{SAMLP}}}LogoutResponse",
-        nsmap=NSMAP,
-        ID=_new_id(),
-        Version="2.0",
-        IssueInstant=_instant(now),
-        Destination=destination,
-        InResponseTo=in_response_to,
-    )
-    _sub(root, SAML, "Issuer", issuer)
+    root = _protocol_message("LogoutResponse", issuer=issuer, destination=destination, now=now)
+    root.set("InResponseTo", in_response_to)
     _sub(_sub(root, SAMLP, "Status"), SAMLP, "StatusCode", Value=STATUS_SUCCESS)
     _sign(root, keys)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from flask import Blueprint, Response, request
 
-from .crew import DuplicateError
+from .crew import CrewStore, DuplicateError
+from .models import CrewMember, Group
 from .oidc import sandbox
 from .scim_filter import FilterError, parse_filter
 from .scim_schema import LIST_URN, resource_types, schemas, service_provider_config
@@ -23,6 +25,7 @@ __all__ = ["bp"]
 bp = Blueprint("scim", __name__)
 _F = TypeVar("_F", bound=Callable[..., Response])
 _T = TypeVar("_T")
+_R = TypeVar("_R", CrewMember, Group)
 _TITLES = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -155,29 +158,29 @@ def service_provider_config_view() -> Response:
 @bp.get(SCIM_PREFIX + "/ResourceTypes")
 def resource_types_view() -> Response:
     """RFC 7644 §4: User and Group."""
-    items = resource_types(_base())
-    return _json(
-        {
-            "schemas": [LIST_URN],
-            "totalResults": len(items),
-            "startIndex": 1,
-            "itemsPerPage": len(items),
-            "Resources": items,
-        }
-    )
+    return _all_of(resource_types(_base()))
 
 
 @bp.get(SCIM_PREFIX + "/ResourceTypes/<name>")
 def resource_type(name: str) -> Response:
     """One resource type."""
-    found = [r for r in resource_types(_base()) if r["id"] == name]
-    return _json(found[0]) if found else _error(404, f"Resource type {name} not found")
+    return _one_of(resource_types(_base()), name, "Resource type")
 
 
 @bp.get(SCIM_PREFIX + "/Schemas")
 def schemas_view() -> Response:
     """RFC 7644 §4: the User, crew extension and Group schemas."""
-    items = schemas(_base())
+    return _all_of(schemas(_base()))
+
+
+@bp.get(SCIM_PREFIX + "/Schemas/<path:schema_id>")
+def schema(schema_id: str) -> Response:
+    """One schema."""
+    return _one_of(schemas(_base()), schema_id, "Schema")
+
+
+def _all_of(items: list[dict[str, Any]]) -> Response:
+    """A ListResponse of every item on one page (the discovery endpoints do not page)."""
     return _json(
         {
             "schemas": [LIST_URN],
@@ -189,11 +192,95 @@ def schemas_view() -> Response:
     )
 
 
-@bp.get(SCIM_PREFIX + "/Schemas/<path:schema_id>")
-def schema(schema_id: str) -> Response:
-    """One schema."""
-    found = [s for s in schemas(_base()) if s["id"] == schema_id]
-    return _json(found[0]) if found else _error(404, f"Schema {schema_id} not found")
+def _one_of(items: list[dict[str, Any]], item_id: str, what: str) -> Response:
+    found = [item for item in items if item["id"] == item_id]
+    return _json(found[0]) if found else _error(404, f"{what} {item_id} not found")
+
+
+# -- one resource, users and groups alike ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Kind(Generic[_R]):
+    """How the API reads, writes and renders one resource type (User or Group)."""
+
+    name: str  # "User": in 404 details
+    path: str  # "Users": the collection's path segment
+    id_kind: str  # "user": the store's id sequence
+    get: Callable[[CrewStore, str], _R | None]
+    save: Callable[[CrewStore, _R], object]
+    delete: Callable[[CrewStore, str], object]
+    parse: Callable[..., _R]  # user_from_scim / group_from_scim
+    render: Callable[[_R, str], dict[str, Any]]  # (resource, base URL) -> JSON
+
+
+def _saved(kind: _Kind[_R], resource: _R) -> _R:
+    try:
+        kind.save(sandbox().store, resource)
+    except DuplicateError as err:
+        raise ScimError(409, str(err)) from err
+    return resource
+
+
+def _create(kind: _Kind[_R]) -> Response:
+    """POST: validate the body, store it under a new id, answer 201 with its Location."""
+    state = sandbox()
+    resource = kind.parse(
+        _body(),
+        store=state.store,
+        now=state.clock.now(),
+        existing=None,
+        new_id=state.store.next_id(kind.id_kind),
+    )
+    _saved(kind, resource)
+    response = _json(kind.render(resource, _base()), 201)
+    response.headers["Location"] = f"{_base()}/{kind.path}/{resource.id}"
+    return response
+
+
+def _one(kind: _Kind[_R], resource_id: str) -> Response:
+    """GET, PUT (replaces the whole resource) or DELETE one resource."""
+    state = sandbox()
+    existing = kind.get(state.store, resource_id)
+    if existing is None:
+        raise ScimError(404, f"{kind.name} {resource_id} not found")
+    if request.method == "DELETE":
+        kind.delete(state.store, resource_id)
+        return Response(status=204)
+    if request.method == "PUT":
+        existing = _saved(
+            kind,
+            kind.parse(
+                _body(),
+                store=state.store,
+                now=state.clock.now(),
+                existing=existing,
+                new_id=resource_id,
+            ),
+        )
+    return _json(kind.render(existing, _base()))
+
+
+_USERS: _Kind[CrewMember] = _Kind(
+    name="User",
+    path="Users",
+    id_kind="user",
+    get=CrewStore.get_user,
+    save=CrewStore.save_user,
+    delete=CrewStore.delete_user,
+    parse=user_from_scim,
+    render=lambda member, base: user_to_scim(member, base, _group_names()),
+)
+_GROUPS: _Kind[Group] = _Kind(
+    name="Group",
+    path="Groups",
+    id_kind="group",
+    get=CrewStore.get_group,
+    save=CrewStore.save_group,
+    delete=CrewStore.delete_group,
+    parse=group_from_scim,
+    render=lambda group, base: group_to_scim(group, base, _user_names()),
+)
 
 
 # -- users -------------------------------------------------------------------------------
@@ -205,20 +292,7 @@ def users() -> Response:
     """List (startIndex, count, filter) or create users."""
     state = sandbox()
     if request.method == "POST":
-        member = user_from_scim(
-            _body(),
-            store=state.store,
-            now=state.clock.now(),
-            existing=None,
-            new_id=state.store.next_id("user"),
-        )
-        try:
-            state.store.save_user(member)
-        except DuplicateError as err:
-            raise ScimError(409, str(err)) from err
-        response = _json(user_to_scim(member, _base(), _group_names()), 201)
-        response.headers["Location"] = f"{_base()}/Users/{member.id}"
-        return response
+        return _create(_USERS)
     members = state.store.list_users()
     text = request.args.get("filter")
     if text:
@@ -236,23 +310,7 @@ def users() -> Response:
 @_guarded
 def user(user_id: str) -> Response:
     """Get, replace (PUT replaces the whole resource) or delete one user."""
-    state = sandbox()
-    existing = state.store.get_user(user_id)
-    if existing is None:
-        raise ScimError(404, f"User {user_id} not found")
-    if request.method == "DELETE":
-        state.store.delete_user(user_id)
-        return Response(status=204)
-    if request.method == "PUT":
-        member = user_from_scim(
-            _body(), store=state.store, now=state.clock.now(), existing=existing, new_id=user_id
-        )
-        try:
-            state.store.save_user(member)
-        except DuplicateError as err:
-            raise ScimError(409, str(err)) from err
-        existing = member
-    return _json(user_to_scim(existing, _base(), _group_names()))
+    return _one(_USERS, user_id)
 
 
 # -- groups ------------------------------------------------------------------------------
@@ -264,20 +322,7 @@ def groups() -> Response:
     """List (startIndex, count, ``displayName eq``) or create groups."""
     state = sandbox()
     if request.method == "POST":
-        group = group_from_scim(
-            _body(),
-            store=state.store,
-            now=state.clock.now(),
-            existing=None,
-            new_id=state.store.next_id("group"),
-        )
-        try:
-            state.store.save_group(group)
-        except DuplicateError as err:
-            raise ScimError(409, str(err)) from err
-        response = _json(group_to_scim(group, _base(), _user_names()), 201)
-        response.headers["Location"] = f"{_base()}/Groups/{group.id}"
-        return response
+        return _create(_GROUPS)
     items = state.store.list_groups()
     text = request.args.get("filter")
     if text:
@@ -300,23 +345,7 @@ def groups() -> Response:
 @_guarded
 def group(group_id: str) -> Response:
     """Get, replace or delete one group."""
-    state = sandbox()
-    existing = state.store.get_group(group_id)
-    if existing is None:
-        raise ScimError(404, f"Group {group_id} not found")
-    if request.method == "DELETE":
-        state.store.delete_group(group_id)
-        return Response(status=204)
-    if request.method == "PUT":
-        replaced = group_from_scim(
-            _body(), store=state.store, now=state.clock.now(), existing=existing, new_id=group_id
-        )
-        try:
-            state.store.save_group(replaced)
-        except DuplicateError as err:
-            raise ScimError(409, str(err)) from err
-        existing = replaced
-    return _json(group_to_scim(existing, _base(), _user_names()))
+    return _one(_GROUPS, group_id)
 
 
 @bp.route(SCIM_LEGACY_PREFIX + "/Users/<user_id>/Groups/<group_id>", methods=["PUT", "DELETE"])

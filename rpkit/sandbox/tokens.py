@@ -69,16 +69,9 @@ class TokenService:
         scopes belong to, absent when there are none; ``sub`` (and the user's claims,
         ``auth_time``, ``idp``, ``amr``) only for a user, never on client credentials.
         """
-        now = int(self._clock.time())
-        claims: dict[str, Any] = {
-            "iss": self.issuer,
-            "nbf": now,
-            "iat": now,
-            "exp": now + lifetime,
-            "client_id": client_id,
-            "scope": scope.split(),
-            "jti": secrets.token_urlsafe(12),
-        }
+        claims = self._issued_now(lifetime)
+        now = claims["iat"]
+        claims.update(client_id=client_id, scope=scope.split(), jti=secrets.token_urlsafe(12))
         if audiences:
             claims["aud"] = _audience(audiences)
         if subject is not None:
@@ -107,18 +100,9 @@ class TokenService:
         No ``azp``; ``nbf``, ``idp`` and ``amr`` as Duende sends them. ``sid`` is the IdP
         session (Back-Channel Logout 1.0 §3), when there is one.
         """
-        now = int(self._clock.time())
-        claims: dict[str, Any] = {
-            "iss": self.issuer,
-            "nbf": now,
-            "iat": now,
-            "exp": now + lifetime,
-            "aud": client_id,
-            "amr": ["pwd"],
-            "auth_time": auth_time or now,
-            "idp": "local",
-            **user_claims,
-        }
+        claims = self._issued_now(lifetime)
+        claims.update(aud=client_id, amr=["pwd"], auth_time=auth_time or claims["iat"], idp="local")
+        claims.update(user_claims)
         if nonce:
             claims["nonce"] = nonce
         if at_hash:
@@ -127,6 +111,11 @@ class TokenService:
             claims["sid"] = sid
         claims = apply_overrides(claims, self._controls.take_next_claims("id_token"))
         return self._sign(claims)
+
+    def _issued_now(self, lifetime: int) -> dict[str, Any]:
+        """``iss``, ``nbf``, ``iat`` and ``exp`` of a token issued now for ``lifetime`` s."""
+        now = int(self._clock.time())
+        return {"iss": self.issuer, "nbf": now, "iat": now, "exp": now + lifetime}
 
     def issue_logout_token(
         self, *, client_id: str, subject: str, sid: str, lifetime: int
