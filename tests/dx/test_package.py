@@ -14,18 +14,11 @@ import pytest
 import rpkit
 from rpkit.reasons import REASONS
 
+from .test_public_api import SNAPSHOT
+
 ROOT = Path(__file__).resolve().parents[2]
-PUBLIC_PACKAGES = (
-    "rpkit",
-    "rpkit.oidc",
-    "rpkit.saml",
-    "rpkit.scim",
-    "rpkit.flask",
-    "rpkit.ranks",
-    "rpkit.reasons",
-    "rpkit.testing",
-    "rpkit.sandbox",
-)
+# Every package under the public-API lock has its reference page (tests/dx/test_public_api.py).
+PUBLIC_PACKAGES = tuple(SNAPSHOT)
 
 
 @pytest.fixture(scope="module")

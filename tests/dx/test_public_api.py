@@ -51,6 +51,10 @@ SNAPSHOT: dict[str, list[str]] = {
         ValidationWarning apply_plan is_valid_imo parse_roster plan_sync quote_filter_value
         read_roster sync_roster user_warnings validate_imo validate_user
     """.split(),
+    "rpkit.oauth": """
+        ClientConfig ClientCredentialsSource TokenSet exchange_code request_client_credentials
+        request_refresh request_token
+    """.split(),
     "rpkit.flask": """
         Rpkit RpkitState ServerSession SessionStore Settings bearer_required csrf_token
         current_access_token current_identity current_session error_response is_api_request
