@@ -89,6 +89,8 @@ SNAPSHOT: dict[str, list[str]] = {
 NOT_AN_API: dict[str, str] = {
     "rpkit.doctor": "the `rpkit doctor` command: its checks are read through the CLI (ids, "
     "--json), not imported",
+    "rpkit.web": "the framework-neutral layer under the adapters: its names reach apps through "
+    "rpkit.flask, rpkit.starlette and rpkit.django (its own __all__ is empty)",
 }
 
 
