@@ -53,7 +53,11 @@ def make_client(op: FakeOP, **overrides: Any) -> OidcClient:
 
 def follow_authorize(url: str) -> dict[str, str]:
     """Play the browser: GET the authorize URL, return the callback parameters."""
-    response = requests.get(url, allow_redirects=False, timeout=5)
+    return callback_params(requests.get(url, allow_redirects=False, timeout=5))
+
+
+def callback_params(response: requests.Response) -> dict[str, str]:
+    """The callback parameters of the provider's answer: a redirect or a form_post page."""
     if response.status_code == 302:
         return dict(parse_qsl(urlsplit(response.headers["Location"]).query))
     assert response.status_code == 200, response.status_code

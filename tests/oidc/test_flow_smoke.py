@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -14,6 +13,8 @@ from rpkit.config import OidcConfig
 from rpkit.errors import CallbackError
 from rpkit.oidc import OidcClient
 from rpkit.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxHandle, sandbox_server
+
+from .conftest import callback_params
 
 USER = "ingrid.larsen@nordic-aurora.example"  # Master of MV Nordic Aurora in the seed
 
@@ -44,10 +45,7 @@ def sign_in(url: str, user: str = USER) -> dict[str, str]:
         page = browser.get(url, timeout=10)
         assert page.status_code == 200, page.status_code
         answer = browser.post(page.url, data={"card": user}, allow_redirects=False, timeout=10)
-    if answer.status_code == 302:
-        return dict(parse_qsl(urlsplit(answer.headers["Location"]).query))
-    assert answer.status_code == 200, answer.status_code
-    return dict(re.findall(r'name="([^"]+)" value="([^"]*)"', answer.text))
+    return callback_params(answer)
 
 
 def login(client: OidcClient, **start: Any) -> Any:
