@@ -13,9 +13,9 @@ from urllib.parse import quote
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
-from ..errors import ConfigurationError, ProviderError, RpkitError
+from ..errors import RpkitError
 from ..oidc import AccessToken
-from ..web.pages import safe_next
+from ..web.pages import BEARER_CHALLENGE, TOKEN_REQUIRED, bearer_refusal, bearer_token, safe_next
 from .http import current_identity, error_response, is_api_request, response_for_error
 from .state import rpkit_state
 
@@ -96,17 +96,18 @@ def bearer_required(*scopes: str) -> Callable[[V], V]:
     def decorate(view: V) -> V:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+            token = bearer_token(request.headers.get("Authorization", ""))
+            if token is None:
+                refusal = TOKEN_REQUIRED
                 answer = error_response(
-                    request, 401, "Token required", "Send a bearer access token.",
-                    code="invalid_request", as_json=True,
+                    request, refusal.status, refusal.title, refusal.message,
+                    code=refusal.code, as_json=True,
                 )  # fmt: skip
-                answer["WWW-Authenticate"] = 'Bearer realm="rpkit"'
+                answer["WWW-Authenticate"] = BEARER_CHALLENGE
                 return answer
             client = rpkit_state().require_oidc()
             try:
-                access = client.validate_access_token(token.strip(), required_scopes=scopes)
+                access = client.validate_access_token(token, required_scopes=scopes)
             except RpkitError as err:
                 return _token_refused(request, err, scopes)
             request.rpkit_access_token = access  # type: ignore[attr-defined]
@@ -119,15 +120,9 @@ def bearer_required(*scopes: str) -> Callable[[V], V]:
 
 def _token_refused(request: HttpRequest, err: RpkitError, scopes: tuple[str, ...]) -> HttpResponse:
     answer = response_for_error(request, err, as_json=True)
-    if isinstance(err, ProviderError):  # Dualog unreachable: 503, not the token's fault
-        return answer
-    if getattr(err, "reason", "") == "scope" and not isinstance(err, ConfigurationError):
-        answer.status_code = 403
-        challenge = f'error="insufficient_scope", scope="{" ".join(scopes)}"'
-    else:
-        answer.status_code = 401
-        challenge = 'error="invalid_token"'
-    answer["WWW-Authenticate"] = f'Bearer realm="rpkit", {challenge}'
+    challenge = bearer_refusal(err, scopes)
+    if challenge is not None:
+        answer.status_code, answer["WWW-Authenticate"] = challenge
     return answer
 
 

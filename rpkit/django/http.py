@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 import jinja2
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,6 +18,7 @@ from django.template import TemplateDoesNotExist, loader
 
 from ..errors import RpkitError
 from ..identity import CrewIdentity
+from ..web import flow
 from ..web.pages import TEMPLATES, error_body, plain_error_page, refusal, wants_json
 from ..web.sessions import ServerSession
 from .state import rpkit_state
@@ -93,8 +94,7 @@ def template_context(request: HttpRequest, *, load: bool = True) -> dict[str, An
         "rpkit_protocols": lambda: state.protocols,
         "rpkit_url": state.path,
         "rpkit_logout_url": state.path("/auth/logout"),
-        # The Flask layer's one-time "you have signed out" notice is not carried here.
-        "rpkit_signed_out": lambda: False,
+        "rpkit_signed_out": lambda: signed_out(request, record),
     }
 
 
@@ -155,22 +155,28 @@ def response_for_error(
     )
 
 
-def set_cookie(
-    response: HttpResponse,
-    name: str,
-    value: str,
-    *,
-    path: str = "/",
-    max_age: int | None = None,
-    cross_site_post: bool = False,
-) -> None:
-    """An HttpOnly cookie, ``SameSite=Lax`` unless it must ride a cross-site POST."""
-    secure = rpkit_state().settings.secure_cookies
-    samesite: Literal["None", "Lax"] = "None" if cross_site_post and secure else "Lax"
-    response.set_cookie(
-        name, value, max_age=max_age, path=path, secure=secure, httponly=True, samesite=samesite
-    )
+def set_cookie(response: HttpResponse, name: str, value: str, **options: Any) -> None:
+    """Set an rpkit cookie: :meth:`rpkit.web.flow.WebState.set_cookie`."""
+    rpkit_state().set_cookie(response, name, value, **options)
 
 
 def clear_cookie(response: HttpResponse, name: str, *, path: str = "/") -> None:
     response.delete_cookie(name, path=path)
+
+
+def leave(request: HttpRequest, response: HttpResponse) -> None:
+    """The browser's session has ended: clear its cookie and leave the one-time
+    signed-out notice for the page it comes back to."""
+    max_age = int(flow.SIGNED_OUT_NOTICE.total_seconds())
+    set_cookie(response, flow.SIGNED_OUT_COOKIE, "1", max_age=max_age)
+    clear_cookie(response, rpkit_state().session_cookie)
+    request.rpkit_session = None  # type: ignore[attr-defined]
+
+
+def signed_out(request: HttpRequest, record: ServerSession | None) -> bool:
+    """Whether this browser has just signed out (shown once: the middleware then clears
+    the notice cookie). For a "You have signed out" line on the page logout returns to."""
+    if request.COOKIES.get(flow.SIGNED_OUT_COOKIE) != "1" or record is not None:
+        return False
+    request.rpkit_signed_out_shown = True  # type: ignore[attr-defined]
+    return True

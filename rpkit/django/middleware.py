@@ -8,17 +8,13 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from ..errors import RpkitError
+from ..web import flow
+from ..web.pages import security_headers
 from ..web.sessions import ServerSession
-from .http import correlation_id, response_for_error
+from .http import clear_cookie, correlation_id, response_for_error
 from .state import rpkit_state
 
 __all__ = ["RpkitMiddleware"]
-
-_HEADERS = {
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-}
 
 
 class RpkitMiddleware:
@@ -31,12 +27,16 @@ class RpkitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        for name, value in _HEADERS.items():
-            response.setdefault(name, value)
-        response.setdefault("X-Correlation-ID", correlation_id(request))
         auth_path = request.path.startswith(rpkit_state().path("/auth/"))
-        if auth_path or isinstance(getattr(request, "rpkit_session", None), ServerSession):
-            response.setdefault("Cache-Control", "no-store")
+        signed_in = isinstance(getattr(request, "rpkit_session", None), ServerSession)
+        for name, value in security_headers(
+            response.get("Content-Security-Policy", ""),
+            no_store=auth_path or signed_in,
+            correlation_id=correlation_id(request),
+        ).items():
+            response.setdefault(name, value)
+        if getattr(request, "rpkit_signed_out_shown", False):
+            clear_cookie(response, flow.SIGNED_OUT_COOKIE)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

@@ -18,6 +18,11 @@ urlpatterns: list[URLPattern] = [
         views.oidc_backchannel_logout,
         name="oidc_backchannel_logout",
     ),
+    path(
+        "auth/oidc/frontchannel-logout",
+        views.oidc_frontchannel_logout,
+        name="oidc_frontchannel_logout",
+    ),
     path("auth/login/saml", views.login_saml, name="login_saml"),
     path("auth/saml/acs", views.saml_acs, name="saml_acs"),
     path("auth/saml/metadata", views.saml_metadata, name="saml_metadata"),

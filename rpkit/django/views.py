@@ -1,6 +1,7 @@
 """The routes, the same public contract as the Flask blueprint and ``rpkit.starlette``:
 ``GET /auth/login?next=``, ``GET /auth/login/oidc?next=``, ``GET|POST /auth/oidc/callback``,
-``POST /auth/oidc/backchannel-logout``, ``GET /auth/login/saml?next=``,
+``POST /auth/oidc/backchannel-logout``, ``GET /auth/oidc/frontchannel-logout?iss=&sid=``,
+``GET /auth/login/saml?next=``,
 ``POST /auth/saml/acs``, ``GET /auth/saml/metadata``, ``GET|POST /auth/saml/slo``,
 ``POST /auth/logout``.
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from typing import Literal
-from urllib.parse import quote
 
 from django.http import (
     HttpRequest,
@@ -25,13 +25,14 @@ from django.http import (
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ..errors import ProviderError, RpkitError
+from ..errors import RpkitError
 from ..web import flow
 from .http import (
     clear_cookie,
     correlation_id,
     current_session,
     error_response,
+    leave,
     render,
     set_cookie,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "logout",
     "oidc_backchannel_logout",
     "oidc_callback",
+    "oidc_frontchannel_logout",
     "page_not_found",
     "saml_acs",
     "saml_metadata",
@@ -53,8 +55,6 @@ __all__ = [
 
 log = logging.getLogger("rpkit.django")
 
-_LABELS = {"oidc": "Sign in with Dualog (OIDC)", "saml": "Sign in with Dualog (SAML)"}
-
 
 class _Redirect(HttpResponseRedirect):
     def __init__(self, location: str, status: int) -> None:
@@ -62,10 +62,19 @@ class _Redirect(HttpResponseRedirect):
         self.status_code = status
 
 
-def _send(outgoing: flow.Outgoing) -> HttpResponse:
+def _send(request: HttpRequest, outgoing: flow.Outgoing) -> HttpResponse:
+    response: HttpResponse
+    if (page := outgoing.page) is not None:
+        return error_response(
+            request, page.status, page.title, page.message, code=page.code, as_json=False
+        )
     if outgoing.location is not None:
-        return _Redirect(outgoing.location, outgoing.status)
-    return HttpResponse(outgoing.html or "", status=outgoing.status)
+        response = _Redirect(outgoing.location, outgoing.status)
+    else:
+        response = HttpResponse(outgoing.html or "", status=outgoing.status)
+    for name, value in outgoing.headers:
+        response[name] = value
+    return response
 
 
 def _fields(values: QueryDict) -> dict[str, str]:
@@ -84,17 +93,13 @@ def _signed_in(request: HttpRequest, sign_in: flow.SignIn) -> HttpResponse:
 @require_GET
 def login(request: HttpRequest) -> HttpResponse:
     """Send the browser to the only protocol, or show one button per protocol."""
-    state = rpkit_state()
-    target = quote(flow.safe_next(request.GET.get("next")))
-    protocols = state.protocols
-    if len(protocols) == 1:
-        return _Redirect(state.path(f"/auth/login/{protocols[0]}?next={target}"), 303)
-    if not protocols:
+    choice = flow.login_choice(rpkit_state(), request.GET.get("next"))
+    if isinstance(choice, str):
+        return _Redirect(choice, 303)
+    if not choice.protocols:
         message = "No identity provider is set up."
         return error_response(request, 404, "Sign-in is not configured", message)
-    urls = {p: state.path(f"/auth/login/{p}?next={target}") for p in protocols}
-    context = {"protocols": protocols, "login_urls": urls, "labels": _LABELS}
-    return HttpResponse(render(request, "rpkit/chooser.html", context))
+    return HttpResponse(render(request, "rpkit/chooser.html", choice.context()))
 
 
 @require_GET
@@ -138,14 +143,19 @@ def oidc_backchannel_logout(request: HttpRequest) -> HttpResponse:
     try:
         flow.backchannel_logout(rpkit_state(), request.POST.get("logout_token"))
     except RpkitError as err:
-        cid = correlation_id(request)
-        log.warning("rpkit: back-channel logout refused (%s) correlation_id=%s", err.code, cid)
-        status = 503 if isinstance(err, ProviderError) else 400
-        answer = JsonResponse({"error": "invalid_request", "correlation_id": cid}, status=status)
+        status, body = flow.backchannel_refusal(err, correlation_id(request))
+        answer = JsonResponse(body, status=status)
     else:
         answer = HttpResponse(status=200)
     answer["Cache-Control"] = "no-store"
     return answer
+
+
+@require_GET
+def oidc_frontchannel_logout(request: HttpRequest) -> HttpResponse:
+    """OIDC Front-Channel Logout 1.0 §2: end the sessions of the provider session ``sid``
+    (no cookies needed; only the provider may frame the page)."""
+    return _send(request, flow.frontchannel_logout(rpkit_state(), _fields(request.GET)))
 
 
 @require_GET
@@ -155,7 +165,7 @@ def login_saml(request: HttpRequest) -> HttpResponse:
     state = rpkit_state()
     browser = request.COOKIES.get(BROWSER_COOKIE)
     start = flow.start_saml_login(state, request.GET.get("next"), browser)
-    response = _send(start.outgoing)
+    response = _send(request, start.outgoing)
     cookie = start.cookie
     if state.settings.secure_cookies:
         response.set_cookie(
@@ -206,10 +216,9 @@ def saml_slo(request: HttpRequest) -> HttpResponse:
         form=form,
         current=current_session(request),
     )
-    response = _send(outcome.outgoing)
+    response = _send(request, outcome.outgoing)
     if outcome.end_browser_session:
-        clear_cookie(response, state.session_cookie)
-        request.rpkit_session = None  # type: ignore[attr-defined]
+        leave(request, response)
     return response
 
 
@@ -225,9 +234,8 @@ def logout(request: HttpRequest) -> HttpResponse:
     if not record.check_csrf(token):
         message = "The sign-out form was not sent by this app (missing or wrong CSRF token)."
         return error_response(request, 403, "Sign-out refused", message, code="csrf")
-    response = _send(flow.logout(state, record))
-    clear_cookie(response, state.session_cookie)
-    request.rpkit_session = None  # type: ignore[attr-defined]
+    response = _send(request, flow.logout(state, record))
+    leave(request, response)
     return response
 
 

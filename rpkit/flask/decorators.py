@@ -13,8 +13,9 @@ from urllib.parse import quote
 
 from flask import g, redirect, request
 
-from ..errors import ProviderError, RpkitError
+from ..errors import RpkitError
 from ..oidc import AccessToken
+from ..web.pages import BEARER_CHALLENGE, TOKEN_REQUIRED, bearer_refusal, bearer_token
 from .extension import BEARER_VIEW_MARK, current_identity, rpkit_state
 from .web import error_response, is_api_request, response_for_error, safe_next
 
@@ -103,39 +104,22 @@ def bearer_required(*scopes: str) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+            token = bearer_token(request.headers.get("Authorization", ""))
+            if token is None:
+                refusal = TOKEN_REQUIRED
                 answer = error_response(
-                    401,
-                    "Token required",
-                    "Send a bearer access token.",
-                    code="invalid_request",
-                    as_json=True,
+                    refusal.status, refusal.title, refusal.message, code=refusal.code, as_json=True
                 )
-                answer.headers["WWW-Authenticate"] = 'Bearer realm="rpkit"'
+                answer.headers["WWW-Authenticate"] = BEARER_CHALLENGE
                 return answer
             client = rpkit_state().require_oidc()
             try:
-                g.rpkit_access_token = client.validate_access_token(
-                    token.strip(), required_scopes=scopes
-                )
-            except ProviderError as err:
-                return response_for_error(err, as_json=True)
+                g.rpkit_access_token = client.validate_access_token(token, required_scopes=scopes)
             except RpkitError as err:
                 answer = response_for_error(err, as_json=True)
-                reason = getattr(err, "reason", "")
-                if reason == "scope":
-                    answer.status_code = 403
-                    answer.headers["WWW-Authenticate"] = (
-                        f'Bearer realm="rpkit", error="insufficient_scope", '
-                        f'scope="{" ".join(scopes)}"'
-                    )
-                else:
-                    answer.status_code = 401
-                    answer.headers["WWW-Authenticate"] = (
-                        'Bearer realm="rpkit", error="invalid_token"'
-                    )
+                challenge = bearer_refusal(err, scopes)
+                if challenge is not None:
+                    answer.status_code, answer.headers["WWW-Authenticate"] = challenge
                 return answer
             return view(*args, **kwargs)
 

@@ -5,24 +5,23 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
-from ..errors import ConfigurationError, RpkitError
+from ..errors import RpkitError
 from ..identity import CrewIdentity
-from ..oidc import OidcClient
-from ..web.sessions import NewSession, ServerSession, SessionStore
+from ..web import flow
+from ..web.flow import WebState
+from ..web.pages import security_headers
+from ..web.sessions import NewSession, ServerSession
 from ..web.settings import Settings
 from .web import correlation_id, response_for_error
-
-if TYPE_CHECKING:
-    from ..saml import ServiceProvider
 
 __all__ = ["Rpkit", "RpkitState", "current_identity", "current_session", "rpkit_state"]
 
 EXTENSION_KEY = "rpkit"
-SIGNED_OUT_COOKIE = "rpkit_signed_out"
+SIGNED_OUT_COOKIE = flow.SIGNED_OUT_COOKIE
 
 log = logging.getLogger("rpkit.flask")
 # Set by ``bearer_required`` on the views it wraps (``functools.wraps`` carries it through
@@ -30,97 +29,13 @@ log = logging.getLogger("rpkit.flask")
 BEARER_VIEW_MARK = "rpkit_bearer_scopes"
 
 
-class RpkitState:
-    """Per-app state: settings, the shared store, the protocol clients and the sessions.
+class RpkitState(WebState):
+    """Per-app state: settings, the shared store, the protocol clients and the sessions
+    (:class:`rpkit.web.flow.WebState`), plus the cookies of a Flask response.
 
     Nothing here talks to an identity provider when it is built: discovery and SAML
     metadata are fetched at the first login, so the app starts while Dualog is unreachable.
     """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.sessions = SessionStore(settings.store, lifetime=settings.session_lifetime)
-        self.oidc: OidcClient | None = (
-            OidcClient(settings.oidc, store=settings.store) if settings.oidc else None
-        )
-        self.saml: ServiceProvider | None = None
-        if settings.saml is not None:
-            from ..saml import ServiceProvider
-
-            self.saml = ServiceProvider(settings.saml, store=settings.store)
-        secure = settings.secure_cookies
-        # __Host- binds the cookie to this exact origin (no Domain, Path=/, Secure).
-        self.session_cookie = (
-            "__Host-rpkit_session" if secure and not settings.path_prefix else "rpkit_session"
-        )
-
-    @property
-    def protocols(self) -> tuple[str, ...]:
-        """The configured protocols, in the order buttons are shown."""
-        return tuple(
-            name for name, on in (("oidc", self.oidc), ("saml", self.saml)) if on is not None
-        )
-
-    def providers(self) -> dict[str, str]:
-        """Which identity provider each configured protocol signs in with.
-
-        ``{"oidc": <issuer>, "saml": <IdP metadata URL or file>}``, for start-up logs.
-        """
-        found: dict[str, str] = {}
-        if self.settings.oidc is not None:
-            found["oidc"] = self.settings.oidc.issuer
-        if self.settings.saml is not None:
-            saml = self.settings.saml
-            found["saml"] = str(saml.idp_metadata_url or saml.idp_metadata_file)
-        return found
-
-    def require_oidc(self) -> OidcClient:
-        if self.oidc is None:
-            raise ConfigurationError("Sign-in with OpenID Connect is not configured for this app.")
-        return self.oidc
-
-    def check_bearer_configuration(self) -> None:
-        """Raise ``ConfigurationError`` if bearer tokens could not be checked.
-
-        With OIDC configured, the API audience or the allowed clients must be set (or
-        ``allow_any_audience``). Without OIDC a bearer view answers 404 per request, as
-        every OIDC route does, so an app may serve SAML alone.
-        """
-        if self.oidc is not None:
-            self.oidc.expected_access_token(self.oidc.config.issuer)
-
-    def require_saml(self) -> ServiceProvider:
-        if self.saml is None:
-            raise ConfigurationError("Sign-in with SAML is not configured for this app.")
-        return self.saml
-
-    def set_cookie(
-        self,
-        response: Response,
-        name: str,
-        value: str,
-        *,
-        path: str = "/",
-        max_age: int | None = None,
-        cross_site_post: bool = False,
-    ) -> None:
-        """Set an HttpOnly cookie, ``SameSite=Lax`` unless it must ride a cross-site POST.
-
-        ``cross_site_post``: the IdP's auto-posted form (OIDC ``form_post``) is a
-        cross-site POST, which carries only ``SameSite=None; Secure`` cookies. Over plain
-        http (the loopback demo) browsers drop such cookies, and the IdP and the app share
-        the loopback site anyway, so Lax is kept there.
-        """
-        secure = self.settings.secure_cookies
-        response.set_cookie(
-            name,
-            value,
-            path=path,
-            max_age=max_age,
-            secure=secure,
-            httponly=True,
-            samesite="None" if cross_site_post and secure else "Lax",
-        )
 
     def clear_cookie(self, response: Response, name: str, *, path: str = "/") -> None:
         response.delete_cookie(
@@ -153,11 +68,23 @@ class RpkitState:
         return self.begin_session(response, new)
 
     def end_session(self, response: Response, record: ServerSession | None) -> None:
+        """End ``record`` (if any) and sign this browser out."""
         if record is not None:
             self.sessions.end(record)
-            # A one-time notice for the page the browser comes back to (after the IdP's
-            # logout round trip, whatever URL that is): "you have signed out".
-            self.set_cookie(response, SIGNED_OUT_COOKIE, "1", max_age=600)
+            self.leave(response)
+        else:
+            self.clear_cookie(response, self.session_cookie)
+            g.rpkit_session = None
+
+    def leave(self, response: Response) -> None:
+        """The browser's session has ended: clear its cookie and leave the one-time
+        signed-out notice for the page it comes back to."""
+        self.set_cookie(
+            response,
+            SIGNED_OUT_COOKIE,
+            "1",
+            max_age=int(flow.SIGNED_OUT_NOTICE.total_seconds()),
+        )
         self.clear_cookie(response, self.session_cookie)
         g.rpkit_session = None
 
@@ -285,16 +212,13 @@ def _clear_signed_out_notice(response: Response) -> Response:
 
 
 def _security_headers(response: Response) -> Response:
-    # Signed-in pages and the auth routes must not be cached by shared proxies; the
-    # callback URL carries a code, so it must not leak through Referer to other sites.
-    # A session cookie, not a store lookup: this runs after error pages too, and must
-    # not fail when the store is down.
-    if request.path.startswith("/auth/") or rpkit_state().session_cookie in request.cookies:
-        response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    if "frame-ancestors" not in response.headers.get("Content-Security-Policy", ""):
-        # The front-channel logout page sets its own frame-ancestors (the provider).
-        response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("X-Correlation-ID", correlation_id())
+    # A session cookie, not a store lookup: this runs after error pages too, and must not
+    # fail when the store is down.
+    no_store = request.path.startswith("/auth/") or rpkit_state().session_cookie in request.cookies
+    for name, value in security_headers(
+        response.headers.get("Content-Security-Policy", ""),
+        no_store=no_store,
+        correlation_id=correlation_id(),
+    ).items():
+        response.headers.setdefault(name, value)
     return response

@@ -15,10 +15,10 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from ..errors import ConfigurationError, ProviderError, RpkitError
+from ..errors import RpkitError
 from ..identity import CrewIdentity
 from ..oidc import AccessToken
-from ..web.pages import safe_next
+from ..web.pages import BEARER_CHALLENGE, TOKEN_REQUIRED, bearer_refusal, bearer_token, safe_next
 from .extension import Rpkit, RpkitAnswer, offload
 
 __all__ = ["current_identity", "require_bearer", "require_login", "require_rank", "rpkit_of"]
@@ -109,37 +109,25 @@ def require_bearer(*scopes: str) -> Callable[[Request], Awaitable[AccessToken]]:
 
     async def bearer_dependency(request: Request) -> AccessToken:
         rpkit = rpkit_of(request)
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(request.headers.get("authorization", ""))
+        if token is None:
+            refusal = TOKEN_REQUIRED
             answer = rpkit.error_response(
-                request,
-                401,
-                "Token required",
-                "Send a bearer access token.",
-                code="invalid_request",
+                request, refusal.status, refusal.title, refusal.message, code=refusal.code,
                 as_json=True,
-            )
-            answer.headers["WWW-Authenticate"] = 'Bearer realm="rpkit"'
+            )  # fmt: skip
+            answer.headers["WWW-Authenticate"] = BEARER_CHALLENGE
             raise RpkitAnswer(answer)
         client = rpkit.state.require_oidc()
         try:
             return await offload(
-                lambda: client.validate_access_token(token.strip(), required_scopes=scopes)
+                lambda: client.validate_access_token(token, required_scopes=scopes)
             )
-        except ProviderError as err:
-            raise RpkitAnswer(rpkit.response_for_error(request, err, as_json=True)) from err
         except RpkitError as err:
             answer = rpkit.response_for_error(request, err, as_json=True)
-            if getattr(err, "reason", "") == "scope":
-                answer.status_code = 403
-                answer.headers["WWW-Authenticate"] = (
-                    f'Bearer realm="rpkit", error="insufficient_scope", scope="{" ".join(scopes)}"'
-                )
-            else:
-                answer.status_code = 401
-                answer.headers["WWW-Authenticate"] = 'Bearer realm="rpkit", error="invalid_token"'
-            if isinstance(err, ConfigurationError):
-                answer.status_code = 401
+            challenge = bearer_refusal(err, scopes)
+            if challenge is not None:
+                answer.status_code, answer.headers["WWW-Authenticate"] = challenge
             raise RpkitAnswer(answer) from err
 
     return bearer_dependency

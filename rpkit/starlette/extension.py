@@ -22,8 +22,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import RpkitError
 from ..identity import CrewIdentity
+from ..web import flow
 from ..web.flow import WebState
-from ..web.pages import TEMPLATES, error_body, plain_error_page, refusal, wants_json
+from ..web.pages import (
+    TEMPLATES,
+    error_body,
+    plain_error_page,
+    refusal,
+    security_headers,
+    wants_json,
+)
 from ..web.sessions import ServerSession
 from ..web.settings import Settings
 
@@ -97,33 +105,34 @@ class Rpkit:
         record = await self.session(request)
         return record.identity if record is not None else None
 
-    def set_cookie(
-        self,
-        response: Response,
-        name: str,
-        value: str,
-        *,
-        path: str = "/",
-        max_age: int | None = None,
-        cross_site_post: bool = False,
-    ) -> None:
-        """An HttpOnly cookie, ``SameSite=Lax`` unless it must ride a cross-site POST
-        (OIDC ``form_post`` over https)."""
-        secure = self.state.settings.secure_cookies
-        response.set_cookie(
-            name,
-            value,
-            path=path,
-            max_age=max_age,
-            secure=secure,
-            httponly=True,
-            samesite="none" if cross_site_post and secure else "lax",
-        )
+    def set_cookie(self, response: Response, name: str, value: str, **options: Any) -> None:
+        """Set an rpkit cookie: :meth:`rpkit.web.flow.WebState.set_cookie`."""
+        self.state.set_cookie(response, name, value, **options)
 
     def clear_cookie(self, response: Response, name: str, *, path: str = "/") -> None:
         response.delete_cookie(
             name, path=path, secure=self.state.settings.secure_cookies, httponly=True
         )
+
+    def leave(self, request: Request, response: Response) -> None:
+        """The browser's session has ended: clear its cookie and leave the one-time
+        signed-out notice for the page it comes back to."""
+        self.set_cookie(
+            response,
+            flow.SIGNED_OUT_COOKIE,
+            "1",
+            max_age=int(flow.SIGNED_OUT_NOTICE.total_seconds()),
+        )
+        self.clear_cookie(response, self.state.session_cookie)
+        request.state.rpkit_session = None
+
+    def signed_out(self, request: Request, record: ServerSession | None) -> bool:
+        """Whether this browser has just signed out (shown once: the notice cookie is then
+        cleared). For a "You have signed out" line on the page logout returns to."""
+        if request.cookies.get(flow.SIGNED_OUT_COOKIE) != "1" or record is not None:
+            return False
+        request.state.rpkit_signed_out_shown = True
+        return True
 
     # -- pages -------------------------------------------------------------------------
 
@@ -132,19 +141,22 @@ class Rpkit:
     ) -> str:
         """Render ``template`` with the globals rpkit's pages and the app's layout use."""
         record = await self.session(request)
-        return self.render_loaded(record, template, **context)
+        return self.render_loaded(request, record, template, **context)
 
     def render_loaded(
-        self, record: ServerSession | None, template: str | jinja2.Template, **context: Any
+        self,
+        request: Request,
+        record: ServerSession | None,
+        template: str | jinja2.Template,
+        **context: Any,
     ) -> str:
+        """Render with a session already loaded (or None); never goes to the store."""
         values = {
             "rpkit_identity": lambda: record.identity if record else None,
             "rpkit_csrf_token": lambda: record.csrf_token if record else "",
             "rpkit_protocols": lambda: self.state.protocols,
             "rpkit_url": self.state.path,
-            # The Flask layer's one-time "you have signed out" notice is not carried here
-            # yet; the global exists so that templates shared by both apps render.
-            "rpkit_signed_out": lambda: False,
+            "rpkit_signed_out": lambda: self.signed_out(request, record),
             **context,
         }
         if isinstance(template, str):
@@ -189,6 +201,7 @@ class Rpkit:
             record = None
         try:
             return self.render_loaded(
+                request,
                 record,
                 "rpkit/error.html",
                 status=status,
@@ -226,11 +239,15 @@ def is_api_request(request: Request) -> bool:
 
 
 class SecurityHeaders:
-    """Security headers on every answer, ``no-store`` on the auth routes and signed-in pages."""
+    """Security headers on every answer, ``no-store`` on the auth routes and signed-in
+    pages; clears the signed-out notice once a page has shown it."""
 
     def __init__(self, app: ASGIApp, rpkit: Rpkit) -> None:
         self.app = app
         self.rpkit = rpkit
+        cleared = Response()
+        rpkit.clear_cookie(cleared, flow.SIGNED_OUT_COOKIE)
+        self._clear_notice = [(k, v) for k, v in cleared.raw_headers if k == b"set-cookie"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -242,18 +259,20 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                present = {k.lower() for k, _ in headers}
+                present = {k.decode("latin-1").lower(): v for k, v in headers}
                 signed_in = isinstance(state.get("rpkit_session"), ServerSession)
-                cid = state.get("rpkit_correlation_id") or uuid.uuid4().hex
-                extra = {
-                    b"referrer-policy": b"same-origin",
-                    b"x-content-type-options": b"nosniff",
-                    b"x-frame-options": b"DENY",
-                    b"x-correlation-id": str(cid).encode(),
-                }
-                if auth_path or signed_in:
-                    extra[b"cache-control"] = b"no-store"
-                headers += [(k, v) for k, v in extra.items() if k not in present]
+                extra = security_headers(
+                    present.get("content-security-policy", b"").decode("latin-1"),
+                    no_store=auth_path or signed_in,
+                    correlation_id=str(state.get("rpkit_correlation_id") or uuid.uuid4().hex),
+                )
+                headers += [
+                    (k.lower().encode(), v.encode())
+                    for k, v in extra.items()
+                    if k.lower() not in present
+                ]
+                if state.get("rpkit_signed_out_shown"):
+                    headers += self._clear_notice
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -1,6 +1,7 @@
 """The routes, the same public contract as the Flask blueprint: ``GET /auth/login?next=``,
 ``GET /auth/login/oidc?next=``, ``GET|POST /auth/oidc/callback``,
-``POST /auth/oidc/backchannel-logout``, ``GET /auth/login/saml?next=``,
+``POST /auth/oidc/backchannel-logout``, ``GET /auth/oidc/frontchannel-logout?iss=&sid=``,
+``GET /auth/login/saml?next=``,
 ``POST /auth/saml/acs``, ``GET /auth/saml/metadata``, ``GET|POST /auth/saml/slo``,
 ``POST /auth/logout``.
 """
@@ -9,13 +10,12 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..errors import ProviderError, RpkitError
+from ..errors import RpkitError
 from ..web import flow
 from .extension import Rpkit, correlation_id, offload
 
@@ -27,10 +27,19 @@ __all__ = ["routes"]
 log = logging.getLogger("rpkit.starlette")
 
 
-def _send(outgoing: flow.Outgoing) -> Response:
+def _send(rpkit: Rpkit, request: Request, outgoing: flow.Outgoing) -> Response:
+    response: Response
+    if (page := outgoing.page) is not None:
+        return rpkit.error_response(
+            request, page.status, page.title, page.message, code=page.code, as_json=False
+        )
     if outgoing.location is not None:
-        return RedirectResponse(outgoing.location, status_code=outgoing.status)
-    return HTMLResponse(outgoing.html or "", status_code=outgoing.status)
+        response = RedirectResponse(outgoing.location, status_code=outgoing.status)
+    else:
+        response = HTMLResponse(outgoing.html or "", status_code=outgoing.status)
+    for name, value in outgoing.headers:
+        response.headers[name] = value
+    return response
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -52,21 +61,14 @@ def routes(rpkit: Rpkit) -> list[Route]:
 
     async def login(request: Request) -> Response:
         """Send the browser to the only protocol, or show one button per protocol."""
-        target = flow.safe_next(request.query_params.get("next"))
-        protocols = state.protocols
-        if len(protocols) == 1:
-            return RedirectResponse(
-                state.path(f"/auth/login/{protocols[0]}?next={quote(target)}"), 303
-            )
-        if not protocols:
+        choice = flow.login_choice(state, request.query_params.get("next"))
+        if isinstance(choice, str):
+            return RedirectResponse(choice, 303)
+        if not choice.protocols:
             return rpkit.error_response(
                 request, 404, "Sign-in is not configured", "No identity provider is set up."
             )
-        labels = {"oidc": "Sign in with Dualog (OIDC)", "saml": "Sign in with Dualog (SAML)"}
-        urls = {p: state.path(f"/auth/login/{p}?next={quote(target)}") for p in protocols}
-        html = await rpkit.render(
-            request, "rpkit/chooser.html", protocols=protocols, login_urls=urls, labels=labels
-        )
+        html = await rpkit.render(request, "rpkit/chooser.html", **choice.context())
         return HTMLResponse(html)
 
     async def login_oidc(request: Request) -> Response:
@@ -112,14 +114,13 @@ def routes(rpkit: Rpkit) -> list[Route]:
         try:
             await offload(flow.backchannel_logout, state, token)
         except RpkitError as err:
-            cid = correlation_id(request)
-            log.warning("rpkit: back-channel logout refused (%s) correlation_id=%s", err.code, cid)
-            return JSONResponse(
-                {"error": "invalid_request", "correlation_id": cid},
-                status_code=503 if isinstance(err, ProviderError) else 400,
-                headers={"Cache-Control": "no-store"},
-            )
+            status, body = flow.backchannel_refusal(err, correlation_id(request))
+            return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
         return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
+    async def oidc_frontchannel_logout(request: Request) -> Response:
+        params = dict(request.query_params)
+        return _send(rpkit, request, await offload(flow.frontchannel_logout, state, params))
 
     async def login_saml(request: Request) -> Response:
         from ..saml import BROWSER_COOKIE
@@ -130,7 +131,7 @@ def routes(rpkit: Rpkit) -> list[Route]:
             request.query_params.get("next"),
             request.cookies.get(BROWSER_COOKIE),
         )
-        response = _send(start.outgoing)
+        response = _send(rpkit, request, start.outgoing)
         cookie = start.cookie
         if state.settings.secure_cookies:
             response.headers.append("Set-Cookie", cookie.header_value())
@@ -178,10 +179,9 @@ def routes(rpkit: Rpkit) -> list[Route]:
                 current=current,
             )
         )
-        response = _send(outcome.outgoing)
+        response = _send(rpkit, request, outcome.outgoing)
         if outcome.end_browser_session:
-            rpkit.clear_cookie(response, state.session_cookie)
-            request.state.rpkit_session = None
+            rpkit.leave(request, response)
         return response
 
     async def logout(request: Request) -> Response:
@@ -200,9 +200,8 @@ def routes(rpkit: Rpkit) -> list[Route]:
                 code="csrf",
             )
         outgoing = await offload(flow.logout, state, record)
-        response = _send(outgoing)
-        rpkit.clear_cookie(response, state.session_cookie)
-        request.state.rpkit_session = None
+        response = _send(rpkit, request, outgoing)
+        rpkit.leave(request, response)
         return response
 
     handlers: list[tuple[str, Any, list[str]]] = [
@@ -210,6 +209,7 @@ def routes(rpkit: Rpkit) -> list[Route]:
         ("/auth/login/oidc", login_oidc, ["GET"]),
         ("/auth/oidc/callback", oidc_callback, ["GET", "POST"]),
         ("/auth/oidc/backchannel-logout", oidc_backchannel_logout, ["POST"]),
+        ("/auth/oidc/frontchannel-logout", oidc_frontchannel_logout, ["GET"]),
         ("/auth/login/saml", login_saml, ["GET"]),
         ("/auth/saml/acs", saml_acs, ["POST"]),
         ("/auth/saml/metadata", saml_metadata, ["GET"]),

@@ -6,8 +6,8 @@ form to auto-post, cookies to set or clear. Nothing here touches a framework's r
 response objects, and every step is synchronous (the protocol cores and the store are), so
 an async adapter runs each step in a worker thread.
 
-The Flask blueprint (``rpkit.flask.views``) still carries its own copy of these steps; the
-rules are the same and the shared contract tests run both.
+Every adapter (Flask, Starlette, Django) runs these same steps, so a rule changes in one
+place; the shared contract tests in ``tests/frameworks`` run each app against them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, urlsplit
 
 from ..errors import (
     CallbackError,
@@ -30,12 +31,13 @@ from ..errors import (
     ProviderError,
     RpkitError,
     SamlResponseError,
+    StoreUnavailableError,
     TokenError,
 )
 from ..identity import CrewIdentity
 from ..oidc import OidcClient
 from ..store import Batch
-from .pages import describe, safe_next, setting_to_check
+from .pages import Refusal, describe, safe_next, setting_to_check
 from .sessions import NewSession, ServerSession, SessionStore, sid_index, sub_index
 from .settings import Settings
 
@@ -43,15 +45,22 @@ if TYPE_CHECKING:
     from ..saml import ServiceProvider
 
 __all__ = [
+    "LOCAL_LOGOUT_TITLE",
     "OIDC_BROWSER_COOKIE",
+    "SIGNED_OUT_COOKIE",
+    "SIGNED_OUT_NOTICE",
+    "Choice",
     "Outgoing",
     "SignIn",
     "SloOutcome",
     "WebState",
     "backchannel_logout",
+    "backchannel_refusal",
     "describe",
     "finish_oidc_login",
     "finish_saml_login",
+    "frontchannel_logout",
+    "login_choice",
     "logout",
     "safe_next",
     "saml_single_logout",
@@ -62,8 +71,16 @@ __all__ = [
 log = logging.getLogger("rpkit.web")
 
 OIDC_BROWSER_COOKIE = "rpkit_oidc"
-_PENDING_OIDC = "web:oidc:"
+# One key prefix for every framework, so a login started on one process finishes on any
+# other that shares the store. It is the Flask extension's historic prefix: logins in
+# flight while a Flask deployment upgrades still finish.
+_PENDING_OIDC = "flask:oidc:"
 PENDING_TTL = timedelta(minutes=15)
+# A one-time "you have signed out" notice for the page the browser comes back to (after
+# the IdP's logout round trip, whatever URL that is); shown once, then cleared.
+SIGNED_OUT_COOKIE = "rpkit_signed_out"
+SIGNED_OUT_NOTICE = timedelta(minutes=10)
+LOCAL_LOGOUT_TITLE = "Signed out of this app"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
@@ -102,6 +119,33 @@ class WebState:
             name for name, on in (("oidc", self.oidc), ("saml", self.saml)) if on is not None
         )
 
+    def providers(self) -> dict[str, str]:
+        """Which identity provider each configured protocol signs in with.
+
+        ``{"oidc": <issuer>, "saml": <IdP metadata URL or file>}``, for start-up logs.
+        """
+        found: dict[str, str] = {}
+        if self.settings.oidc is not None:
+            found["oidc"] = self.settings.oidc.issuer
+        if self.settings.saml is not None:
+            saml = self.settings.saml
+            found["saml"] = str(saml.idp_metadata_url or saml.idp_metadata_file)
+        return found
+
+    def cookie_flags(self, *, cross_site_post: bool = False) -> dict[str, Any]:
+        """The flags of every rpkit cookie, as keyword arguments of each framework's
+        ``set_cookie``: HttpOnly, ``Secure`` off loopback http, and ``SameSite=Lax`` unless
+        it must ride a cross-site POST.
+
+        ``cross_site_post``: the IdP's auto-posted form (OIDC ``form_post``) is a
+        cross-site POST, which carries only ``SameSite=None; Secure`` cookies. Over plain
+        http (the loopback demo) browsers drop such cookies, and the IdP and the app share
+        the loopback site anyway, so Lax is kept there.
+        """
+        secure = self.settings.secure_cookies
+        samesite = "None" if cross_site_post and secure else "Lax"
+        return {"secure": secure, "httponly": True, "samesite": samesite}
+
     def path(self, path: str) -> str:
         return self.settings.path_prefix + path
 
@@ -115,25 +159,71 @@ class WebState:
             raise ConfigurationError("Sign-in with SAML is not configured for this app.")
         return self.saml
 
+    def set_cookie(
+        self,
+        response: Any,
+        name: str,
+        value: str,
+        *,
+        path: str = "/",
+        max_age: int | None = None,
+        cross_site_post: bool = False,
+    ) -> None:
+        """Set an rpkit cookie on any framework's response (Flask, Starlette and Django
+        responses share ``set_cookie``'s keywords); flags: :meth:`cookie_flags`."""
+        flags = self.cookie_flags(cross_site_post=cross_site_post)
+        response.set_cookie(name, value, path=path, max_age=max_age, **flags)
+
     def check_bearer_configuration(self) -> None:
-        """Raise ``ConfigurationError`` if bearer tokens could not be checked."""
+        """Raise ``ConfigurationError`` if bearer tokens could not be checked.
+
+        With OIDC configured, the API audience or the allowed clients must be set (or
+        ``allow_any_audience``). Without OIDC a bearer view answers 404 per request, as
+        every OIDC route does, so an app may serve SAML alone.
+        """
         if self.oidc is not None:
             self.oidc.expected_access_token(self.oidc.config.issuer)
 
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """What to send the browser: a redirect (``location``) or a page (``html``)."""
+    """What to send the browser: a redirect (``location``), a page (``html``), or a page of
+    the app's layout (``page``: a logout that ended the session here only says so)."""
 
     location: str | None = None
     status: int = 303
     html: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    page: Refusal | None = None
 
 
 def _send_saml(message: Any) -> Outgoing:
     if message.binding == "redirect" and message.url:
         return Outgoing(location=message.url, status=302)
     return Outgoing(html=message.form_html(), status=200)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The sign-in chooser: one button per configured protocol."""
+
+    protocols: tuple[str, ...]
+    login_urls: dict[str, str]
+
+    def context(self) -> dict[str, Any]:
+        """The values of the ``rpkit/chooser.html`` template."""
+        labels = {"oidc": "Sign in with Dualog (OIDC)", "saml": "Sign in with Dualog (SAML)"}
+        return {"protocols": self.protocols, "login_urls": self.login_urls, "labels": labels}
+
+
+def login_choice(state: WebState, next_value: str | None) -> str | Choice:
+    """``GET /auth/login``: the one protocol's login URL, or the chooser (no protocol:
+    a chooser without buttons, which the adapter answers 404)."""
+    target = quote(safe_next(next_value))
+    urls = {p: state.path(f"/auth/login/{p}?next={target}") for p in state.protocols}
+    if len(urls) == 1:
+        return next(iter(urls.values()))
+    return Choice(state.protocols, urls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +308,42 @@ def backchannel_logout(state: WebState, logout_token: str | None) -> int:
         ended += state.sessions.end_by_index(*sub_index("oidc", logout_.issuer, logout_.subject))
     log.info("rpkit: back-channel logout ended %d session(s)", ended)
     return ended
+
+
+def backchannel_refusal(err: RpkitError, correlation_id: str) -> tuple[int, dict[str, str]]:
+    """Log a refused back-channel logout; its status and JSON body. 503 when the provider's
+    keys or the app's store could not be reached (the provider retries later), else 400
+    (§2.8: the token was refused)."""
+    log.warning(
+        "rpkit: back-channel logout refused (%s) correlation_id=%s", err.code, correlation_id
+    )
+    status = 503 if isinstance(err, ProviderError | StoreUnavailableError) else 400
+    return status, {"error": "invalid_request", "correlation_id": correlation_id}
+
+
+def frontchannel_logout(state: WebState, params: Mapping[str, str]) -> Outgoing:
+    """OIDC Front-Channel Logout 1.0 §2: end the sessions of the provider session ``sid``.
+
+    Loaded by the provider in a hidden iframe, usually without this app's cookies, so the
+    session is found by ``(iss, sid)`` alone; ``iss`` must be the configured issuer.
+    """
+    client = state.require_oidc()
+    sid = client.validate_frontchannel_logout(params)
+    ended = state.sessions.end_by_index(*sid_index(client.config.issuer, sid))
+    log.info("rpkit: front-channel logout ended %d session(s)", ended)
+    issuer = urlsplit(client.config.issuer)
+    return Outgoing(
+        status=200,
+        html=(
+            "<!doctype html><html lang=en><head><meta charset=utf-8><title>Signed out</title>"
+            "</head><body>Signed out.</body></html>"
+        ),
+        headers=(
+            ("Cache-Control", "no-store"),
+            # Only the provider may frame this page (it renders it in an iframe).
+            ("Content-Security-Policy", f"frame-ancestors {issuer.scheme}://{issuer.netloc}"),
+        ),
+    )
 
 
 # -- SAML ------------------------------------------------------------------------------
@@ -352,35 +478,58 @@ def saml_single_logout(
 def logout(state: WebState, record: ServerSession) -> Outgoing:
     """End ``record`` here, then send the browser to log out at the IdP it came from.
 
-    The caller has checked the CSRF token. A provider that cannot be reached makes the
-    logout local only: the session here ends either way.
+    The caller has checked the CSRF token. When the IdP cannot be told (no ID token to show
+    it, provider unreachable) the logout is local only and the page says so; the session
+    here ends either way.
     """
-    home = state.path("/")
     try:
         if record.protocol == "oidc":
-            client = state.require_oidc()
-            try:
-                url = client.end_session_url(
-                    id_token_hint=record.protocol_data.get("id_token"),
-                    post_logout_redirect_uri=client.config.post_logout_redirect_uri
-                    or state.settings.url("/"),
-                )
-            except (MetadataError, ProviderError) as err:
-                log.warning("rpkit: OIDC logout is local only (%s)", err.code)
-                return Outgoing(location=home)
-            return Outgoing(location=url)
-        from ..saml import SamlSession
-
-        sp = state.require_saml()
-        try:
-            outgoing = sp.start_logout(
-                SamlSession(**record.protocol_data["saml_session"]), return_to=home
-            )
-        except (ProviderError, KeyError, TypeError) as err:
-            log.warning("rpkit: SAML logout is local only (%s)", type(err).__name__)
-            return Outgoing(location=home)
-        if outgoing.message is None:
-            return Outgoing(location=home)
-        return _send_saml(outgoing.message)
+            return _logout_oidc(state, record)
+        return _logout_saml(state, record)
     finally:
         state.sessions.end(record)
+
+
+def _logout_oidc(state: WebState, record: ServerSession) -> Outgoing:
+    client = state.require_oidc()
+    id_token = record.protocol_data.get("id_token")
+    if not id_token:
+        # IdentityServer follows post_logout_redirect_uri only with an id_token_hint
+        # (expired or not): without one the user would be stranded at Dualog's page.
+        log.warning("rpkit: OIDC logout is local only (the session kept no ID token)")
+        return _logged_out_locally(
+            "This session kept no ID token to show Dualog, so your Dualog sign-in may "
+            "still be active. Sign out at Dualog too on a shared computer."
+        )
+    try:
+        url = client.end_session_url(
+            id_token_hint=id_token,
+            post_logout_redirect_uri=client.config.post_logout_redirect_uri
+            or state.settings.url("/"),
+        )
+    except (MetadataError, ProviderError) as err:
+        log.warning("rpkit: OIDC logout is local only (%s)", err.code)
+        return _logged_out_locally(
+            "Dualog could not be reached to end your sign-in there; it may still be active."
+        )
+    return Outgoing(location=url)
+
+
+def _logged_out_locally(message: str) -> Outgoing:
+    return Outgoing(page=Refusal(200, LOCAL_LOGOUT_TITLE, message, "logged_out_locally"))
+
+
+def _logout_saml(state: WebState, record: ServerSession) -> Outgoing:
+    from ..saml import SamlSession
+
+    home = state.path("/")
+    sp = state.require_saml()
+    try:
+        session = SamlSession(**record.protocol_data["saml_session"])
+        outgoing = sp.start_logout(session, return_to=home)
+    except (ProviderError, KeyError, TypeError) as err:
+        log.warning("rpkit: SAML logout is local only (%s)", type(err).__name__)
+        return Outgoing(location=home)
+    if outgoing.message is None:
+        return Outgoing(location=home)
+    return _send_saml(outgoing.message)

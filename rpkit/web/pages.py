@@ -35,14 +35,19 @@ from ..errors import (
 from ..oauth.errors import setting_to_check as oauth_setting
 
 __all__ = [
+    "BEARER_CHALLENGE",
     "TEMPLATES",
+    "TOKEN_REQUIRED",
     "Headers",
     "Refusal",
+    "bearer_refusal",
+    "bearer_token",
     "describe",
     "error_body",
     "plain_error_page",
     "refusal",
     "safe_next",
+    "security_headers",
     "setting_to_check",
     "wants_json",
 ]
@@ -275,9 +280,52 @@ def refusal(exc: RpkitError, correlation_id: str, log: logging.Logger) -> Refusa
     return Refusal(status, title, message, code)
 
 
+# RFC 6750 §3: the challenge of a request without a bearer token, and its answer.
+BEARER_CHALLENGE = 'Bearer realm="rpkit"'
+TOKEN_REQUIRED = Refusal(401, "Token required", "Send a bearer access token.", "invalid_request")
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else None."""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def bearer_refusal(exc: RpkitError, scopes: tuple[str, ...]) -> tuple[int, str] | None:
+    """Status and ``WWW-Authenticate`` challenge for a refused access token (RFC 6750 §3):
+    403 ``insufficient_scope`` for a missing scope, else 401 ``invalid_token``. None when
+    the provider could not be reached: that answer (503) is not the token's fault."""
+    if isinstance(exc, ProviderError):
+        return None
+    if getattr(exc, "reason", "") == "scope" and not isinstance(exc, ConfigurationError):
+        scope = " ".join(scopes)
+        return 403, f'{BEARER_CHALLENGE}, error="insufficient_scope", scope="{scope}"'
+    return 401, f'{BEARER_CHALLENGE}, error="invalid_token"'
+
+
 def error_body(code: str, title: str, message: str, correlation_id: str) -> dict[str, str]:
     """The JSON body of an error answer for API clients."""
     return {"error": code, "title": title, "message": message, "correlation_id": correlation_id}
+
+
+def security_headers(
+    content_security_policy: str, *, no_store: bool, correlation_id: str
+) -> dict[str, str]:
+    """The headers every answer carries unless it set its own (adapters add the missing
+    ones). ``no_store``: the auth routes and signed-in pages must not be cached by shared
+    proxies. The callback URL carries a code, so it must not leak through Referer."""
+    headers = {
+        "Referrer-Policy": "same-origin",
+        "X-Content-Type-Options": "nosniff",
+        "X-Correlation-ID": correlation_id,
+    }
+    if "frame-ancestors" not in content_security_policy:
+        # A page that names who may frame it (front-channel logout: the provider) keeps
+        # that; every other page may be framed by nobody.
+        headers["X-Frame-Options"] = "DENY"
+    if no_store:
+        headers["Cache-Control"] = "no-store"
+    return headers
 
 
 def plain_error_page(status: int, title: str, message: str, cid: str) -> str:

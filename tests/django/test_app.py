@@ -148,5 +148,7 @@ def test_logout_needs_rpkit_token_even_with_django_csrf(rpkit_settings: Any) -> 
     assert client.post("/auth/logout", {"csrf_token": "forged"}).status_code == 403
     assert client.get("/me").status_code == 200
     done = client.post("/auth/logout", {"csrf_token": new.record.csrf_token})
-    assert done.status_code in (302, 303)
+    # No provider to reach here: signed out locally, and the page says so (as in Flask).
+    assert done.status_code == 200
+    assert "Signed out of this app" in done.content.decode()
     assert client.get("/me").status_code == 401

@@ -29,6 +29,7 @@ class Stack:
     framework: str
     sandbox: SandboxHandle
     base_url: str
+    app: Any = None  # the app object, for the few tests that reach into its state
 
 
 def _flask_app(config: dict[str, Any]) -> Any:
@@ -78,10 +79,15 @@ def stacks(
     servers = {name: BUILDERS[name][0]() for name in FRAMEWORKS}
     bases = [s.base_url for s in servers.values()]
     with sandbox_for(tmp_path_factory.mktemp("sandbox"), bases) as sandbox:
+        apps = {}
         for name, server in servers.items():
-            server.start(BUILDERS[name][1](app_config(server.base_url, sandbox)))
+            apps[name] = BUILDERS[name][1](app_config(server.base_url, sandbox))
+            server.start(apps[name])
         try:
-            yield {name: Stack(name, sandbox, server.base_url) for name, server in servers.items()}
+            yield {
+                name: Stack(name, sandbox, server.base_url, apps[name])
+                for name, server in servers.items()
+            }
         finally:
             for server in servers.values():
                 server.stop()
