@@ -9,9 +9,10 @@ roster file. Each context's docstring is what a fragment may use.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class Prepared:
     env: dict[str, str] = field(default_factory=dict)  # added to the sandbox's RPKIT_* env
     keep_sandbox_env: bool = True  # False: the block must find its settings elsewhere
     ports: dict[int, int] = field(default_factory=dict)  # port in the block -> real port
+    rewrite: Callable[[str], str] | None = None  # what the context writes out (a default)
 
 
 def _demo_client(sandbox: SandboxHandle) -> OidcClient:
@@ -332,6 +334,56 @@ def ship_sandbox(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> It
 
 
 @contextmanager
+def seed_file(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> Iterator[Prepared]:
+    """A directory holding ``my-crew.json``, a seed file (a copy of the shipped one)."""
+    from rpkit.sandbox.config import SEED_FILE
+
+    shutil.copy(SEED_FILE, tmp_path / "my-crew.json")
+    yield Prepared(keep_sandbox_env=False)
+
+
+@contextmanager
+def sp_metadata(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> Iterator[Prepared]:
+    """A directory holding ``sp-metadata.xml``: the metadata of an app's SAML SP at
+    http://127.0.0.1:5081 (rpkit's own, signed with the throwaway demo key pair)."""
+    from rpkit.saml import SamlConfig, ServiceProvider
+    from tests.flask.helpers import SP_CERT, SP_KEY
+
+    config = SamlConfig(
+        sp_entity_id="http://127.0.0.1:5081/auth/saml/metadata",
+        acs_url="http://127.0.0.1:5081/auth/saml/acs",
+        sp_key_file=str(SP_KEY),
+        sp_cert_file=str(SP_CERT),
+    )
+    (tmp_path / "sp-metadata.xml").write_bytes(ServiceProvider(config, metadata=None).sp_metadata())
+    yield Prepared(keep_sandbox_env=False)
+
+
+_CONTROL = re.compile(
+    r"(?P<command>(?:^|(?<=;))\s*rpkit sandbox (?:counts|fault|clear-faults|next-claims|rotate-keys"
+    r"|publish-keys|rotate-saml-cert|publish-saml-certs|metadata|client-secret|tls|clock)\b)"
+    r"(?![^\n;]*--url)",
+    re.MULTILINE,
+)
+
+
+@contextmanager
+def running_sandbox(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> Iterator[Prepared]:
+    """The sandbox running at the block's 127.0.0.1:8080 (moved to its real port; a control
+    command without ``--url`` gets the default ``--url http://127.0.0.1:8080`` written out
+    first), its admin token in ``.rpkit-sandbox/admin-token`` of this directory as ``rpkit
+    sandbox`` keeps it."""
+    data_dir = tmp_path / ".rpkit-sandbox"
+    data_dir.mkdir()
+    (data_dir / "admin-token").write_text(sandbox.admin_token)
+
+    def with_default_url(code: str) -> str:
+        return _CONTROL.sub(r"\g<command> --url http://127.0.0.1:8080", code)
+
+    yield Prepared(ports={8080: _port(sandbox)}, rewrite=with_default_url)
+
+
+@contextmanager
 def app_py(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> Iterator[Prepared]:
     """A directory holding ``app.py``: the first ``flask-app`` block of the same page."""
     apps = [s for s in snippets(snippet.path) if s.mark == "run:flask-app"]
@@ -367,5 +419,8 @@ CONTEXTS: dict[str, Any] = {
     "page-app": page_app,
     "steps-above": steps_above,
     "ship-sandbox": ship_sandbox,
+    "seed-file": seed_file,
+    "sp-metadata": sp_metadata,
+    "running-sandbox": running_sandbox,
     "ship-ca": ship_ca,
 }

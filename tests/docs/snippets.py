@@ -83,7 +83,9 @@ class Snippet:
 
 
 def doc_files() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    # The sandbox's README is a page of the site too (docs/sandbox.md includes it).
+    readmes = [ROOT / "README.md", ROOT / "rpkit" / "sandbox" / "README.md"]
+    return [*readmes, *sorted((ROOT / "docs").rglob("*.md"))]
 
 
 def _fences(lines: list[str]) -> Iterator[tuple[int, str, str, list[str]]]:

@@ -149,7 +149,8 @@ def test_snippet_runs(
             return
         with CONTEXTS[snippet.context](sandbox, tmp_path, snippet) as prepared:
             if snippet.language != "python":
-                code = move_ports(snippet.code, prepared.ports)
+                written = prepared.rewrite(snippet.code) if prepared.rewrite else snippet.code
+                code = move_ports(written, prepared.ports)
                 _run_block(snippet, code, sandbox, prepared, tmp_path)
                 return
             # A fragment runs here, with the objects the context built for it.
