@@ -1,4 +1,10 @@
-"""rpkit: sign-in with Dualog Identity (OIDC, SAML 2.0, SCIM) for Python apps."""
+"""rpkit: sign-in with Dualog Identity (OIDC, SAML 2.0, SCIM) for Python apps.
+
+Owns: the public names of the core (configs, errors, CrewIdentity) and ``__version__``; re-
+exports only, no logic and no import-time side effects.
+Must not import: the protocol packages, the web layers, the sandbox or ``rpkit.testing``
+(``import rpkit`` stays light).
+"""
 
 from .config import DUALOG_CLOUD_ISSUER, HttpConfig, OidcConfig
 from .errors import (

@@ -25,6 +25,11 @@ days, and all three follow this one policy (:class:`LastKnownGood`):
 
 Time: the schedule and the disk copy's age are read from the wall clock (aware UTC), the one
 callers pass as ``now`` (SAML's schedule comes from ``validUntil``, a wall time).
+
+Owns: ``LastKnownGood``: the last good copy of a fetched document in memory and on disk, its
+backoff and its single fetch.
+Must not import: a protocol, ``rpkit._http`` or a web layer; it neither fetches nor parses
+(its callers hand it both steps, floor 1).
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ socket down when the deadline passes. The body is streamed and counted, and read
 at the cap (``max_response_bytes``, SAML metadata ``max_metadata_bytes``). Every failure
 is a ``ProviderUnavailableError`` whose ``reason`` says what happened
 (:data:`FAILURE_REASONS`); :func:`failure_reason` classifies any network or TLS exception.
+
+Owns: ``requests`` and every outbound call: deadlines, size caps, trust, proxies, error
+bodies.
+Must not import: a protocol (``oidc``, ``saml``, ``scim``), the store or a web layer (floor
+1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Share one in-flight call among concurrent callers with the same key."""
+"""Share one in-flight call among concurrent callers with the same key.
+
+Owns: one fetch shared by concurrent callers, and its error.
+Must not import: anything of rpkit but ``rpkit.errors`` (floor 1).
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,10 @@
 Each subcommand is a ``register(subparsers)`` function in :data:`COMMANDS` that adds its
 parser and sets ``handler`` (``args -> exit code``) as a default. To add ``rpkit crew
 sync``, write ``_register_crew`` and append it to ``COMMANDS``; nothing else changes.
+
+Owns: the ``rpkit`` command and its subcommands.
+Must not import: nothing is forbidden to it (floor 5, the top); nothing but
+``rpkit.__main__`` imports it.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 Configuration is validated when it is built (``ConfigurationError``), never per request.
 Every type can be built from a plain mapping (``from_mapping``: field names as keys, unknown
 keys raise) or from the environment (``from_env``: ``RPKIT_<CONCERN>_<FIELD>``).
+
+Owns: ``OidcConfig``, ``HttpConfig``, the transport checks and the shared mapping loader the
+other configs build on.
+Must not import: anything above floor 0 (no HTTP, no store, no protocol); only ``rpkit.env``
+and ``rpkit.errors``.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ config module (``_DECLARING_MODULES``); :func:`known_variables` unites them, and
 
 Messages speak in variable names, not field names: a setting read from
 ``RPKIT_OIDC_ISSUER`` is reported as ``"RPKIT_OIDC_ISSUER"`` (:func:`build_from_env`).
+
+Owns: the list of ``RPKIT_*`` variables and the refusal of unknown ones.
+Must not import: any other part statically but ``rpkit.errors`` (the declaring config
+modules are loaded by name).
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ or secret.
         ├── TokenError                 access, refresh or logout token rejected
         ├── UserinfoError              userinfo response rejected
         └── SamlResponseError          SAML response or logout message rejected
+
+Owns: the one exception tree and its reason codes.
+Must not import: anything of rpkit (floor 0: every other part imports it).
 """
 
 from __future__ import annotations

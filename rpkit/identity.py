@@ -1,4 +1,8 @@
-"""What a login yields, OIDC or SAML alike."""
+"""What a login yields, OIDC or SAML alike.
+
+Owns: ``CrewIdentity``, what a login yields.
+Must not import: a protocol or a web layer (floor 1).
+"""
 
 from __future__ import annotations
 

@@ -14,6 +14,9 @@ canonical :class:`Rank`, which belongs to a department (``deck``, ``engine``,
                               groups=("deck_officers",))])
 
 An unknown or missing rank matches nothing: access rules fail closed.
+
+Owns: the maritime rank vocabulary and the rank rules.
+Must not import: a protocol or a web framework (floor 1).
 """
 
 from __future__ import annotations

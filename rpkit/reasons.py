@@ -4,6 +4,9 @@ An :class:`~rpkit.errors.AuthenticationError` carries a stable ``reason``; this 
 what each one means for the person who reads the log. The troubleshooting page of the docs
 is generated from it, and a test checks that every reason raised in the code is here, so the
 two cannot drift.
+
+Owns: the cause and fix of every rejection reason code.
+Must not import: anything of rpkit but ``rpkit.errors`` (floor 0).
 """
 
 from __future__ import annotations

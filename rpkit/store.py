@@ -8,6 +8,9 @@ are added to and removed from without being read. ``MemoryStore`` is the default
 process, bounded by a cap; ``RedisStore`` shares state between processes. ``FileCache``
 keeps the last-known-good discovery document, JWKS and SAML metadata on disk for restarts
 at sea.
+
+Owns: the ``StateStore`` protocol, the memory and Redis stores and the disk cache.
+Must not import: a protocol, ``rpkit._http`` or a web layer (floor 1).
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ fixture. Either yields a :class:`SandboxHandle`::
         sandbox.set_fault("jwks", "error", status=503, times=1)
         sandbox.rotate_keys(grace_seconds=0)
         assert sandbox.request_counts()["jwks"] == 2
+
+Owns: the public pytest helpers around the sandbox.
+Must not import: the client (oidc, saml, scim, the web layers): the helpers drive the
+sandbox only (floor 5).
 """
 
 from __future__ import annotations

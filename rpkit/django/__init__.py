@@ -19,6 +19,10 @@
 Sessions are rpkit's server-side sessions (memory or Redis, as in the Flask and Starlette
 integrations), not Django's session framework; logout is a ``POST /auth/logout`` checked
 against rpkit's session-bound CSRF token.
+
+Owns: the Django app: URLs, views, decorators, middleware, pages, on ``rpkit.web``.
+Must not import: ``rpkit.flask``, ``rpkit.starlette``, the sandbox or ``rpkit.testing``; no
+protocol rule (floor 4).
 """
 
 from .decorators import bearer_required, current_access_token, login_required, rank_required

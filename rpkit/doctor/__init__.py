@@ -9,6 +9,10 @@ changing anything at the provider. The check ids (:data:`CHECK_IDS`) and the JSO
     from rpkit.doctor import run_doctor
     report = run_doctor({"RPKIT_OIDC_ISSUER": ..., ...}, only=("oidc",))
     report.ok, report.get("oidc.client_auth").status, report.render()
+
+Owns: the ``rpkit doctor`` checks of a deployment.
+Must not import: the sandbox or ``rpkit.testing``; it changes nothing at the provider (floor
+5).
 """
 
 from .report import CHECK_IDS, CheckResult, Report, Status

@@ -17,6 +17,10 @@
 
 Sessions are server-side (the cookie holds a random id, rotated at login); logout is a
 CSRF-protected ``POST /auth/logout`` (form field ``csrf_token``).
+
+Owns: the Flask extension: routes, cookies, decorators, error pages, on ``rpkit.web``.
+Must not import: ``rpkit.starlette``, ``rpkit.django``, the sandbox, ``rpkit.testing`` or
+``rpkit.cli``; it holds no protocol rule (they live in the cores, floor 4).
 """
 
 from ..web.sessions import ServerSession, SessionStore

@@ -2,6 +2,10 @@
 authentication at the token endpoint, and the token requests.
 
 It sits below ``rpkit.oidc`` and ``rpkit.scim`` and imports neither.
+
+Owns: token endpoint calls and client authentication (``ClientConfig``, ``TokenSet``), for
+``rpkit.oidc`` and ``rpkit.scim`` alike.
+Must not import: ``rpkit.oidc``, ``rpkit.saml``, ``rpkit.scim`` or a web layer (floor 1).
 """
 
 from . import token_endpoint

@@ -1,4 +1,11 @@
-"""OpenID Connect relying party for Dualog Identity (cloud and ship-side)."""
+"""OpenID Connect relying party for Dualog Identity (cloud and ship-side).
+
+Owns: the OpenID Connect relying party: discovery, keys, the code flow, ID and access
+tokens, userinfo, logout.
+Must not import: ``rpkit.saml``, ``rpkit.scim``, a web layer, the sandbox or
+``rpkit.testing`` (floor 2); joserfc's JWS only in ``rpkit.oidc._jwt``, never
+``authlib.jose``.
+"""
 
 from .authorize import LoginState, parse_callback, start_login
 from .bearer import AccessToken, ExpectedAccessToken, validate_access_token

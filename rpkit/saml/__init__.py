@@ -18,6 +18,12 @@ Wiring it into a web framework (three routes, no framework imported here)::
 
     # GET /auth/saml/metadata
     respond(sp.sp_metadata(), "application/samlmetadata+xml")
+
+Owns: the SAML 2.0 service provider: IdP metadata, AuthnRequest, the ACS checks, logout, SP
+metadata.
+Must not import: ``rpkit.oidc``, ``rpkit.scim``, a web layer, the sandbox or
+``rpkit.testing`` (floor 2); ``saml2`` only in ``rpkit.saml._pysaml2``, ``xmlsec`` only in
+``rpkit.saml._xmlsec``.
 """
 
 from .certs import generate_sp_certificate

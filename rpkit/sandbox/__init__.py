@@ -2,6 +2,10 @@
 
 Start it with ``rpkit sandbox`` or, in-process, with :class:`SandboxServer`; in tests use
 :func:`rpkit.testing.sandbox_server`.
+
+Owns: the fake Dualog: OIDC provider, SAML IdP, SCIM API, admin controls, one crew store.
+Must not import: anything of rpkit but ``rpkit.errors``: the referee shares no code, and so
+no assumption, with the client it tests.
 """
 
 from .config import OidcClientConfig, SamlServiceProviderConfig, SandboxConfig

@@ -2,6 +2,10 @@
 
 Re-exports only; see ``client``, ``models``, ``validation``, ``filters``, ``roster`` and
 ``sync``.
+
+Owns: the client of Dualog's User API, the roster reader and the crew sync.
+Must not import: ``rpkit.oidc`` (its tokens come through ``rpkit.oauth``), ``rpkit.saml``, a
+web layer, the sandbox or ``rpkit.testing`` (floor 3).
 """
 
 from __future__ import annotations

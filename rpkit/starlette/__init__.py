@@ -15,6 +15,10 @@
 Sessions are server-side (memory or Redis, as in the Flask extension); logout is a
 CSRF-protected ``POST /auth/logout``. Outbound HTTP runs in the worker-thread pool, never
 on the event loop.
+
+Owns: the Starlette/FastAPI routes, dependencies and pages, on ``rpkit.web``.
+Must not import: ``rpkit.flask``, ``rpkit.django``, the sandbox or ``rpkit.testing``; no
+protocol rule and no blocking call on the event loop (floor 4).
 """
 
 from .dependencies import (

@@ -11,6 +11,11 @@ sits on.
 Nothing here reads a framework's request or response, and nothing imports a web
 framework: an adapter must be installable without the others (``rpkit[fastapi]`` pulls no
 Flask). This package imports no submodule, so using one part loads only what it needs.
+
+Owns: what the web adapters share, framework-free: settings, server sessions, the login,
+logout and SLO steps, refusal texts, templates.
+Must not import: a web framework (Flask, Starlette, Django), an adapter, the sandbox or
+``rpkit.testing`` (floor 4).
 """
 
 __all__: list[str] = []

@@ -119,3 +119,19 @@ def test_sandbox_shares_nothing_with_the_client() -> None:
         if source == "sandbox" and target not in SANDBOX_MAY_IMPORT | {"sandbox"}
     ]
     assert not leaks, leaks
+
+
+def test_every_part_says_what_it_owns_and_must_not_import() -> None:
+    """Each part's module docstring names what it owns and what it must not import."""
+    silent = []
+    for part in sorted((set(FLOORS) - {"__main__"}) | {"sandbox"}):
+        path = ROOT / "rpkit" / f"{part}.py"
+        if not path.is_file():
+            path = ROOT / "rpkit" / part / "__init__.py"
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        if "Owns:" not in doc or "Must not import:" not in doc:
+            silent.append(str(path.relative_to(ROOT)))
+    assert not silent, (
+        f"add 'Owns: ...' and 'Must not import: ...' to the module docstring of {silent} "
+        "(and the part to docs/architecture.md)"
+    )
