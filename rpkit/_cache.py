@@ -23,8 +23,9 @@ days, and all three follow this one policy (:class:`LastKnownGood`):
   limiting it is the caller's job (the JWKS cool-down, the SP's forced refresh). Its failure
   moves the schedule only when the copy in hand was due anyway.
 
-Time: the schedule and the disk copy's age are read from the wall clock (aware UTC), the one
-callers pass as ``now`` (SAML's schedule comes from ``validUntil``, a wall time).
+Time: the schedule and the disk copy's age are read from the wall clock of the
+:class:`~rpkit._clock.Clock` (aware UTC), or the ``now`` a caller passes (SAML's schedule
+comes from ``validUntil``, a wall time); the shared fetch's window from its monotonic clock.
 
 Owns: ``LastKnownGood``: the last good copy of a fetched document in memory and on disk, its
 backoff and its single fetch.
@@ -38,9 +39,10 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from ._clock import Clock
 from ._single_flight import SingleFlight
 from .errors import ProviderError
 from .store import FileCache
@@ -50,10 +52,6 @@ __all__ = ["BACKOFF_START", "DiskCopy", "LastKnownGood"]
 _T = TypeVar("_T")
 
 BACKOFF_START = timedelta(seconds=30)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +86,7 @@ class LastKnownGood(Generic[_T]):
         fatal: errors raised even when a copy is in hand.
         wait: how long a concurrent caller waits for the shared fetch.
         on_update: called with the previous and the new value after each successful fetch.
-        clock: the wall clock, aware UTC.
+        clock: the clock (its wall time for the schedule, monotonic for the shared fetch).
     """
 
     fetch: Callable[[datetime], tuple[_T, Any]]
@@ -101,7 +99,7 @@ class LastKnownGood(Generic[_T]):
     fatal: tuple[type[ProviderError], ...] = ()
     wait: timedelta = timedelta(seconds=60)
     on_update: Callable[[_T | None, _T], None] | None = None
-    clock: Callable[[], datetime] = _utc_now
+    clock: Clock = field(default_factory=Clock)
     _value: _T | None = field(default=None, init=False)
     _due: datetime | None = field(default=None, init=False)
     _failures: int = field(default=0, init=False)
@@ -109,7 +107,9 @@ class LastKnownGood(Generic[_T]):
     _flight: SingleFlight[_T] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._flight = SingleFlight(keep_result=0.0, wait=self.wait.total_seconds())
+        self._flight = SingleFlight(
+            keep_result=0.0, wait=self.wait.total_seconds(), monotonic=self.clock.monotonic
+        )
 
     @property
     def value(self) -> _T | None:
@@ -123,7 +123,7 @@ class LastKnownGood(Generic[_T]):
 
     def get(self, now: datetime | None = None) -> _T:
         """The copy in hand while fresh; otherwise fetch (falling back as the policy says)."""
-        now = now if now is not None else self.clock()
+        now = now if now is not None else self.clock.now()
         value, due = self._value, self._due
         if value is not None and due is not None and now < due:
             return value
@@ -131,7 +131,7 @@ class LastKnownGood(Generic[_T]):
 
     def refresh(self, now: datetime | None = None) -> _T:
         """Fetch now, whatever the schedule says (falling back as the policy says)."""
-        now = now if now is not None else self.clock()
+        now = now if now is not None else self.clock.now()
         return self._flight.run("", lambda: self._update(now, forced=True))
 
     def _update(self, now: datetime, *, forced: bool) -> _T:

@@ -32,10 +32,15 @@ class SingleFlight(Generic[_T]):
 
     A success stays available to late callers for ``keep_result`` seconds (a refresh token
     the provider rotated cannot be used twice); a failure is forgotten at once, so a retry
-    after a flaky link is not blocked.
+    after a flaky link is not blocked. With ``keep_result=0`` a success is forgotten as soon
+    as the call returns (callers already waiting still get it): the next call runs again.
+    ``monotonic`` times the window.
     """
 
-    def __init__(self, *, keep_result: float, wait: float) -> None:
+    def __init__(
+        self, *, keep_result: float, wait: float, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._monotonic = monotonic
         self._keep = keep_result
         self._wait = wait
         self._flights: dict[str, _Flight[_T]] = {}
@@ -43,7 +48,7 @@ class SingleFlight(Generic[_T]):
 
     def run(self, key: str, call: Callable[[], _T]) -> _T:
         with self._lock:
-            now = time.monotonic()
+            now = self._monotonic()
             for stale in [
                 k for k, f in self._flights.items() if f.done_at and now - f.done_at > self._keep
             ]:
@@ -67,9 +72,9 @@ class SingleFlight(Generic[_T]):
             flight.error = err
             raise
         finally:
-            flight.done_at = time.monotonic()
+            flight.done_at = self._monotonic()
             flight.event.set()
-            if flight.result is None:
+            if flight.result is None or self._keep <= 0:
                 with self._lock:
                     if self._flights.get(key) is flight:
                         del self._flights[key]

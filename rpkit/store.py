@@ -30,6 +30,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from ._clock import Clock
 from .errors import ConfigurationError, StoreUnavailableError
 
 __all__ = ["Batch", "FileCache", "MemoryStore", "RedisStore", "StateStore"]
@@ -117,10 +118,12 @@ class MemoryStore:
 
     def __init__(
         self,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | Callable[[], float] = time.monotonic,
         *,
         max_entries: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
+        # Expiry is a duration measured in this process: the monotonic clock.
+        monotonic = clock.monotonic if isinstance(clock, Clock) else clock
         if max_entries < 1:
             raise ConfigurationError("MemoryStore max_entries must be at least 1")
         self.max_entries = max_entries
@@ -132,7 +135,7 @@ class MemoryStore:
         self._indexes: dict[str, dict[str, float]] = {}
         self._filed: dict[str, set[str]] = {}
         self._lock = threading.Lock()
-        self._clock = clock
+        self._clock = monotonic
 
     def __len__(self) -> int:
         return len(self._data) + len(self._kept)
@@ -313,12 +316,15 @@ class RedisStore:
     returns works again; the client reconnects on its own.
     """
 
-    def __init__(self, url: str, *, prefix: str = "rpkit:", client: Any = None) -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "rpkit:", client: Any = None, clock: Clock | None = None
+    ) -> None:
         try:
             import redis
         except ImportError as err:  # pragma: no cover - depends on the install
             raise ConfigurationError('RedisStore needs the "redis" extra: rpkit[redis]') from err
         self._redis = client if client is not None else redis.Redis.from_url(url)
+        self._wall = (clock or Clock()).wall
         self._prefix = prefix
         self._commit = self._redis.register_script(_COMMIT)
         self._end_indexed = self._redis.register_script(_END_INDEXED)
@@ -358,7 +364,7 @@ class RedisStore:
     def commit(self, batch: Batch) -> bool:
         # Scores are milliseconds on this process's clock; app hosts keep NTP time, and a
         # skew only delays trimming (the keys themselves expire by Redis TTL).
-        args: list[Any] = [int(time.time() * 1000), self._prefix, len(batch.guards)]
+        args: list[Any] = [int(self._wall() * 1000), self._prefix, len(batch.guards)]
         for key, value, ttl in batch.guards:
             args += [key, value, _millis(ttl)]
         args.append(len(batch.deletes))
@@ -376,7 +382,7 @@ class RedisStore:
             return bool(self._commit(keys=[], args=args))
 
     def indexed(self, index: str) -> list[tuple[str, bytes]]:
-        now = int(time.time() * 1000)
+        now = int(self._wall() * 1000)
         with self._reachable("ZRANGEBYSCORE"):
             members = self._redis.zrangebyscore(self._prefix + index, now, "+inf")
         keys = [m.decode() if isinstance(m, bytes) else str(m) for m in members]

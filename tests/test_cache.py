@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from rpkit._cache import DiskCopy, LastKnownGood
+from rpkit._clock import clock_from_datetimes
 from rpkit.errors import MetadataError, ProviderError, ProviderUnavailableError
 from rpkit.store import FileCache
 
@@ -54,7 +55,7 @@ def make(origin: Origin, tmp_path: Path | None = None, **options: Any) -> LastKn
         log=log,
         disk=disk,
         backoff_ceiling=options.pop("backoff_ceiling", timedelta(minutes=5)),
-        clock=lambda: T0,
+        clock=clock_from_datetimes(lambda: T0),
         **options,
     )
 

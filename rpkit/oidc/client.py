@@ -11,9 +11,10 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from .._clock import Clock, clock_from
 from .._http import HttpClient, error_from_response, json_object
 from .._single_flight import SingleFlight
 from ..config import OidcConfig
@@ -93,7 +94,7 @@ class _Provider:
             client.http,
             issuer=issuer,
             file_cache=client.file_cache,
-            clock=client.wall_clock,
+            clock=client.clock,
             ship_hint=not config.is_dualog_cloud,
         )
         self.jwks = JwksCache(
@@ -103,7 +104,7 @@ class _Provider:
             max_age=config.cache_max_age,
             file_cache=client.file_cache,
             cache_name="jwks-" + hashlib.sha256(issuer.encode()).hexdigest()[:16],
-            wall_clock=client.wall_clock,
+            clock=client.clock,
         )
         self._http = client.http
 
@@ -118,7 +119,8 @@ class OidcClient:
         config: the provider and this app's registration.
         store: where pending logins and replay caches live (``MemoryStore`` by default;
             a ``RedisStore`` when several app processes share logins).
-        clock: wall clock in epoch seconds, before ``config.clock_offset`` is applied.
+        clock: a :class:`~rpkit._clock.Clock`, or a wall clock in epoch seconds; either
+            way ``config.clock_offset`` is applied on top.
     """
 
     def __init__(
@@ -126,12 +128,14 @@ class OidcClient:
         config: OidcConfig,
         *,
         store: StateStore | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | Callable[[], float] = time.time,
         http: HttpClient | None = None,
     ) -> None:
         self.config = config
         self.store: StateStore = store if store is not None else MemoryStore()
-        self.wall_clock = clock
+        self.clock = clock_from(clock, offset=config.clock_offset)
+        # This machine's time in epoch seconds, for token lifetimes it measures itself.
+        self.wall_clock = self.clock.wall
         self.http = http if http is not None else HttpClient(config.http)
         self.file_cache = FileCache(config.cache_dir) if config.cache_dir else None
         self._providers: dict[str, _Provider] = {}
@@ -144,9 +148,9 @@ class OidcClient:
 
     # -- time and providers -------------------------------------------------------------
 
-    def now(self) -> float:
+    def now(self) -> datetime:
         """The provider's idea of now: this machine's clock plus ``clock_offset``."""
-        return self.wall_clock() + self.config.clock_offset.total_seconds()
+        return self.clock.now()
 
     def _provider(self, issuer: str | None = None) -> _Provider:
         issuer = issuer or self.config.issuer
@@ -347,7 +351,10 @@ class OidcClient:
     def validate_id_token(self, raw: str, *, expected: ExpectedIdToken) -> IdToken:
         """Validate with the cached keys; refetch the JWKS once if the key is unknown."""
         return self._with_rotation(
-            None, lambda keys: validate_id_token(raw, keys=keys, expected=expected, now=self.now())
+            None,
+            lambda keys: validate_id_token(
+                raw, keys=keys, expected=expected, now=self.clock.timestamp()
+            ),
         )
 
     def _with_rotation(self, issuer: str | None, verify: Callable[[SigningKeys], _T]) -> _T:
@@ -509,7 +516,7 @@ class OidcClient:
             lambda keys: validate_logout_token(
                 token,
                 keys=keys,
-                now=self.now(),
+                now=self.clock.timestamp(),
                 issuer=self.config.issuer,
                 client_id=self.config.client_id,
                 algorithms=self.id_token_algorithms(),
@@ -587,7 +594,9 @@ class OidcClient:
         expected = self.expected_access_token(issuer, required_scopes=required_scopes)
         return self._with_rotation(
             issuer,
-            lambda keys: validate_access_token(token, keys=keys, expected=expected, now=self.now()),
+            lambda keys: validate_access_token(
+                token, keys=keys, expected=expected, now=self.clock.timestamp()
+            ),
         )
 
     def expected_access_token(

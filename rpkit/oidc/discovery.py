@@ -13,11 +13,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .._cache import BACKOFF_START, DiskCopy, LastKnownGood
+from .._clock import Clock, clock_from
 from .._http import HttpClient
 from ..config import HttpConfig, OidcConfig, check_transport, issuer_hint
 from ..errors import ConfigurationError, MetadataError, ProviderError
@@ -167,7 +168,7 @@ class Discovery:
         *,
         issuer: str | None = None,
         file_cache: FileCache | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | Callable[[], float] = time.time,
         ship_hint: bool = False,
     ) -> None:
         self._config = config
@@ -214,13 +215,15 @@ def document_cache(
     load: Callable[[Any, datetime], _T],
     ttl: timedelta,
     disk: DiskCopy | None,
-    clock: Callable[[], float],
+    clock: Clock | Callable[[], float],
     fatal: tuple[type[ProviderError], ...] = (),
 ) -> LastKnownGood[_T]:
     """The last-known-good cache of an OIDC document (discovery, JWKS): one set of rules.
 
     The retry pause after a failure stays at 30 s (never more than the TTL), so a ship whose
-    link comes back signs crew in again within half a minute.
+    link comes back signs crew in again within half a minute. The cache keeps this machine's
+    time, without the configured clock offset: the age of a disk copy must not change when
+    the offset setting does.
     """
     return LastKnownGood(
         fetch=fetch,
@@ -231,7 +234,7 @@ def document_cache(
         disk=disk,
         backoff_ceiling=min(ttl, BACKOFF_START),
         fatal=fatal,
-        clock=lambda: datetime.fromtimestamp(clock(), UTC),
+        clock=clock_from(clock, offset=timedelta(0)),
     )
 
 

@@ -26,6 +26,7 @@ from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
 from joserfc.util import urlsafe_b64decode
 
 from .._cache import DiskCopy, LastKnownGood
+from .._clock import Clock
 from ..errors import MetadataError, ProviderError
 from ..store import FileCache
 from .discovery import document_cache
@@ -160,8 +161,9 @@ class JwksCache:
     """Cached ``SigningKeys`` for one ``jwks_uri``: the last-known-good rules of
     :mod:`rpkit._cache`, plus the unknown-``kid`` refetch and its cool-down.
 
-    ``clock`` (monotonic seconds) times the cool-down; ``wall_clock`` (epoch seconds) the
-    TTL and the age of the disk copy.
+    ``clock``: a :class:`~rpkit._clock.Clock` (its monotonic time for the cool-down, its
+    wall time for the TTL and the disk copy's age), or in the older form monotonic seconds,
+    with ``wall_clock`` in epoch seconds.
     """
 
     def __init__(
@@ -173,9 +175,11 @@ class JwksCache:
         max_age: timedelta,
         file_cache: FileCache | None = None,
         cache_name: str = "jwks",
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        if not isinstance(clock, Clock):
+            clock = Clock(wall=wall_clock, monotonic=clock)
         self._fetch = fetch
         self._cooldown = cooldown.total_seconds()
         self._clock = clock
@@ -183,7 +187,7 @@ class JwksCache:
         self._last_forced: float | None = None
         disk = DiskCopy(file_cache, cache_name, max_age) if file_cache is not None else None
         self._cache: LastKnownGood[SigningKeys] = document_cache(
-            "JWKS", self._fetch_keys, _load_keys, ttl, disk, wall_clock
+            "JWKS", self._fetch_keys, _load_keys, ttl, disk, clock
         )
 
     def current(self) -> SigningKeys:
@@ -200,7 +204,7 @@ class JwksCache:
             keys = self._cache.value
             if keys is not None and keys is not seen:
                 return keys
-            now = self._clock()
+            now = self._clock.monotonic()
             if self._last_forced is not None and now - self._last_forced < self._cooldown:
                 return None
             self._last_forced = now

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from .._cache import DiskCopy, LastKnownGood
+from .._clock import Clock, clock_from_datetimes
 from .._http import HttpClient, error_from_response
 from ..errors import MetadataError, SamlResponseError
 from ..store import FileCache
@@ -267,11 +268,11 @@ class IdpMetadataSource:
         config: SamlConfig,
         *,
         http: HttpClient | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | Callable[[], datetime] | None = None,
     ) -> None:
         self.config = config
         self._http = http
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock_from_datetimes(clock)
         self._pinned: bytes | None = None
         if config.idp_metadata_signing_cert_file:
             self._pinned = Path(config.idp_metadata_signing_cert_file).read_bytes()
@@ -300,7 +301,7 @@ class IdpMetadataSource:
 
     def get(self, now: datetime | None = None) -> IdpMetadata:
         """Return current metadata, refreshing first when due."""
-        now = now or self._clock()
+        now = now or self._clock.now()
         current = self._cache.get(now)
         current.check_valid(now)
         return current

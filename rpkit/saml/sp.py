@@ -11,13 +11,14 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from lxml import etree
 
+from .._clock import Clock, clock_from_datetimes
 from ..errors import ConfigurationError, SamlResponseError
 from ..identity import CrewIdentity
 from ..store import Batch, MemoryStore, StateStore
@@ -68,10 +69,10 @@ class ServiceProvider:
         *,
         metadata: IdpMetadataSource | IdpMetadata | None = None,
         store: StateStore | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | Callable[[], datetime] | None = None,
     ) -> None:
         self.config = config
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock_from_datetimes(clock)
         self.metadata = (
             metadata if metadata is not None else IdpMetadataSource(config, clock=self._clock)
         )
@@ -100,7 +101,7 @@ class ServiceProvider:
             raise ConfigurationError('"logout_url" needs "sp_key_file"/"sp_cert_file"')
 
     def _now(self, now: datetime | None) -> datetime:
-        now = now if now is not None else self._clock()
+        now = now if now is not None else self._clock.now()
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware (UTC)")
         return now
@@ -474,7 +475,7 @@ class ServiceProvider:
     def sp_metadata(self, *, valid_for: timedelta | None = None) -> bytes:
         """This SP's metadata XML; both certificates are listed during a key rollover."""
         certs = [_xmlsec.cert_der_b64(k.cert_pem) for k in self._keys]
-        valid_until = self._clock() + valid_for if valid_for is not None else None
+        valid_until = self._clock.now() + valid_for if valid_for is not None else None
         xml = _pysaml2.build_sp_metadata(
             entity_id=self.config.sp_entity_id,
             acs_url=self.config.acs_url,

@@ -16,6 +16,8 @@ from typing import Any, TypedDict, TypeVar, Unpack
 
 import requests
 
+from .._clock import Clock as _Clock
+from .._clock import clock_from
 from .._http import HttpClient, error_from_response, json_object
 from ..errors import ConfigurationError, ProviderResponseError, ProviderUnavailableError
 from ..oauth import ClientConfig, ClientCredentialsSource, TokenSet, request_client_credentials
@@ -29,7 +31,8 @@ log = logging.getLogger("rpkit.scim")
 _R = TypeVar("_R")
 
 Sleep = Callable[[float], None]
-Clock = Callable[[], float]
+# A ``rpkit._clock.Clock``, or the older form: epoch seconds.
+Clock = _Clock | Callable[[], float]
 
 # RFC 7644 §3.8 names application/scim+json; ASP.NET APIs (Dualog's stack) may answer or
 # content-negotiate as plain application/json, so both are acceptable.
@@ -59,7 +62,7 @@ class _TokenSource:
         config: ScimConfig,
         http: HttpClient,
         oidc: ClientCredentialsSource | None,
-        clock: Clock,
+        clock: Callable[[], float],
     ) -> None:
         self._config = config
         self._http = http
@@ -131,7 +134,7 @@ class Transport:
         self.sleep = options.get("sleep", time.sleep)
         # One per client: every thread sharing this transport honours a 429/Retry-After.
         self.backoff = SharedBackoff(self.sleep)
-        clock = options.get("clock", time.time)
+        clock = clock_from(options.get("clock")).wall
         self._tokens = _TokenSource(config, self.http, options.get("oidc"), clock)
         # Jitter only, not a secret.
         self._rng = options.get("rng") or random.Random()  # noqa: S311

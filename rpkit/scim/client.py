@@ -12,10 +12,11 @@ the change and PUT the whole resource, because Dualog's PUT clears what it is no
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, TypeVar, Unpack
 from urllib.parse import quote
 
+from .._clock import clock_from
 from .._http import error_from_response
 from ..errors import (
     ProviderResponseError,
@@ -66,7 +67,9 @@ class ScimClient:
     ) -> None:
         self.config = config
         self.transport = Transport(config, **transport)
-        self._today = today or (lambda: datetime.now(UTC).date())
+        # One clock for token expiry and, unless ``today`` is given, contract dates.
+        self.clock = clock_from(transport.get("clock"))
+        self._today = today or (lambda: self.clock.now().date())
 
     def today(self) -> date:
         """The date contract rules are checked against."""

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOORS = {
     "errors": 0,
     "config": 0,
+    "_clock": 0,
     "env": 0,
     "reasons": 0,
     "_http": 1,
