@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from saml2 import md, saml, samlp
 from saml2 import xmldsig as ds
@@ -131,6 +132,27 @@ def _instant(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _protocol_message(
+    kind: Any,
+    *,
+    message_id: str,
+    issue_instant: datetime,
+    destination: str,
+    sp_entity_id: str,
+    **fields: Any,
+) -> bytes:
+    """A protocol message with what SAML Core §3.2.1/§3.2.2 give every one, plus ``fields``."""
+    message = kind(
+        id=message_id,
+        version="2.0",
+        issue_instant=_instant(issue_instant),
+        destination=destination,
+        issuer=_issuer(sp_entity_id),
+        **fields,
+    )
+    return bytes(message.to_string())
+
+
 def _issuer(entity_id: str) -> saml.Issuer:
     return saml.Issuer(text=entity_id, format=NAMEID_ENTITY)
 
@@ -153,18 +175,17 @@ def build_authn_request(
     policy = None
     if name_id_format is not None:
         policy = samlp.NameIDPolicy(format=name_id_format, allow_create="true")
-    request = samlp.AuthnRequest(
-        id=request_id,
-        version="2.0",
-        issue_instant=_instant(issue_instant),
+    return _protocol_message(
+        samlp.AuthnRequest,
+        message_id=request_id,
+        issue_instant=issue_instant,
         destination=destination,
+        sp_entity_id=sp_entity_id,
         assertion_consumer_service_url=acs_url,
         protocol_binding=BINDING_POST,
-        issuer=_issuer(sp_entity_id),
         name_id_policy=policy,
         force_authn="true" if force_authn else None,
     )
-    return bytes(request.to_string())
 
 
 def build_logout_request(
@@ -181,12 +202,12 @@ def build_logout_request(
     lifetime: timedelta,
 ) -> bytes:
     """An SP-initiated LogoutRequest (SAML Core §3.7.1)."""
-    request = samlp.LogoutRequest(
-        id=request_id,
-        version="2.0",
-        issue_instant=_instant(issue_instant),
+    return _protocol_message(
+        samlp.LogoutRequest,
+        message_id=request_id,
+        issue_instant=issue_instant,
         destination=destination,
-        issuer=_issuer(sp_entity_id),
+        sp_entity_id=sp_entity_id,
         not_on_or_after=_instant(issue_instant + lifetime),
         name_id=saml.NameID(
             text=name_id,
@@ -196,7 +217,6 @@ def build_logout_request(
         ),
         session_index=[samlp.SessionIndex(text=session_index)] if session_index else [],
     )
-    return bytes(request.to_string())
 
 
 def build_logout_response(
@@ -209,16 +229,15 @@ def build_logout_response(
     status: str = STATUS_SUCCESS,
 ) -> bytes:
     """A LogoutResponse to an IdP-initiated LogoutRequest (SAML Core §3.7.2)."""
-    response = samlp.LogoutResponse(
-        id=response_id,
-        version="2.0",
-        issue_instant=_instant(issue_instant),
+    return _protocol_message(
+        samlp.LogoutResponse,
+        message_id=response_id,
+        issue_instant=issue_instant,
         destination=destination,
+        sp_entity_id=sp_entity_id,
         in_response_to=in_response_to,
-        issuer=_issuer(sp_entity_id),
         status=samlp.Status(status_code=samlp.StatusCode(value=status)),
     )
-    return bytes(response.to_string())
 
 
 def _key_descriptor(use: str, cert_der_b64: str) -> md.KeyDescriptor:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import xmlsec
 from cryptography import x509
@@ -90,6 +90,26 @@ class SigningKey:
         return "SigningKey(<redacted>)"
 
 
+_K = TypeVar("_K")
+
+
+def _with_any_key(
+    keys: Sequence[_K], attempt: Callable[[_K], None], reason: str, message: str
+) -> None:
+    """Run ``attempt`` with each key until one works; libxmlsec1 raises on a wrong key.
+
+    Raises ``SamlResponseError(reason)`` when none works (errors ``attempt`` raises itself,
+    such as a duplicate ID, go through at once).
+    """
+    for key in keys:
+        try:
+            attempt(key)
+        except xmlsec.Error:
+            continue
+        return
+    raise SamlResponseError(reason, message)
+
+
 def verify_enveloped(
     signed: etree._Element,
     sig: etree._Element,
@@ -114,7 +134,8 @@ def verify_enveloped(
         digest_transform = _DIGEST_TRANSFORMS[digest]
     except KeyError as err:
         raise SamlResponseError("algorithm", f"{what} uses an unsupported algorithm") from err
-    for key in keys:
+
+    def verify(key: xmlsec.Key) -> None:
         ctx = xmlsec.SignatureContext()
         try:
             ctx.register_id(signed, "ID")
@@ -126,12 +147,9 @@ def verify_enveloped(
         ctx.enable_signature_transform(c14n_transform)
         ctx.enable_signature_transform(sign_transform)
         ctx.key = key
-        try:
-            ctx.verify(sig)
-        except xmlsec.Error:
-            continue
-        return
-    raise SamlResponseError("signature", f"{what} signature did not verify with the IdP keys")
+        ctx.verify(sig)
+
+    _with_any_key(keys, verify, "signature", f"{what} signature did not verify with the IdP keys")
 
 
 def sign_enveloped(
@@ -177,15 +195,13 @@ def verify_binary(
     transform = _SIGN_TRANSFORMS.get(algorithm)
     if transform is None:
         raise SamlResponseError("algorithm", f"{what} SigAlg {algorithm!r} is not allowed")
-    for key in keys:
+
+    def verify(key: xmlsec.Key) -> None:
         ctx = xmlsec.SignatureContext()
         ctx.key = key
-        try:
-            ctx.verify_binary(data, transform, signature)
-        except xmlsec.Error:
-            continue
-        return
-    raise SamlResponseError("signature", f"{what} signature did not verify with the IdP keys")
+        ctx.verify_binary(data, transform, signature)
+
+    _with_any_key(keys, verify, "signature", f"{what} signature did not verify with the IdP keys")
 
 
 def decrypt_element(encrypted: etree._Element, keys: Sequence[SigningKey], *, what: str) -> None:
@@ -204,16 +220,13 @@ def decrypt_element(encrypted: etree._Element, keys: Sequence[SigningKey], *, wh
             key_info.remove(retrieval)
         for enc_key in sibling_keys:
             key_info.append(enc_key)
-    for signing_key in keys:
+
+    def decrypt(signing_key: SigningKey) -> None:
         manager = xmlsec.KeysManager()
         manager.add_key(signing_key.key())
-        ctx = xmlsec.EncryptionContext(manager)
-        try:
-            ctx.decrypt(data)
-        except xmlsec.Error:
-            continue
-        return
-    raise SamlResponseError("decryption", f"{what} did not decrypt with the SP key")
+        xmlsec.EncryptionContext(manager).decrypt(data)
+
+    _with_any_key(keys, decrypt, "decryption", f"{what} did not decrypt with the SP key")
 
 
 def encrypt_element(
