@@ -14,6 +14,9 @@ stores) takes one injectable :class:`Clock` instead of its own callables:
 The constructors' older ``clock=`` callables (epoch seconds for ``OidcClient`` and
 ``ScimClient``, datetimes for ``ServiceProvider``) stay accepted: :func:`clock_from` and
 :func:`clock_from_datetimes` map them onto a ``Clock`` whose monotonic time is the real one.
+
+Owns: ``Clock``, the one source of time, and the mapping of the older ``clock=`` arguments.
+Must not import: anything of rpkit (floor 0).
 """
 
 from __future__ import annotations
