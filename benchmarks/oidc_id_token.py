@@ -197,7 +197,7 @@ USERINFO_SHAPE = "rank in userinfo"
 
 def back_channel_requests_per_login() -> dict[str, int]:
     """Back-channel requests of a login, in both shapes a provider may send claims in."""
-    from tests.oidc.conftest import follow_authorize, make_client
+    from tests.oidc.conftest import BROWSER, follow_authorize, make_client
     from tests.oidc.fake_op import FakeOP
 
     front_channel = "/auth/connect/authorize"
@@ -209,8 +209,8 @@ def back_channel_requests_per_login() -> dict[str, int]:
 
             def one_login(op: FakeOP = op, client: Any = client, **finish: Any) -> int:
                 op.counts.clear()
-                url, _state = client.start_login()
-                client.finish_login(follow_authorize(url), **finish)
+                url = client.start_login(browser_token=BROWSER).url
+                client.finish_login(follow_authorize(url), **finish, browser_token=BROWSER)
                 return sum(n for path, n in op.counts.items() if path != front_channel)
 
             counts[f"{shape}: cold login"] = one_login()

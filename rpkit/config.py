@@ -269,6 +269,9 @@ class OidcConfig(EnvSettings):
     jwks_refetch_cooldown: timedelta = timedelta(seconds=60)
     jwks_ttl: timedelta = timedelta(hours=24)
     client_credentials_refresh_margin: timedelta = timedelta(seconds=60)
+    # How long a started login may take to come back (the state, nonce and PKCE verifier
+    # kept for it); SAML's is ``SamlConfig.pending_ttl``.
+    pending_ttl: timedelta = timedelta(minutes=15)
 
     def __post_init__(self) -> None:
         # One named step per rule, in this order (the first failure is the one reported).
@@ -326,10 +329,13 @@ class OidcConfig(EnvSettings):
             "jwks_refetch_cooldown",
             "jwks_ttl",
             "client_credentials_refresh_margin",
+            "pending_ttl",
         ):
             _seconds(getattr(self, name), name)
         if self.leeway < timedelta(0):
             raise ConfigurationError('"leeway" must not be negative')
+        if self.pending_ttl <= timedelta(0):
+            raise ConfigurationError('"pending_ttl" must be positive')
 
     def _validate_uris(self) -> None:
         for uri_name in ("redirect_uri", "post_logout_redirect_uri"):

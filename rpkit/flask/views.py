@@ -82,7 +82,7 @@ def login_oidc() -> Response:
         OIDC_BROWSER_COOKIE,
         start.browser,
         path=state.path("/auth/oidc/callback"),
-        max_age=int(flow.PENDING_TTL.total_seconds()),
+        max_age=start.max_age,
         cross_site_post=start.cross_site_post,
     )
     return response

@@ -10,7 +10,7 @@ Must not import: ``rpkit.saml``, ``rpkit.scim``, a web layer, the sandbox or
 from .authorize import LoginState, parse_callback, start_login
 from .bearer import AccessToken, ExpectedAccessToken, validate_access_token
 from .claims import identity_from_claims
-from .client import LoginResult, OidcClient, RefreshResult
+from .client import BROWSER_COOKIE, AuthorizationRequest, LoginResult, OidcClient, RefreshResult
 from .discovery import Discovery, ProviderMetadata, parse_provider_metadata
 from .id_token import ExpectedIdToken, IdToken, validate_id_token
 from .keys import JwksCache, SigningKeys, parse_jwks
@@ -24,7 +24,9 @@ from .logout import (
 from .tokens import TokenSet
 
 __all__ = [
+    "BROWSER_COOKIE",
     "AccessToken",
+    "AuthorizationRequest",
     "Discovery",
     "ExpectedAccessToken",
     "ExpectedIdToken",

@@ -2,16 +2,16 @@
 
 ``start_login`` makes a fresh ``LoginState`` (state, nonce, PKCE verifier) that the caller
 stores server-side and hands back as ``expected=`` to ``parse_callback``: a forgotten
-expectation is a ``TypeError``, not a skipped check.
+expectation is a ``TypeError``, not a skipped check. (``OidcClient`` stores it in
+``rpkit._pending``, bound to the browser that started the login.)
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from authlib.common.security import generate_token
@@ -31,7 +31,11 @@ _VSCHARS = re.compile(r"[\x20-\x7e]+")
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LoginState:
-    """Everything the callback must match; store it server-side, keyed by ``state``."""
+    """Everything the callback must match; store it server-side, keyed by ``state``.
+
+    ``browser_hash`` is the SHA-256 of the browser's binding cookie, ``return_to`` the path
+    on this site to go back to after the login.
+    """
 
     issuer: str
     client_id: str
@@ -43,15 +47,8 @@ class LoginState:
     response_mode: ResponseMode = "query"
     max_age: int | None = None
     created_at: float = 0.0
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, data: str | bytes) -> LoginState:
-        values = json.loads(data)
-        values["scopes"] = tuple(values["scopes"])
-        return cls(**values)
+    browser_hash: str = ""
+    return_to: str = "/"
 
 
 def start_login(
@@ -66,8 +63,13 @@ def start_login(
     login_hint: str | None = None,
     response_mode: ResponseMode = "query",
     extra: Mapping[str, str] | None = None,
+    browser_hash: str = "",
+    return_to: str = "/",
 ) -> tuple[str, LoginState]:
-    """Build the authorization URL (code flow, PKCE S256 always) and its ``LoginState``."""
+    """Build the authorization URL (code flow, PKCE S256 always) and its ``LoginState``.
+
+    ``browser_hash``: see :class:`LoginState`; an empty one matches no browser.
+    """
     state = generate_token(43)
     nonce = generate_token(43)
     # RFC 7636 §4.1: 43-128 characters from the unreserved set; generate_token uses that set.
@@ -109,6 +111,8 @@ def start_login(
         response_mode=response_mode,
         max_age=max_age,
         created_at=now,
+        browser_hash=browser_hash,
+        return_to=return_to,
     )
     return url, login
 

@@ -1,7 +1,8 @@
 """``OidcClient``: the relying party's flows over one provider, IO at the edges.
 
 It owns the caches (discovery, JWKS, client-credentials token), the per-login state in a
-``StateStore`` and the clock; every decision is made by the pure functions it calls.
+``StateStore`` (single-use and bound to the browser that started the login, by
+``rpkit._pending``) and the clock; every decision is made by the pure functions it calls.
 """
 
 from __future__ import annotations
@@ -13,9 +14,18 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from .._clock import Clock, clock_from
 from .._http import HttpClient, error_from_response, json_object
+from .._pending import (
+    BrowserCookie,
+    PendingStore,
+    Refusals,
+    browser_hash,
+    check_return_to,
+    cookie_value,
+)
 from .._single_flight import SingleFlight
 from ..config import OidcConfig
 from ..errors import (
@@ -56,12 +66,27 @@ from .logout import (
 )
 from .tokens import client_config
 
-__all__ = ["LoginResult", "OidcClient", "RefreshResult"]
+__all__ = ["BROWSER_COOKIE", "AuthorizationRequest", "LoginResult", "OidcClient", "RefreshResult"]
 
 _T = TypeVar("_T")
 
-LOGIN_STATE_TTL = timedelta(minutes=15)
+BROWSER_COOKIE = "rpkit_oidc"
+"""The cookie that binds a pending OIDC login to the browser that started it."""
 _REFRESH_RESULT_TTL = 30.0
+_REFUSALS = Refusals(error=CallbackError, missing="state_missing", unknown="state_unknown")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AuthorizationRequest:
+    """What :meth:`OidcClient.start_login` returns.
+
+    Redirect the browser to ``url`` and set ``cookie`` (its value goes back to
+    :meth:`OidcClient.finish_login` as ``browser_token``). ``login`` is already stored.
+    """
+
+    url: str
+    cookie: BrowserCookie
+    login: LoginState
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,6 +97,8 @@ class LoginResult:
     tokens: TokenSet
     id_token: IdToken
     userinfo: Mapping[str, Any] | None = None
+    #: The path the login was started for (``start_login(return_to=)``).
+    return_to: str = "/"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -133,6 +160,13 @@ class OidcClient:
     ) -> None:
         self.config = config
         self.store: StateStore = store if store is not None else MemoryStore()
+        self._pending = PendingStore(
+            lambda: self.store,
+            LoginState,
+            prefix="oidc:state:",
+            ttl=config.pending_ttl,
+            refusals=_REFUSALS,
+        )
         self.clock = clock_from(clock, offset=config.clock_offset)
         # This machine's time in epoch seconds, for token lifetimes it measures itself.
         self.wall_clock = self.clock.wall
@@ -191,15 +225,23 @@ class OidcClient:
         login_hint: str | None = None,
         response_mode: ResponseMode | None = None,
         extra: Mapping[str, str] | None = None,
-    ) -> tuple[str, LoginState]:
-        """Return the authorization URL and the ``LoginState``, which is also stored.
+        return_to: str = "/",
+        browser_token: str | None = None,
+    ) -> AuthorizationRequest:
+        """Store a new login, bound to this browser; return where to send it.
 
-        ``scopes`` and ``response_mode`` default to the configuration's
-        (``requested_scopes``, ``response_mode``).
+        ``browser_token``: the browser's current ``BROWSER_COOKIE`` value, if it has one
+        (kept, so logins started in two tabs both complete); else a new one is made. The
+        callback is accepted only with it (:meth:`finish_login`). ``return_to`` is a path
+        on this site, handed back in ``LoginResult.return_to``. ``scopes`` and
+        ``response_mode`` default to the configuration's (``requested_scopes``,
+        ``response_mode``).
         """
         redirect = redirect_uri or self.config.redirect_uri
         if not redirect:
             raise ConfigurationError('"redirect_uri" is needed to start a login')
+        check_return_to(return_to)
+        token = cookie_value(browser_token)
         url, login = start_login(
             self.metadata(),
             client_id=self.config.client_id,
@@ -211,46 +253,59 @@ class OidcClient:
             login_hint=login_hint,
             response_mode=response_mode or self.config.response_mode,
             extra=extra,
+            browser_hash=browser_hash(token),
+            return_to=return_to,
         )
-        self.store.set(_state_key(login.state), login.to_json().encode(), LOGIN_STATE_TTL)
-        return url, login
+        self._pending.put(login.state, login)
+        cookie = BrowserCookie(
+            name=BROWSER_COOKIE,
+            value=token,
+            path=urlsplit(redirect).path or "/",
+            max_age=int(self.config.pending_ttl.total_seconds()),
+            # form_post comes back as a cross-site POST; a query answer is a top-level GET.
+            samesite="None" if login.response_mode == "form_post" else "Lax",
+        )
+        return AuthorizationRequest(url=url, cookie=cookie, login=login)
 
-    def take_login_state(self, state: str | None) -> LoginState:
-        """Remove and return the stored ``LoginState`` for ``state``: it works once.
+    def take_login_state(self, state: str | None, *, browser_token: str | None) -> LoginState:
+        """Remove and return the stored ``LoginState`` for ``state``: it works once, and
+        only in the browser that started it (``browser_token``: its ``BROWSER_COOKIE``).
 
         Raises:
-            CallbackError: ``state_missing`` or ``state_unknown`` (expired, forged, replayed).
+            CallbackError: ``state_missing``, ``state_unknown`` (expired, forged,
+                replayed) or ``browser_binding`` (the login is burnt then).
         """
-        if not state:
-            raise CallbackError("state_missing", 'the callback has no "state"')
-        data = self.store.pop(_state_key(state))
-        if data is None:
-            raise CallbackError(
-                "state_unknown", "the login is unknown, expired or was already completed"
-            )
-        return LoginState.from_json(data)
+        return self._pending.take_bound(state, browser_token=browser_token)
 
     def finish_login(
         self,
         params: Mapping[str, str],
         *,
+        browser_token: str | None = None,
         expected: LoginState | None = None,
         fetch_userinfo: bool | None = None,
         received_via: ResponseMode | None = None,
     ) -> LoginResult:
         """Complete the login from the callback parameters (query or form_post body).
 
-        ``expected`` defaults to the stored state named by ``params["state"]``, which
-        is consumed, so a replayed callback fails with ``state_unknown``. Pass
-        ``received_via`` (``"query"`` for a GET, ``"form_post"`` for a POST) to refuse a
-        response delivered in another mode than the login asked for.
+        The stored login named by ``params["state"]`` is consumed, so a replayed callback
+        fails with ``state_unknown``; it must have been started in this browser
+        (``browser_token``, the value of ``AuthorizationRequest.cookie``), else
+        ``browser_binding``. ``expected`` replaces that lookup for a caller that kept the
+        ``LoginState`` itself, in storage of that one browser. Pass ``received_via``
+        (``"query"`` for a GET, ``"form_post"`` for a POST) to refuse a response
+        delivered in another mode than the login asked for.
 
         ``fetch_userinfo``: None (the default) calls userinfo only when the ID token lacks
         a claim the login needs (``rank``; ``email``, ``name`` for their scopes), as with
         IdentityServer's default client settings; True always calls it; False never does.
         ``rank`` is enforced on the ID token merged with userinfo.
         """
-        login = expected if expected is not None else self.take_login_state(params.get("state"))
+        login = (
+            expected
+            if expected is not None
+            else self.take_login_state(params.get("state"), browser_token=browser_token)
+        )
         if received_via is not None and received_via != login.response_mode:
             # A code moved from a form post into a URL ends up in logs and Referer headers.
             raise CallbackError(
@@ -287,6 +342,7 @@ class OidcClient:
             tokens=tokens,
             id_token=id_token,
             userinfo=userinfo,
+            return_to=login.return_to,
         )
 
     def _user_claims(
@@ -620,7 +676,3 @@ class OidcClient:
             leeway=config.leeway,
             required_scopes=tuple(required_scopes),
         )
-
-
-def _state_key(state: str) -> str:
-    return "oidc:state:" + hashlib.sha256(state.encode()).hexdigest()

@@ -6,9 +6,6 @@ form fields, cookies, identities) for the web layer to turn into responses.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -19,6 +16,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from .._clock import Clock, clock_from_datetimes
+from .._pending import PendingStore, Refusals, browser_hash, cookie_value, digest, new_key
 from ..errors import ConfigurationError, SamlResponseError
 from ..identity import CrewIdentity
 from ..store import Batch, MemoryStore, StateStore
@@ -43,16 +41,13 @@ __all__ = ["BROWSER_COOKIE", "LoginRequest", "LogoutRequest", "LogoutResult", "S
 
 BROWSER_COOKIE = "rpkit_saml"
 """The cookie that binds a pending SAML login to the browser that started it."""
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
-_PENDING = "saml:pending:"
-_PENDING_LOGOUT = "saml:logout:"
 _REPLAY = "saml:replay:"
+_PENDING = "saml:pending:"
+_LOGOUT = "saml:logout:"
+# RelayState keys both pending logins and logouts: absent, not ours or used are one reason.
+_REFUSALS = Refusals(error=SamlResponseError, missing="relay_state", unknown="relay_state")
 
 Binding = Literal["redirect", "post"]
-
-
-def _hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 class ServiceProvider:
@@ -77,6 +72,13 @@ class ServiceProvider:
             metadata if metadata is not None else IdpMetadataSource(config, clock=self._clock)
         )
         self.store: StateStore = store if store is not None else MemoryStore()
+        ttl = config.pending_ttl
+        self._pending = PendingStore(
+            lambda: self.store, PendingRequest, prefix=_PENDING, ttl=ttl, refusals=_REFUSALS
+        )
+        self._pending_logouts = PendingStore(
+            lambda: self.store, PendingLogout, prefix=_LOGOUT, ttl=ttl, refusals=_REFUSALS
+        )
         self._forced_refresh_at: datetime | None = None
         self._signing_key: _xmlsec.SigningKey | None = None
         keys = []
@@ -166,12 +168,11 @@ class ServiceProvider:
             binding = "post" if binding == "redirect" else "redirect"
             url = idp.sso_redirect_url if binding == "redirect" else idp.sso_post_url
         assert url is not None  # load_idp_metadata requires one of the two
-        if not browser_token or not _TOKEN.match(browser_token):
-            browser_token = secrets.token_urlsafe(32)
+        browser_token = cookie_value(browser_token)
         pending = PendingRequest(
             request_id="_" + secrets.token_hex(20),
-            relay_state=secrets.token_urlsafe(32),
-            browser_hash=_hash(browser_token),
+            relay_state=new_key(),
+            browser_hash=browser_hash(browser_token),
             created_at=now,
             return_to=return_to,
         )
@@ -187,7 +188,7 @@ class ServiceProvider:
         message = self._message(
             binding=binding, url=url, param="SAMLRequest", xml=xml, relay_state=pending.relay_state
         )
-        self.store.set(_PENDING + pending.relay_state, pending.to_json(), self.config.pending_ttl)
+        self._pending.put(pending.relay_state, pending)
         cookie = BrowserCookie(
             name=BROWSER_COOKIE,
             value=browser_token,
@@ -203,15 +204,7 @@ class ServiceProvider:
         ours (a URL, say) or already used, and ``("browser_binding")`` when the cookie set
         by :meth:`start_login` is missing or belongs to another browser.
         """
-        if not relay_state or not _TOKEN.match(relay_state):
-            raise SamlResponseError("relay_state", "RelayState is not a pending-request key")
-        stored = self.store.pop(_PENDING + relay_state)
-        if stored is None:
-            raise SamlResponseError("relay_state", "RelayState names no pending request")
-        pending = PendingRequest.from_json(stored)
-        if not browser_token or not hmac.compare_digest(_hash(browser_token), pending.browser_hash):
-            raise SamlResponseError("browser_binding", "the login was started in another browser")
-        return pending
+        return self._pending.take_bound(relay_state, browser_token=browser_token)
 
     def process_response(
         self,
@@ -254,7 +247,7 @@ class ServiceProvider:
                 expected=expected,
                 now=now,
             )
-        replay_key = _REPLAY + _hash(validated.identity.issuer + "\n" + validated.assertion_id)
+        replay_key = _REPLAY + digest(validated.identity.issuer + "\n" + validated.assertion_id)
         batch = writes(validated.identity) if writes is not None else Batch()
         batch.guard(replay_key, b"1", replay_ttl(validated, now))
         if not self.store.commit(batch):
@@ -339,7 +332,7 @@ class ServiceProvider:
             binding = "redirect"
         pending = PendingLogout(
             request_id="_" + secrets.token_hex(20),
-            relay_state=secrets.token_urlsafe(32),
+            relay_state=new_key(),
             created_at=now,
             return_to=return_to,
         )
@@ -363,9 +356,7 @@ class ServiceProvider:
             relay_state=pending.relay_state,
             always_sign=True,
         )
-        self.store.set(
-            _PENDING_LOGOUT + pending.relay_state, pending.to_json(), self.config.pending_ttl
-        )
+        self._pending_logouts.put(pending.relay_state, pending)
         return LogoutRequest(message=message, pending=pending)
 
     def process_logout_response(
@@ -394,12 +385,7 @@ class ServiceProvider:
             tag="LogoutResponse",
         )
         relay_state = query_relay_state if binding == "redirect" else relay_state
-        if not relay_state or not _TOKEN.match(relay_state):
-            raise SamlResponseError("relay_state", "RelayState is not a pending-logout key")
-        stored = self.store.pop(_PENDING_LOGOUT + relay_state)
-        if stored is None:
-            raise SamlResponseError("relay_state", "RelayState names no pending logout")
-        expected = PendingLogout.from_json(stored)
+        expected = self._pending_logouts.take(relay_state)
         validate_logout_response(root, config=self.config, expected=expected, now=now)
         return expected
 
@@ -436,7 +422,7 @@ class ServiceProvider:
             raise SamlResponseError("issuer", "the session was not issued by this IdP")
         validated = validate_logout_request(root, config=self.config, session=session, now=now)
         ttl = self.config.max_message_age + 2 * self.config.clock_skew
-        if not self.store.add(_REPLAY + "logout:" + _hash(validated.request_id), b"1", ttl):
+        if not self.store.add(_REPLAY + "logout:" + digest(validated.request_id), b"1", ttl):
             raise SamlResponseError("replay", "this LogoutRequest was already processed")
         relay_state = query_relay_state if binding == "redirect" else relay_state
         url = (idp.slo_redirect_url if binding == "redirect" else idp.slo_post_url) or (

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
-from ..errors import SamlResponseError, ValidationError
+from .._pending import BrowserCookie, check_return_to
+from ..errors import SamlResponseError
 from ..identity import CrewIdentity
 
 __all__ = [
@@ -32,7 +31,8 @@ class PendingRequest:
     """An AuthnRequest in flight: what the ACS must see come back.
 
     Stored server-side under ``relay_state`` (an opaque random key, never a URL) and
-    bound to the browser by the SHA-256 of a cookie value (``browser_hash``).
+    bound to the browser by the SHA-256 of a cookie value (``browser_hash``), in
+    ``rpkit._pending``.
     """
 
     request_id: str
@@ -40,13 +40,6 @@ class PendingRequest:
     browser_hash: str
     created_at: datetime
     return_to: str = "/"
-
-    def to_json(self) -> bytes:
-        return _dump(self)
-
-    @classmethod
-    def from_json(cls, data: bytes) -> PendingRequest:
-        return cls(**_load(data))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -57,13 +50,6 @@ class PendingLogout:
     relay_state: str
     created_at: datetime
     return_to: str = "/"
-
-    def to_json(self) -> bytes:
-        return _dump(self)
-
-    @classmethod
-    def from_json(cls, data: bytes) -> PendingLogout:
-        return cls(**_load(data))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -94,31 +80,6 @@ class SamlSession:
 
     def to_dict(self) -> dict[str, str | None]:
         return asdict(self)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class BrowserCookie:
-    """The cookie that binds a pending request to the browser that started it.
-
-    The IdP's POST to the ACS is a cross-site request, so the app's ``SameSite=Lax``
-    session cookie is not sent with it; this dedicated cookie is ``SameSite=None;
-    Secure; HttpOnly``, scoped to the ACS path and short-lived, and carries no session.
-    """
-
-    name: str
-    value: str
-    path: str
-    max_age: int
-    samesite: str = "None"
-    secure: bool = True
-    httponly: bool = True
-
-    def header_value(self) -> str:
-        """The ``Set-Cookie`` header value."""
-        return (
-            f"{self.name}={self.value}; Path={self.path}; Max-Age={self.max_age}; "
-            f"SameSite={self.samesite}; Secure; HttpOnly"
-        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -178,30 +139,3 @@ class LogoutResult:
     #: True when the request named no SessionIndex: end every session of this NameID
     #: (SAML Core §3.7.3.2), not only the one it was checked against.
     all_sessions: bool = False
-
-
-def check_return_to(return_to: str) -> str:
-    """Accept only a path on this site: ``/x``, not ``//host``, ``/\\host`` or a URL."""
-    parts = urlsplit(return_to)
-    if (
-        not return_to.startswith("/")
-        or return_to.startswith(("//", "/\\"))
-        or parts.scheme
-        or parts.netloc
-        or any(ord(c) < 0x20 or c == "\\" for c in return_to)
-    ):
-        raise ValidationError("return_to", "return_to must be a path on this site")
-    return return_to
-
-
-def _dump(pending: PendingRequest | PendingLogout) -> bytes:
-    """Serialize pending state for the ``StateStore`` (``created_at`` as ISO 8601)."""
-    values = asdict(pending)
-    values["created_at"] = pending.created_at.isoformat()
-    return json.dumps(values).encode()
-
-
-def _load(data: bytes) -> dict[str, Any]:
-    values: dict[str, Any] = json.loads(data)
-    values["created_at"] = datetime.fromisoformat(values["created_at"])
-    return values

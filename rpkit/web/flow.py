@@ -12,12 +12,7 @@ place; the shared contract tests in ``tests/frameworks`` run each app against th
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
-import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
 
 from ..errors import (
-    CallbackError,
     ConfigurationError,
     MetadataError,
     ProviderError,
@@ -35,6 +29,7 @@ from ..errors import (
     TokenError,
 )
 from ..identity import CrewIdentity
+from ..oidc import BROWSER_COOKIE as OIDC_BROWSER_COOKIE
 from ..oidc import OidcClient
 from ..store import Batch
 from .pages import Refusal, describe, safe_next, setting_to_check
@@ -70,22 +65,11 @@ __all__ = [
 
 log = logging.getLogger("rpkit.web")
 
-OIDC_BROWSER_COOKIE = "rpkit_oidc"
-# One key prefix for every framework, so a login started on one process finishes on any
-# other that shares the store. It is the Flask extension's historic prefix: logins in
-# flight while a Flask deployment upgrades still finish.
-_PENDING_OIDC = "flask:oidc:"
-PENDING_TTL = timedelta(minutes=15)
 # A one-time "you have signed out" notice for the page the browser comes back to (after
 # the IdP's logout round trip, whatever URL that is); shown once, then cleared.
 SIGNED_OUT_COOKIE = "rpkit_signed_out"
 SIGNED_OUT_NOTICE = timedelta(minutes=10)
 LOCAL_LOGOUT_TITLE = "Signed out of this app"
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 class WebState:
@@ -242,20 +226,19 @@ class OidcStart:
     location: str
     browser: str  # the value of the browser-binding cookie (new or kept)
     cross_site_post: bool  # form_post: the cookie must ride a cross-site POST
+    max_age: int  # seconds: as long as the pending login lives
 
 
 def start_oidc_login(state: WebState, next_value: str | None, browser: str | None) -> OidcStart:
     """Start an authorization-code login bound to this browser (``browser`` = its cookie)."""
     client = state.require_oidc()
-    target = safe_next(next_value)
-    url, login_state = client.start_login(redirect_uri=state.settings.url("/auth/oidc/callback"))
-    if not browser or not _TOKEN.match(browser):
-        browser = secrets.token_urlsafe(32)
-    pending = {"next": target, "browser": _digest(browser)}
-    state.settings.store.set(
-        _PENDING_OIDC + _digest(login_state.state), json.dumps(pending).encode(), PENDING_TTL
+    started = client.start_login(
+        redirect_uri=state.settings.url("/auth/oidc/callback"),
+        return_to=safe_next(next_value),
+        browser_token=browser,
     )
-    return OidcStart(url, browser, login_state.response_mode == "form_post")
+    cookie = started.cookie
+    return OidcStart(started.url, cookie.value, cookie.cross_site_post, cookie.max_age)
 
 
 def finish_oidc_login(
@@ -268,21 +251,7 @@ def finish_oidc_login(
 ) -> SignIn:
     """Finish the login: the state must be ours, unused, and started in this browser."""
     client = state.require_oidc()
-    raw_state = params.get("state")
-    if not raw_state:
-        raise CallbackError("state_missing", 'the callback has no "state"')
-    stored = state.settings.store.pop(_PENDING_OIDC + _digest(raw_state))
-    if stored is None:
-        raise CallbackError("state_unknown", "the login is unknown, expired or already completed")
-    pending = json.loads(stored)
-    if not browser or not hmac.compare_digest(_digest(browser), str(pending["browser"])):
-        # Burn the login: a callback that leaked to another browser must not be retried.
-        try:
-            client.take_login_state(raw_state)
-        except CallbackError:
-            pass
-        raise CallbackError("browser_binding", "the login was started in another browser")
-    result = client.finish_login(dict(params), received_via=received_via)
+    result = client.finish_login(dict(params), browser_token=browser, received_via=received_via)
     data: dict[str, Any] = {"id_token": result.tokens.id_token}
     sid = result.id_token.claims.get("sid")
     if isinstance(sid, str) and sid:
@@ -290,7 +259,7 @@ def finish_oidc_login(
     new = state.sessions.prepare(result.identity, protocol_data=data, replaces=current)
     state.settings.store.commit(new.batch)
     log.info("rpkit: OIDC sign-in of %s", result.identity.subject)
-    return SignIn(new, safe_next(pending.get("next")))
+    return SignIn(new, safe_next(result.return_to))
 
 
 def backchannel_logout(state: WebState, logout_token: str | None) -> int:

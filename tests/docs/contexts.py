@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 
 from rpkit import OidcConfig
-from rpkit.oidc import OidcClient
+from rpkit.oidc import BROWSER_COOKIE, LoginResult, OidcClient
 from rpkit.sandbox import env_block
 from rpkit.sandbox.config import OidcClientConfig
 from rpkit.scim import ScimClient, ScimConfig
@@ -71,12 +71,18 @@ def _query(url: str) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(url).query))
 
 
-def _sign_in(client: OidcClient, browser: requests.Session) -> dict[str, str]:
-    """Start a login, pick the Master's crew card at the sandbox; the callback's query."""
-    url, _ = client.start_login()
-    answer = sandbox_pick(browser, browser.get(url, timeout=10), INGRID)
+def _sign_in(client: OidcClient, browser: requests.Session) -> tuple[dict[str, str], str]:
+    """Start a login, pick the Master's crew card at the sandbox; the callback's query and
+    the browser-binding cookie value the login was started with."""
+    started = client.start_login()
+    answer = sandbox_pick(browser, browser.get(started.url, timeout=10), INGRID)
     assert answer.status_code in (302, 303), answer.text[:300]
-    return _query(answer.headers["Location"])
+    return _query(answer.headers["Location"]), started.cookie.value
+
+
+def _login(client: OidcClient, browser: requests.Session) -> LoginResult:
+    params, browser_token = _sign_in(client, browser)
+    return client.finish_login(params, browser_token=browser_token)
 
 
 @contextmanager
@@ -92,7 +98,9 @@ def oidc_callback(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> I
     sandbox, and ``request.args`` is the query the browser came back with."""
     client = _demo_client(sandbox)
     with requests.Session() as browser:
-        request = SimpleNamespace(args=_sign_in(client, browser), form={})
+        args, browser_token = _sign_in(client, browser)
+        cookies = {BROWSER_COOKIE: browser_token}
+        request = SimpleNamespace(args=args, form={}, cookies=cookies)
         yield Prepared({"client": client, "request": request})
 
 
@@ -102,7 +110,7 @@ def oidc_signed_in(sandbox: SandboxHandle, tmp_path: Path, snippet: Snippet) -> 
     login) and a fresh ``logout_state``."""
     client = _demo_client(sandbox)
     with requests.Session() as browser:
-        result = client.finish_login(_sign_in(client, browser))
+        result = _login(client, browser)
         yield Prepared(
             {
                 "client": client,
@@ -120,7 +128,7 @@ def oidc_logout_return(
     with ``logout_state``, and the sandbox sent it back with ``request.args``."""
     client = _demo_client(sandbox)
     with requests.Session() as browser:
-        result = client.finish_login(_sign_in(client, browser))
+        result = _login(client, browser)
         logout_state = secrets.token_urlsafe(16)
         url = client.end_session_url(id_token_hint=result.tokens.id_token, state=logout_state)
         back = browser.get(url, allow_redirects=False, timeout=10)
@@ -137,7 +145,7 @@ def oidc_backchannel(
     ``logout_token`` the sandbox signed for the Master's session."""
     client = _demo_client(sandbox)
     with requests.Session() as browser:
-        identity = client.finish_login(_sign_in(client, browser)).id_token
+        identity = _login(client, browser).id_token
         token, _ = sandbox.state.tokens.issue_logout_token(
             client_id=DEMO_CLIENT_ID,
             subject=str(identity.claims["sub"]),
@@ -156,7 +164,7 @@ def oidc_frontchannel(
     ``iss`` and ``sid`` the provider's iframe sends for the Master's session."""
     client = _demo_client(sandbox)
     with requests.Session() as browser:
-        identity = client.finish_login(_sign_in(client, browser)).id_token
+        identity = _login(client, browser).id_token
         args = {"iss": client.config.issuer, "sid": str(identity.claims["sid"])}
         yield Prepared({"client": client, "request": SimpleNamespace(args=args, form={})})
 

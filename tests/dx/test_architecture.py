@@ -19,6 +19,7 @@ FLOORS = {
     "store": 1,
     "_single_flight": 1,
     "_cache": 1,
+    "_pending": 1,
     "identity": 1,
     "ranks": 1,
     "oauth": 1,

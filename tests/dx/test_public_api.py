@@ -33,7 +33,8 @@ SNAPSHOT: dict[str, list[str]] = {
         UnknownSettingError UserinfoError ValidationError
     """.split(),
     "rpkit.oidc": """
-        AccessToken Discovery ExpectedAccessToken ExpectedIdToken IdToken JwksCache LoginResult
+        AccessToken AuthorizationRequest BROWSER_COOKIE Discovery ExpectedAccessToken
+        ExpectedIdToken IdToken JwksCache LoginResult
         LoginState LogoutToken OidcClient ProviderMetadata RefreshResult SigningKeys TokenSet
         end_session_url identity_from_claims parse_callback parse_jwks parse_provider_metadata
         start_login validate_access_token validate_frontchannel_logout validate_id_token

@@ -23,6 +23,8 @@ from rpkit.oidc import LoginResult, OidcClient
 from rpkit.sandbox.config import DEFAULT_CLIENTS, OidcClientConfig
 from rpkit.testing import SandboxHandle, sandbox_server
 
+from ..oidc.conftest import BROWSER
+
 APP = "http://127.0.0.1:5000"
 REDIRECT = f"{APP}/auth/oidc/callback"
 MASTER = "ingrid.larsen@nordic-aurora.example"
@@ -66,8 +68,8 @@ def callback_params(answer: requests.Response) -> dict[str, str]:
 
 
 def login(client: OidcClient, sandbox: SandboxHandle) -> LoginResult:
-    url, _ = client.start_login()
-    return client.finish_login(callback_params(browser_answer(sandbox, url)))
+    url = client.start_login(browser_token=BROWSER).url
+    return client.finish_login(callback_params(browser_answer(sandbox, url)), browser_token=BROWSER)
 
 
 def jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -101,7 +103,7 @@ def test_iss_in_every_authorization_response(response_mode: str) -> None:
     with provider() as sandbox:
         client = rp(sandbox, response_mode=response_mode)
         assert client.metadata().authorization_response_iss_parameter_supported
-        url, _ = client.start_login()
+        url = client.start_login(browser_token=BROWSER).url
         answer = browser_answer(sandbox, url)
         if response_mode == "query":
             params = callback_params(answer)
@@ -111,14 +113,14 @@ def test_iss_in_every_authorization_response(response_mode: str) -> None:
 
             params = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', answer.text))
         assert params["iss"] == sandbox.issuer
-        result = client.finish_login(params, received_via=response_mode)  # type: ignore[arg-type]
+        result = client.finish_login(params, received_via=response_mode, browser_token=BROWSER)  # type: ignore[arg-type]
     assert result.identity.rank == "Master"
 
 
 def test_denied_login_carries_iss_too() -> None:
     """access_denied is a "safe" error: redirected to the app, with iss."""
     with provider() as sandbox:
-        url, _ = rp(sandbox).start_login()
+        url = rp(sandbox).start_login(browser_token=BROWSER).url
         with requests.Session() as http:
             page = http.get(url, timeout=10)
             answer = http.post(page.url, data={"deny": "1"}, allow_redirects=False, timeout=10)
@@ -130,7 +132,7 @@ def test_denied_login_carries_iss_too() -> None:
 def test_require_pkce(require_pkce: bool) -> None:
     """Without code_challenge: Duende's error page (default), or a login page (switch off)."""
     with provider(require_pkce=require_pkce) as sandbox:
-        url, _ = rp(sandbox).start_login()
+        url = rp(sandbox).start_login(browser_token=BROWSER).url
         query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
         del query["code_challenge"], query["code_challenge_method"]
         page = requests.get(sandbox.urls["authorize"], params=query, timeout=10)
@@ -145,7 +147,7 @@ def test_offline_access_refused_without_the_switch() -> None:
     """refresh_tokens=True against a client without AllowOfflineAccess: the IdP's error page
     names the fix and the app never gets a callback."""
     with provider() as sandbox:
-        url, _ = rp(sandbox, refresh_tokens=True).start_login()
+        url = rp(sandbox, refresh_tokens=True).start_login(browser_token=BROWSER).url
         page = browser_answer(sandbox, url)
     assert page.status_code == 400 and "Location" not in page.headers
     assert "data-reason=invalid_scope" in page.text
@@ -193,7 +195,7 @@ def test_errors_that_must_not_be_redirected(change: dict[str, str], reason: str,
     """Unknown client, unregistered redirect_uri, refused scope: the IdP's own page (400),
     naming the fix, never a redirect to the app."""
     with provider() as sandbox:
-        url, _ = rp(sandbox).start_login()
+        url = rp(sandbox).start_login(browser_token=BROWSER).url
         query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
         page = requests.get(
             sandbox.urls["authorize"], params={**query, **change}, allow_redirects=False, timeout=10

@@ -19,6 +19,8 @@ from rpkit.saml import SamlConfig, ServiceProvider
 from rpkit.sandbox.config import DEFAULT_SERVICE_PROVIDERS
 from rpkit.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxHandle, sandbox_server
 
+from ..oidc.conftest import BROWSER
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = "http://127.0.0.1:5000"
 MASTER = "ingrid.larsen@nordic-aurora.example"
@@ -76,11 +78,11 @@ def pick_crew(http: requests.Session, url: str, user_name: str) -> requests.Resp
 
 
 def oidc_login(client: OidcClient, user_name: str = MASTER) -> object:
-    url, _ = client.start_login()
+    url = client.start_login(browser_token=BROWSER).url
     answer = pick_crew(requests.Session(), url, user_name)
     assert answer.status_code in (302, 303), answer.text[:300]
     params = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["Location"]).query).items()}
-    return client.finish_login(params, fetch_userinfo=True)
+    return client.finish_login(params, fetch_userinfo=True, browser_token=BROWSER)
 
 
 def test_oidc_login_yields_rank_and_ship(sandbox: SandboxHandle) -> None:
@@ -106,12 +108,12 @@ def test_warm_oidc_login_back_channel_requests(
         client = oidc_client(sb)
         oidc_login(client)
         sb.reset_counts()
-        url, _ = client.start_login()
+        url = client.start_login(browser_token=BROWSER).url
         answer = pick_crew(requests.Session(), url, MASTER)
         query = parse_qs(urlsplit(answer.headers["Location"]).query)
         params = {k: v[0] for k, v in query.items()}
         assert params["iss"] == sb.issuer  # RFC 9207, checked by rpkit
-        result = client.finish_login(params)
+        result = client.finish_login(params, browser_token=BROWSER)
         counts = {k: v for k, v in sb.request_counts().items() if v}
     assert counts == {"authorize": 2, **back_channel}  # login page GET + card POST
     assert result.identity.rank == "Master" and result.identity.email
@@ -150,10 +152,10 @@ def test_rank_only_in_userinfo_is_enough(sandbox: SandboxHandle) -> None:
     """Rank missing from the ID token is read from userinfo (sub-checked)."""
     sandbox.set_next_token_claims({"rank": None})
     client = oidc_client(sandbox)
-    url, _ = client.start_login()
+    url = client.start_login(browser_token=BROWSER).url
     answer = pick_crew(requests.Session(), url, MASTER)
     params = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["Location"]).query).items()}
-    result = client.finish_login(params)
+    result = client.finish_login(params, browser_token=BROWSER)
     assert "rank" not in result.id_token.claims
     assert result.identity.rank == "Master"
 

@@ -14,6 +14,10 @@ from rpkit.oidc import OidcClient
 
 from .fake_op import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, FakeOP
 
+# The browser's binding cookie (``AuthorizationRequest.cookie.value``) in flows that play
+# one browser: passed to start_login and back to finish_login.
+BROWSER = "test-browser-binding-cookie-0123456789abcde"
+
 
 @pytest.fixture
 def op() -> Iterator[FakeOP]:
@@ -66,8 +70,8 @@ def callback_params(response: requests.Response) -> dict[str, str]:
 
 
 def login(client: OidcClient, **start: Any) -> Any:
-    url, _state = client.start_login(**start)
-    return client.finish_login(follow_authorize(url))
+    url = client.start_login(**start, browser_token=BROWSER).url
+    return client.finish_login(follow_authorize(url), browser_token=BROWSER)
 
 
 def follow_end_session(url: str) -> dict[str, str]:

@@ -38,7 +38,7 @@ from rpkit.errors import (
 from rpkit.oidc import LoginResult, OidcClient, validate_logout_return
 from rpkit.oidc.authorize import ResponseMode
 
-from .conftest import Clock, follow_authorize, follow_end_session, login, make_client
+from .conftest import BROWSER, Clock, follow_authorize, follow_end_session, login, make_client
 from .fake_op import CLIENT_ID, CLIENT_SECRET, JWKS_PATH, FakeOP, new_rsa_key
 
 # -- Basic RP ---------------------------------------------------------------------------
@@ -208,18 +208,20 @@ BASIC_RP = [
 def _run_basic(op: FakeOP, case: Basic, response_mode: ResponseMode) -> None:
     case.arrange(op)
     client = make_client(op)
-    url, _ = client.start_login(response_mode=response_mode)
+    url = client.start_login(response_mode=response_mode, browser_token=BROWSER).url
     params = follow_authorize(url)
     assert op.authorize_requests[-1].get("response_mode") == (
         "form_post" if response_mode == "form_post" else None
     )
     if case.error is None:
-        result = client.finish_login(params, fetch_userinfo=case.fetch_userinfo)
+        result = client.finish_login(
+            params, fetch_userinfo=case.fetch_userinfo, browser_token=BROWSER
+        )
         assert case.check is not None
         case.check(op, result)
         return
     with pytest.raises(case.error) as exc:
-        client.finish_login(params, fetch_userinfo=case.fetch_userinfo)
+        client.finish_login(params, fetch_userinfo=case.fetch_userinfo, browser_token=BROWSER)
     assert type(exc.value) is case.error
     assert exc.value.reason == case.reason
 
@@ -236,18 +238,26 @@ def test_basic_rp_form_post_from_config(op: FakeOP, case: Basic) -> None:
     """The Basic RP set over form_post chosen by configuration (RPKIT_OIDC_RESPONSE_MODE)."""
     case.arrange(op)
     client = make_client(op, response_mode="form_post")
-    url, _ = client.start_login()
+    url = client.start_login(browser_token=BROWSER).url
     params = follow_authorize(url)
     assert op.authorize_requests[-1]["response_mode"] == "form_post"
     if case.error is None:
         result = client.finish_login(
-            params, fetch_userinfo=case.fetch_userinfo, received_via="form_post"
+            params,
+            fetch_userinfo=case.fetch_userinfo,
+            received_via="form_post",
+            browser_token=BROWSER,
         )
         assert case.check is not None
         case.check(op, result)
         return
     with pytest.raises(case.error) as exc:
-        client.finish_login(params, fetch_userinfo=case.fetch_userinfo, received_via="form_post")
+        client.finish_login(
+            params,
+            fetch_userinfo=case.fetch_userinfo,
+            received_via="form_post",
+            browser_token=BROWSER,
+        )
     assert exc.value.reason == case.reason
 
 
@@ -257,10 +267,12 @@ def test_form_post_error(op: FakeOP, response_mode: str) -> None:
     op.authorize_error = "login_required"
     op.authorize_error_description = "Error response using form_post"
     client = make_client(op)
-    url, _ = client.start_login(response_mode="form_post", prompt="none", max_age=0)
+    url = client.start_login(
+        response_mode="form_post", prompt="none", max_age=0, browser_token=BROWSER
+    ).url
     params = follow_authorize(url)
     with pytest.raises(AuthorizationDeniedError) as exc:
-        client.finish_login(params)
+        client.finish_login(params, browser_token=BROWSER)
     assert exc.value.reason == "login_required"
     assert exc.value.error == "login_required"
     assert exc.value.error_description == "Error response using form_post"
@@ -305,7 +317,7 @@ def _discovery_issuer_not_matching_config(op: FakeOP) -> None:
     op.discovery_overrides["issuer"] = "https://shipserver.local/auth"
     client = make_client(op)
     with pytest.raises(MetadataError) as exc:
-        client.start_login()
+        client.start_login(browser_token=BROWSER)
     message = str(exc.value)
     assert message.startswith(
         f"configured {op.issuer} but the server calls itself https://shipserver.local/auth: "
@@ -726,7 +738,8 @@ def test_unusable_client_private_key_fails_at_startup(value: str) -> None:
 
 
 def _callback(client: OidcClient, **start: Any) -> tuple[dict[str, str], Any]:
-    url, state = client.start_login(**start)
+    started = client.start_login(**start, browser_token=BROWSER)
+    url, state = started.url, started.login
     return follow_authorize(url), state
 
 
@@ -736,7 +749,7 @@ def test_callback_iss_of_another_provider_is_refused(op: FakeOP) -> None:
     client = make_client(op)
     params, _ = _callback(client)
     with pytest.raises(CallbackError) as exc:
-        client.finish_login(params)
+        client.finish_login(params, browser_token=BROWSER)
     assert exc.value.reason == "iss_mismatch"
     assert op.token_requests == []
 
@@ -747,7 +760,7 @@ def test_callback_without_iss_is_refused_when_the_provider_promises_it(op: FakeO
     client = make_client(op)
     params, _ = _callback(client)
     with pytest.raises(CallbackError) as exc:
-        client.finish_login(params)
+        client.finish_login(params, browser_token=BROWSER)
     assert exc.value.reason == "iss_missing"
 
 
@@ -758,7 +771,7 @@ def test_callback_with_the_right_iss_is_accepted(op: FakeOP) -> None:
     client = make_client(op)
     params, _ = _callback(client)
     assert params["iss"] == op.issuer
-    assert client.finish_login(params).identity.subject == op.sub
+    assert client.finish_login(params, browser_token=BROWSER).identity.subject == op.sub
 
 
 def test_error_response_is_surfaced_with_its_description(op: FakeOP) -> None:
@@ -767,7 +780,7 @@ def test_error_response_is_surfaced_with_its_description(op: FakeOP) -> None:
     client = make_client(op)
     params, _ = _callback(client)
     with pytest.raises(AuthorizationDeniedError) as exc:
-        client.finish_login(params)
+        client.finish_login(params, browser_token=BROWSER)
     assert exc.value.reason == "access_denied"
     assert exc.value.error_description == "The user said no"
 
@@ -780,7 +793,7 @@ def test_callback_without_state_is_refused(op: FakeOP) -> None:
     assert "state" not in params
     for expected in (None, login_state):
         with pytest.raises(CallbackError) as exc:
-            client.finish_login(params, expected=expected)
+            client.finish_login(params, expected=expected, browser_token=BROWSER)
         assert exc.value.reason == "state_missing"
 
 
@@ -790,10 +803,10 @@ def test_callback_with_another_state_is_refused(op: FakeOP) -> None:
     client = make_client(op)
     params, login_state = _callback(client)
     with pytest.raises(CallbackError) as exc:
-        client.finish_login(params, expected=login_state)
+        client.finish_login(params, expected=login_state, browser_token=BROWSER)
     assert exc.value.reason == "state_mismatch"
     with pytest.raises(CallbackError) as unknown:
-        client.finish_login(params)
+        client.finish_login(params, browser_token=BROWSER)
     assert unknown.value.reason == "state_unknown"
     assert op.token_requests == []
 

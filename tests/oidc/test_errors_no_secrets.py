@@ -19,7 +19,7 @@ from rpkit.errors import (
 )
 from rpkit.oidc import OidcClient
 
-from .conftest import follow_authorize, login, make_client
+from .conftest import BROWSER, follow_authorize, login, make_client
 from .fake_op import CLIENT_SECRET, FakeOP, new_rsa_key, sign_jwt
 
 PASSWORD = "Sjoe-Mann-2026!"
@@ -59,7 +59,8 @@ def _debug_logs(caplog: pytest.LogCaptureFixture) -> None:
 
 def _start(client: OidcClient) -> tuple[dict[str, str], str]:
     """Run the browser part of a login; return the callback and the code verifier."""
-    url, state = client.start_login()
+    started = client.start_login(browser_token=BROWSER)
+    url, state = started.url, started.login
     return follow_authorize(url), state.code_verifier
 
 
@@ -115,7 +116,7 @@ def test_bad_token_responses_leak_nothing(
     client = make_client(op)
     params, verifier = _start(client)
     with pytest.raises((ProviderResponseError, ProviderUnavailableError)) as exc:
-        client.finish_login(params)
+        client.finish_login(params, browser_token=BROWSER)
     assert_no_secrets(exc.value, caplog, [*_login_secrets(op, params, verifier), *TOKENS.values()])
 
 
@@ -137,7 +138,7 @@ def test_id_token_failures_leak_nothing(
     client = make_client(op)
     params, verifier = _start(client)
     with pytest.raises(IdTokenError) as exc:
-        client.finish_login(params)
+        client.finish_login(params, browser_token=BROWSER)
     assert_no_secrets(exc.value, caplog, _login_secrets(op, params, verifier))
 
 
@@ -176,7 +177,7 @@ def test_wrong_client_secret_leaks_nothing(op: FakeOP, caplog: pytest.LogCapture
     client = make_client(op, client_secret="wrong-secret-7c1f2e3d4a5b6978")
     params, verifier = _start(client)
     with pytest.raises(ProviderResponseError) as exc:
-        client.finish_login(params)
+        client.finish_login(params, browser_token=BROWSER)
     assert exc.value.error == "invalid_client"
     assert_no_secrets(
         exc.value, caplog, ["wrong-secret-7c1f2e3d4a5b6978", params["code"], verifier]
@@ -200,7 +201,7 @@ def test_token_endpoint_down_leaks_nothing(op: FakeOP, caplog: pytest.LogCapture
     params, verifier = _start(client)
     op.stop(hold_port=True)
     with pytest.raises(ProviderUnavailableError) as exc:
-        client.finish_login(params)
+        client.finish_login(params, browser_token=BROWSER)
     assert_no_secrets(exc.value, caplog, [params["code"], verifier, CLIENT_SECRET])
 
 
@@ -248,8 +249,9 @@ def test_logout_and_access_token_failures_leak_nothing(
 def test_token_set_and_login_state_reprs_hide_secrets(op: FakeOP) -> None:
     """Logging a TokenSet, LoginState or IdToken by accident shows no secret."""
     client = make_client(op)
-    url, state = client.start_login()
-    result = client.finish_login(follow_authorize(url))
+    started = client.start_login(browser_token=BROWSER)
+    url, state = started.url, started.login
+    result = client.finish_login(follow_authorize(url), browser_token=BROWSER)
     shown = repr(result) + repr(state) + repr(client.config)
     for secret in (
         result.tokens.access_token,

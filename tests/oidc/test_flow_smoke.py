@@ -14,7 +14,7 @@ from rpkit.errors import CallbackError
 from rpkit.oidc import OidcClient
 from rpkit.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxHandle, sandbox_server
 
-from .conftest import callback_params
+from .conftest import BROWSER, callback_params
 
 USER = "ingrid.larsen@nordic-aurora.example"  # Master of MV Nordic Aurora in the seed
 
@@ -49,8 +49,8 @@ def sign_in(url: str, user: str = USER) -> dict[str, str]:
 
 
 def login(client: OidcClient, **start: Any) -> Any:
-    url, _state = client.start_login(**start)
-    return client.finish_login(sign_in(url))
+    url = client.start_login(**start, browser_token=BROWSER).url
+    return client.finish_login(sign_in(url), browser_token=BROWSER)
 
 
 def test_code_flow_yields_identity_with_rank(sandbox: SandboxHandle) -> None:
@@ -65,7 +65,8 @@ def test_authorize_request_always_uses_pkce_s256_and_default_scopes(
     sandbox: SandboxHandle,
 ) -> None:
     """The authorize request carries S256 PKCE, the default scopes and the login's nonce."""
-    url, state = make_client(sandbox).start_login()
+    started = make_client(sandbox).start_login(browser_token=BROWSER)
+    url, state = started.url, started.login
     query = parse_qs(urlsplit(url).query)
     assert query["code_challenge_method"] == ["S256"]
     assert query["scope"] == ["openid profile email crew.public"]
@@ -75,27 +76,27 @@ def test_authorize_request_always_uses_pkce_s256_and_default_scopes(
 def test_replayed_callback_is_refused(sandbox: SandboxHandle) -> None:
     """The same callback twice: the second is refused as an unknown state."""
     client = make_client(sandbox)
-    url, _ = client.start_login()
+    url = client.start_login(browser_token=BROWSER).url
     params = sign_in(url)
-    client.finish_login(params)
+    client.finish_login(params, browser_token=BROWSER)
     with pytest.raises(CallbackError) as exc:
-        client.finish_login(params)
+        client.finish_login(params, browser_token=BROWSER)
     assert exc.value.reason == "state_unknown"
 
 
 def test_callback_in_another_response_mode_is_refused(sandbox: SandboxHandle) -> None:
     """A login started with form_post and answered by query is refused."""
     client = make_client(sandbox)
-    url, _ = client.start_login(response_mode="form_post")
+    url = client.start_login(response_mode="form_post", browser_token=BROWSER).url
     params = sign_in(url)
     with pytest.raises(CallbackError) as exc:
-        client.finish_login(params, received_via="query")
+        client.finish_login(params, received_via="query", browser_token=BROWSER)
     assert exc.value.reason == "response_mode"
 
 
 def test_callback_in_the_requested_response_mode_is_accepted(sandbox: SandboxHandle) -> None:
     """A form_post login answered by form_post signs the user in."""
     client = make_client(sandbox)
-    url, _ = client.start_login(response_mode="form_post")
-    result = client.finish_login(sign_in(url), received_via="form_post")
+    url = client.start_login(response_mode="form_post", browser_token=BROWSER).url
+    result = client.finish_login(sign_in(url), received_via="form_post", browser_token=BROWSER)
     assert result.identity.rank == "Master"

@@ -28,6 +28,8 @@ import requests
 from rpkit.config import OidcConfig
 from rpkit.oidc import LoginResult, OidcClient, validate_logout_return
 
+from .conftest import BROWSER
+
 OP_DIR = Path(__file__).parent / "op_node"
 CLIENT_ID = "rpkit-interop"
 CLIENT_SECRET = "rpkit-interop-secret-0123456789abcdef"
@@ -140,14 +142,15 @@ def play_browser(url: str, *, stop_at: str, max_hops: int = 10) -> dict[str, str
 
 
 def login(client: OidcClient) -> LoginResult:
-    url, _state = client.start_login()
-    return client.finish_login(play_browser(url, stop_at=REDIRECT_URI))
+    url = client.start_login(browser_token=BROWSER).url
+    return client.finish_login(play_browser(url, stop_at=REDIRECT_URI), browser_token=BROWSER)
 
 
 def test_code_pkce_login_yields_validated_id_token_with_rank(panva_op: PanvaOP) -> None:
     """A code+PKCE login against oidc-provider yields a validated ID token carrying rank."""
     client = make_client(panva_op)
-    url, state = client.start_login()
+    started = client.start_login(browser_token=BROWSER)
+    url, state = started.url, started.login
     query = parse_qs(urlsplit(url).query)
     assert query["code_challenge_method"] == ["S256"]
     assert "offline_access" in query["scope"][0].split()
@@ -156,7 +159,7 @@ def test_code_pkce_login_yields_validated_id_token_with_rank(panva_op: PanvaOP) 
     # RFC 9207: oidc-provider sends iss, which rpkit checks against the configured issuer.
     assert params["iss"] == panva_op.issuer
     assert params["state"] == state.state
-    result = client.finish_login(params)
+    result = client.finish_login(params, browser_token=BROWSER)
 
     claims = result.id_token.claims
     assert claims["iss"] == panva_op.issuer

@@ -18,7 +18,7 @@ from rpkit.config import OidcConfig
 from rpkit.errors import IdTokenError, ProviderUnavailableError
 from rpkit.oidc import IdToken, OidcClient
 
-from .conftest import Clock, follow_authorize, login, make_client
+from .conftest import BROWSER, Clock, follow_authorize, login, make_client
 from .fake_op import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, FakeOP, Grant, new_rsa_key, sign_jwt
 
 DISCOVERY = "/auth/.well-known/openid-configuration"
@@ -66,7 +66,7 @@ def test_provider_down_at_start_then_up(refused_port: socket.socket) -> None:
     )
     client = OidcClient(config)  # no request, no exception
     with pytest.raises(ProviderUnavailableError):
-        client.start_login()
+        client.start_login(browser_token=BROWSER)
     with pytest.raises(ProviderUnavailableError):
         client.metadata()
 
@@ -228,8 +228,8 @@ def test_warm_login_costs_one_back_channel_request(op: FakeOP) -> None:
     assert back_channel(op) - before == Counter({TOKEN: 1})
 
     before = back_channel(op)
-    url, _ = client.start_login()
-    client.finish_login(follow_authorize(url), fetch_userinfo=True)
+    url = client.start_login(browser_token=BROWSER).url
+    client.finish_login(follow_authorize(url), fetch_userinfo=True, browser_token=BROWSER)
     assert back_channel(op) - before == Counter({TOKEN: 1, "/auth/connect/userinfo": 1})
 
 

@@ -12,7 +12,7 @@ from rpkit.errors import (
     ProviderResponseError,
 )
 
-from .conftest import follow_authorize, make_client
+from .conftest import BROWSER, follow_authorize, make_client
 from .fake_op import FakeOP
 
 
@@ -61,9 +61,9 @@ def test_code_exchange_errors_are_typed(
     """Each token endpoint answer raises its class; configuration errors name the setting."""
     op.token_response = lambda form: (status, body)
     client = make_client(op)
-    url, _ = client.start_login()
+    url = client.start_login(browser_token=BROWSER).url
     with pytest.raises(ProviderResponseError) as exc:
-        client.finish_login(follow_authorize(url))
+        client.finish_login(follow_authorize(url), browser_token=BROWSER)
     assert type(exc.value) is kind
     if setting is not None:
         assert isinstance(exc.value, ClientRejectedError)
@@ -81,17 +81,17 @@ def test_invalid_client_with_private_key_jwt_names_the_key(op: FakeOP) -> None:
         token_endpoint_auth_method="private_key_jwt",
         client_private_key=key.as_pem(private=True).decode(),
     )
-    url, _ = client.start_login()
+    url = client.start_login(browser_token=BROWSER).url
     with pytest.raises(ClientRejectedError) as exc:
-        client.finish_login(follow_authorize(url))
+        client.finish_login(follow_authorize(url), browser_token=BROWSER)
     assert "RPKIT_OIDC_CLIENT_PRIVATE_KEY" in exc.value.setting
 
 
 def test_a_dead_refresh_token_is_invalid_grant(op: FakeOP) -> None:
     """A refresh the provider refuses is the grant's fault: sign in again."""
     client = make_client(op)
-    url, _ = client.start_login()
-    result = client.finish_login(follow_authorize(url))
+    url = client.start_login(browser_token=BROWSER).url
+    result = client.finish_login(follow_authorize(url), browser_token=BROWSER)
     assert result.tokens.refresh_token is not None
     op.refresh_tokens.clear()
     with pytest.raises(InvalidGrantError):
@@ -103,8 +103,8 @@ def test_an_access_token_outside_printable_ascii_is_malformed(op: FakeOP, token:
     """RFC 6749 §A.12 VSCHAR: anything else is a malformed token response."""
     op.token_response = lambda form: (200, {"access_token": token, "token_type": "Bearer"})
     client = make_client(op)
-    url, _ = client.start_login()
+    url = client.start_login(browser_token=BROWSER).url
     with pytest.raises(ProviderResponseError) as exc:
-        client.finish_login(follow_authorize(url))
+        client.finish_login(follow_authorize(url), browser_token=BROWSER)
     assert type(exc.value) is ProviderResponseError
     assert "printable ASCII" in exc.value.message

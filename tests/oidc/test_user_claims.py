@@ -12,7 +12,7 @@ from rpkit.config import OidcConfig
 from rpkit.errors import ConfigurationError, IdTokenError, ProviderUnavailableError, UserinfoError
 from rpkit.oidc import LoginResult, OidcClient
 
-from .conftest import follow_authorize, login, make_client
+from .conftest import BROWSER, follow_authorize, login, make_client
 from .fake_op import FakeOP
 
 TOKEN = "/auth/connect/token"
@@ -22,8 +22,8 @@ FRONT_CHANNEL = "/auth/connect/authorize"
 
 def _back_channel_requests(op: FakeOP, client: OidcClient, **finish: Any) -> tuple[int, Any]:
     op.counts.clear()
-    url, _ = client.start_login()
-    result = client.finish_login(follow_authorize(url), **finish)
+    url = client.start_login(browser_token=BROWSER).url
+    result = client.finish_login(follow_authorize(url), **finish, browser_token=BROWSER)
     return sum(n for path, n in op.counts.items() if path != FRONT_CHANNEL), result
 
 
@@ -108,9 +108,9 @@ def test_rank_missing_with_userinfo_turned_off(op: FakeOP) -> None:
     """fetch_userinfo=False never calls userinfo, so the ID token alone must carry rank."""
     op.user_claims_in_id_token = False
     client = make_client(op)
-    url, _ = client.start_login()
+    url = client.start_login(browser_token=BROWSER).url
     with pytest.raises(IdTokenError) as exc:
-        client.finish_login(follow_authorize(url), fetch_userinfo=False)
+        client.finish_login(follow_authorize(url), fetch_userinfo=False, browser_token=BROWSER)
     assert exc.value.reason == "rank"
     assert "userinfo was not asked" in str(exc.value)
     assert op.userinfo_requests == []
@@ -149,8 +149,8 @@ def test_userinfo_cannot_change_what_the_id_token_says(op: FakeOP) -> None:
     """Where both have a value, the signed ID token wins (a rank from userinfo cannot escalate)."""
     op.userinfo_claims.update(rank="Master", email="attacker@example.com")
     client = make_client(op)
-    url, _ = client.start_login()
-    result = client.finish_login(follow_authorize(url), fetch_userinfo=True)
+    url = client.start_login(browser_token=BROWSER).url
+    result = client.finish_login(follow_authorize(url), fetch_userinfo=True, browser_token=BROWSER)
     assert result.identity.rank == "Chief Officer"
     assert result.identity.email == "ingrid.hansen@nordic-tankers.example"
 
@@ -206,7 +206,7 @@ def test_refresh_with_userinfo_for_another_user_is_refused(op: FakeOP) -> None:
 
 
 def _scope(client: OidcClient) -> list[str]:
-    url, _ = client.start_login()
+    url = client.start_login(browser_token=BROWSER).url
     return parse_qs(urlsplit(url).query)["scope"][0].split()
 
 
@@ -246,9 +246,10 @@ def test_unknown_response_mode_is_a_configuration_error(mode: str) -> None:
 def test_configured_form_post_is_used_and_enforced(op: FakeOP) -> None:
     """response_mode=form_post in the config is sent, and a query callback is refused."""
     client = make_client(op, response_mode="form_post")
-    url, login_state = client.start_login()
+    started = client.start_login(browser_token=BROWSER)
+    url, login_state = started.url, started.login
     assert parse_qs(urlsplit(url).query)["response_mode"] == ["form_post"]
     assert login_state.response_mode == "form_post"
     params = follow_authorize(url)
-    result = client.finish_login(params, received_via="form_post")
+    result = client.finish_login(params, received_via="form_post", browser_token=BROWSER)
     assert result.identity.rank == "Chief Officer"
