@@ -42,6 +42,7 @@ __all__ = [
     "cookie_value",
     "digest",
     "dump",
+    "is_local_path",
     "is_token",
     "load",
     "new_key",
@@ -193,16 +194,23 @@ class PendingStore(Generic[P]):
         return pending
 
 
-def check_return_to(return_to: str) -> str:
-    """Accept only a path on this site: ``/x``, not ``//host``, ``/\\host`` or a URL."""
-    parts = urlsplit(return_to)
-    if (
-        not return_to.startswith("/")
-        or return_to.startswith(("//", "/\\"))
+def is_local_path(value: str) -> bool:
+    """Whether ``value`` is a path on this site: ``/x``, not ``//host``, ``/\\host``, a URL,
+    a backslash anywhere (browsers read it as a slash) or a control character."""
+    parts = urlsplit(value)
+    return not (
+        not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
         or parts.scheme
         or parts.netloc
-        or any(ord(c) < 0x20 or c == "\\" for c in return_to)
-    ):
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+    )
+
+
+def check_return_to(return_to: str) -> str:
+    """Accept only a path on this site (:func:`is_local_path`) to return to after a login."""
+    if not is_local_path(return_to):
         raise ValidationError("return_to", "return_to must be a path on this site")
     return return_to
 

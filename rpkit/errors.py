@@ -20,12 +20,14 @@ or secret.
     │   │   └── ClientRejectedError    invalid_client, unauthorized_client...: this app's
     │   │                              configuration or registration is wrong (.setting)
     │   └── MetadataError              discovery, JWKS or SAML metadata unusable
-    └── AuthenticationError            reject this login or token (.reason)
+    ├── NotConfiguredError             a request for a protocol this app does not offer
+    └── AuthenticationError            reject this login or token (.reason, .public)
         ├── AuthorizationDeniedError   the IdP returned error=
-        ├── CallbackError              state missing, mismatched or reused; no code
-        ├── IdTokenError               ID token rejected
-        ├── TokenError                 access, refresh or logout token rejected
-        ├── UserinfoError              userinfo response rejected
+        ├── CallbackError              not a login in flight here: state, browser, code
+        ├── OidcTokenError             a signed JWT refused (.key_not_found)
+        │   ├── IdTokenError           ID token rejected
+        │   ├── TokenError             access, refresh or logout token rejected
+        │   └── UserinfoError          userinfo response rejected
         └── SamlResponseError          SAML response or logout message rejected
 
 Owns: the one exception tree and its reason codes.
@@ -34,7 +36,11 @@ Must not import: anything of rpkit (floor 0: every other part imports it).
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 __all__ = [
+    "MISCONFIGURED",
     "AuthenticationError",
     "AuthorizationDeniedError",
     "CallbackError",
@@ -43,9 +49,12 @@ __all__ = [
     "IdTokenError",
     "InvalidGrantError",
     "MetadataError",
+    "NotConfiguredError",
+    "OidcTokenError",
     "ProviderError",
     "ProviderResponseError",
     "ProviderUnavailableError",
+    "PublicAnswer",
     "RpkitError",
     "SamlResponseError",
     "StoreUnavailableError",
@@ -106,6 +115,16 @@ class StoreUnavailableError(RpkitError):
     """
 
     code = "store_unavailable"
+
+
+class NotConfiguredError(RpkitError):
+    """A request for a protocol (or an API) this app was not configured to offer.
+
+    Not a :class:`ConfigurationError`: the configuration is fine, the request asks for
+    something that is not here, so the web layer answers 404.
+    """
+
+    code = "not_configured"
 
 
 class ProviderError(RpkitError):
@@ -215,20 +234,51 @@ class MetadataError(ProviderError):
     code = "metadata_error"
 
 
-class AuthenticationError(RpkitError):
-    """Reject this login or token. ``reason`` is a stable snake_case code.
+@dataclass(frozen=True, slots=True)
+class PublicAnswer:
+    """What the person at the browser may be told of a refusal: a status, a title and one
+    sentence, never the detail (which goes to the log)."""
 
-    The web layer answers 400/401 with generic text; ``reason`` goes to logs and metrics.
+    status: int
+    title: str
+    message: str
+
+
+#: The app's own configuration or registration is wrong: nobody can sign in until fixed.
+MISCONFIGURED = PublicAnswer(
+    502,
+    "This app is misconfigured",
+    (
+        "Dualog Identity refused this app's own configuration, so nobody can sign in until "
+        "an administrator fixes it. Administrators: run `rpkit doctor` and look up the "
+        "correlation id below in the app's log, which names the setting to check."
+    ),
+)
+_NOT_VERIFIED = PublicAnswer(
+    400, "Sign-in failed", "The answer from Dualog Identity could not be verified."
+)
+_SAFE_CODE = re.compile(r"^[a-z0-9_.-]{1,64}$")
+
+
+class AuthenticationError(RpkitError):
+    """Reject this login or token. Every refusal has one shape, whatever the protocol:
+
+    * ``reason``: a stable snake_case code, for logs, metrics and the troubleshooting page;
+    * ``message``: the detail, one sentence for the log;
+    * ``public``: what the person at the browser may read (:class:`PublicAnswer`).
+
+    The web layer answers ``public`` and logs the rest, with no protocol knowledge.
     """
 
     code = "authentication_error"
 
-    def __init__(self, reason: str, message: str, *, key_not_found: bool = False) -> None:
+    def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-        #: True when no published key could verify the token: the provider may have
-        #: rotated its keys, so refetching them once may help.
-        self.key_not_found = key_not_found
+
+    @property
+    def public(self) -> PublicAnswer:
+        return _NOT_VERIFIED
 
 
 class AuthorizationDeniedError(AuthenticationError):
@@ -244,32 +294,107 @@ class AuthorizationDeniedError(AuthenticationError):
         self.error = error
         self.error_description = error_description
 
+    @property
+    def public(self) -> PublicAnswer:
+        error = self.error if _SAFE_CODE.match(self.error or "") else "error"
+        return PublicAnswer(
+            400,
+            "Sign-in was refused",
+            f"Dualog Identity did not sign you in ({error}). You can try again.",
+        )
+
 
 class CallbackError(AuthenticationError):
-    """The redirect back to us is malformed: state missing, mismatched or reused; no code."""
+    """The answer to a login does not belong to a login in flight here: state missing,
+    mismatched, reused or expired, the browser is not the one that started it, no code.
+
+    ``reason`` names which (``state_unknown``, ``browser_binding``...); every one tells
+    the person the same: start the sign-in again.
+    """
 
     code = "callback_error"
 
+    @property
+    def public(self) -> PublicAnswer:
+        return PublicAnswer(
+            400,
+            "Sign-in link expired",
+            (
+                "This sign-in answer is unknown, expired, already used or was started in another "
+                "browser. Please start the sign-in again."
+            ),
+        )
 
-class IdTokenError(AuthenticationError):
+
+class OidcTokenError(AuthenticationError):
+    """A signed JWT of the OpenID provider was refused.
+
+    ``key_not_found`` is True when no key the provider publishes could verify it: the
+    provider may have rotated its keys, so refetching the JWKS once may help (``OidcClient``
+    does).
+    """
+
+    code = "oidc_token_error"
+
+    def __init__(self, reason: str, message: str, *, key_not_found: bool = False) -> None:
+        super().__init__(reason, message)
+        self.key_not_found = key_not_found
+
+
+class IdTokenError(OidcTokenError):
     """The ID token failed validation (OIDC Core 1.0 §3.1.3.7)."""
 
     code = "id_token_error"
 
 
-class TokenError(AuthenticationError):
+class TokenError(OidcTokenError):
     """An access, refresh or logout token failed validation."""
 
     code = "token_error"
 
+    @property
+    def public(self) -> PublicAnswer:
+        return PublicAnswer(401, "Invalid token", "The access token was refused.")
 
-class UserinfoError(AuthenticationError):
+
+class UserinfoError(OidcTokenError):
     """The userinfo response failed validation (OIDC Core 1.0 §5.3.2)."""
 
     code = "userinfo_error"
 
 
 class SamlResponseError(AuthenticationError):
-    """A SAML response or logout message failed validation."""
+    """A SAML response or logout message failed validation.
+
+    ``key_not_found`` is True when a signature failed on the IdP keys held here, even where
+    the reason says otherwise (``decryption`` hides it): fresh metadata may carry a new key.
+    """
 
     code = "saml_response_error"
+
+    #: RelayState unknown or used, another browser, a replayed assertion: the same as an
+    #: OIDC ``CallbackError`` to the person (start again).
+    PENDING_LOGIN_REASONS = frozenset({"relay_state", "browser_binding", "replay"})
+
+    def __init__(self, reason: str, message: str, *, key_not_found: bool = False) -> None:
+        super().__init__(reason, message)
+        self.key_not_found = key_not_found
+
+    @property
+    def public(self) -> PublicAnswer:
+        if self.reason == "sp_rejected":
+            return MISCONFIGURED
+        if self.reason in self.PENDING_LOGIN_REASONS:
+            return PublicAnswer(
+                400,
+                "Sign-in link expired",
+                (
+                    "This SAML answer is unknown, expired, already used or was started in "
+                    "another browser. Please start the sign-in again."
+                ),
+            )
+        if self.reason == "status":
+            return PublicAnswer(400, "Sign-in was refused", "Dualog Identity did not sign you in.")
+        return PublicAnswer(
+            400, "Message refused", "The message from Dualog Identity could not be verified."
+        )

@@ -25,6 +25,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .errors import ConfigurationError
+
 __all__ = [
     "DEFAULT_RANKS",
     "DEPARTMENTS",
@@ -59,9 +61,9 @@ class Rank:
 
     def __post_init__(self) -> None:
         if not self.name.strip():
-            raise ValueError("a rank needs a name")
+            raise ConfigurationError("a rank needs a name")
         if not self.department.strip():
-            raise ValueError(f"rank {self.name!r} needs a department")
+            raise ConfigurationError(f"rank {self.name!r} needs a department")
 
 
 def _rank(name: str, department: str, *aliases: str, groups: tuple[str, ...] = ()) -> Rank:
@@ -159,7 +161,7 @@ _DEFAULT: tuple[Rank, ...] = (
 class RankVocabulary:
     """Ranks by alias, with departments and groups; immutable, extend with :meth:`extend`.
 
-    Raises ``ValueError`` when two ranks claim the same name or alias.
+    Raises ``ConfigurationError`` when two ranks claim the same name or alias.
     """
 
     def __init__(self, ranks: Iterable[Rank]) -> None:
@@ -170,7 +172,7 @@ class RankVocabulary:
                 key = normalize_rank(label)
                 other = lookup.get(key)
                 if other is not None and other.name != rank.name:
-                    raise ValueError(
+                    raise ConfigurationError(
                         f"rank label {label!r} is claimed by {other.name!r} and {rank.name!r}"
                     )
                 lookup[key] = rank
@@ -204,7 +206,7 @@ class RankVocabulary:
     def members(self, rule: str) -> frozenset[str]:
         """Canonical rank names matched by ``rule``: a group, a department or a rank.
 
-        Raises ``ValueError`` for a rule that names nothing known: a typo in an access
+        Raises ``ConfigurationError`` for a rule that names nothing known: a typo in an access
         rule must fail at definition time, not deny (or allow) silently.
         """
         group = self._groups.get(normalize_rank(rule).replace(" ", "_"))
@@ -213,7 +215,7 @@ class RankVocabulary:
         rank = self.resolve(rule)
         if rank is not None:
             return frozenset({rank.name})
-        raise ValueError(f"access rule {rule!r} names no known rank, department or group")
+        raise ConfigurationError(f"access rule {rule!r} names no known rank, department or group")
 
     def allows(self, rank_text: str | None, *rules: str) -> bool:
         """Whether a crew member of rank ``rank_text`` matches any of ``rules``."""
@@ -241,7 +243,7 @@ class RankVocabulary:
                 for label in names:
                     found = vocabulary.resolve(label)
                     if found is None:
-                        raise ValueError(f"group {group!r} lists unknown rank {label!r}")
+                        raise ConfigurationError(f"group {group!r} lists unknown rank {label!r}")
                     current = updated[found.name]
                     if group not in current.groups:
                         updated[found.name] = Rank(

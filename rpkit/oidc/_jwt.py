@@ -16,12 +16,12 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 from joserfc.util import urlsafe_b64decode
 
-from ..errors import AuthenticationError
+from ..errors import OidcTokenError
 from .keys import SigningKeys
 
 __all__ = ["ErrorFactory", "verify_jwt"]
 
-ErrorFactory = Callable[..., AuthenticationError]
+ErrorFactory = Callable[..., OidcTokenError]
 
 _MAX_TOKEN_BYTES = 16 * 1024
 
@@ -94,7 +94,7 @@ def verify_jwt(
     """Return ``(header, claims)`` of a JWT whose signature verifies.
 
     Raises:
-        AuthenticationError: built by ``error`` with reason ``malformed``, ``alg``,
+        OidcTokenError: built by ``error`` with reason ``malformed``, ``alg``,
             ``unknown_kid``, ``no_key``, ``weak_key``, ``kid_ambiguous`` or ``signature``;
             ``key_not_found`` is set when refetching the keys may help.
     """

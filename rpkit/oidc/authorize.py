@@ -19,7 +19,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from ..config import ResponseMode
-from ..errors import AuthorizationDeniedError, CallbackError
+from ..errors import AuthorizationDeniedError, CallbackError, ValidationError
 from .discovery import ProviderMetadata
 
 __all__ = ["LoginState", "ResponseMode", "parse_callback", "start_login"]
@@ -89,7 +89,9 @@ def start_login(
         params["login_hint"] = login_hint
     for key, value in (extra or {}).items():
         if key in params or key in ("state", "client_id", "redirect_uri", "scope"):
-            raise ValueError(f"extra authorization parameter {key!r} would override rpkit's")
+            raise ValidationError(
+                "extra", f"extra authorization parameter {key!r} would override rpkit's"
+            )
         params[key] = value
     url = prepare_grant_uri(
         metadata.authorization_endpoint,

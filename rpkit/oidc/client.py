@@ -29,10 +29,10 @@ from .._pending import (
 from .._single_flight import SingleFlight
 from ..config import OidcConfig
 from ..errors import (
-    AuthenticationError,
     CallbackError,
     ConfigurationError,
     IdTokenError,
+    OidcTokenError,
     ProviderResponseError,
     TokenError,
     UserinfoError,
@@ -419,7 +419,7 @@ class OidcClient:
         keys = jwks.current()
         try:
             return verify(keys)
-        except AuthenticationError as err:
+        except OidcTokenError as err:
             if not err.key_not_found:
                 raise
             fresh = jwks.refresh_for(keys)

@@ -17,7 +17,12 @@ from lxml import etree
 
 from .._clock import Clock, clock_from_datetimes
 from .._pending import PendingStore, Refusals, browser_hash, cookie_value, digest, new_key
-from ..errors import ConfigurationError, SamlResponseError
+from ..errors import (
+    ConfigurationError,
+    NotConfiguredError,
+    SamlResponseError,
+    ValidationError,
+)
 from ..identity import CrewIdentity
 from ..store import Batch, MemoryStore, StateStore
 from . import _bindings, _gate, _pysaml2, _xmlsec
@@ -105,7 +110,7 @@ class ServiceProvider:
     def _now(self, now: datetime | None) -> datetime:
         now = now if now is not None else self._clock.now()
         if now.tzinfo is None:
-            raise ValueError("now must be timezone-aware (UTC)")
+            raise ValidationError("now", "now must be timezone-aware (UTC)")
         return now
 
     def idp(self, now: datetime | None = None) -> IdpMetadata:
@@ -454,7 +459,7 @@ class ServiceProvider:
 
     def _require_logout_url(self) -> None:
         if self.config.logout_url is None:
-            raise ConfigurationError('SAML single logout needs "logout_url"')
+            raise NotConfiguredError('SAML single logout needs "logout_url"')
 
     # -- metadata ------------------------------------------------------------------------
 

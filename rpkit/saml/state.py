@@ -27,29 +27,33 @@ Binding = Literal["redirect", "post"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class PendingRequest:
-    """An AuthnRequest in flight: what the ACS must see come back.
+class _InFlight:
+    """A request this SP sent, awaiting the IdP's answer.
 
-    Stored server-side under ``relay_state`` (an opaque random key, never a URL) and
-    bound to the browser by the SHA-256 of a cookie value (``browser_hash``), in
-    ``rpkit._pending``.
+    Stored server-side under ``relay_state`` (an opaque random key, never a URL) by
+    ``rpkit._pending``, single-use.
     """
 
     request_id: str
     relay_state: str
-    browser_hash: str
     created_at: datetime
     return_to: str = "/"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class PendingLogout:
-    """An SP-initiated LogoutRequest in flight."""
+class PendingRequest(_InFlight):
+    """An AuthnRequest in flight: what the ACS must see come back.
 
-    request_id: str
-    relay_state: str
-    created_at: datetime
-    return_to: str = "/"
+    Bound to the browser that started it by the SHA-256 of a cookie value
+    (``browser_hash``).
+    """
+
+    browser_hash: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PendingLogout(_InFlight):
+    """An SP-initiated LogoutRequest in flight."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
 
 from ..errors import (
-    ConfigurationError,
     MetadataError,
+    NotConfiguredError,
     ProviderError,
     RpkitError,
     SamlResponseError,
@@ -135,12 +135,12 @@ class WebState:
 
     def require_oidc(self) -> OidcClient:
         if self.oidc is None:
-            raise ConfigurationError("Sign-in with OpenID Connect is not configured for this app.")
+            raise NotConfiguredError("Sign-in with OpenID Connect is not configured for this app.")
         return self.oidc
 
     def require_saml(self) -> ServiceProvider:
         if self.saml is None:
-            raise ConfigurationError("Sign-in with SAML is not configured for this app.")
+            raise NotConfiguredError("Sign-in with SAML is not configured for this app.")
         return self.saml
 
     def set_cookie(

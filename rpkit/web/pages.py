@@ -9,27 +9,27 @@ the same input with the same answer. Must not import a web framework.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
+from .._pending import is_local_path
 from ..errors import (
+    MISCONFIGURED,
     AuthenticationError,
     AuthorizationDeniedError,
-    CallbackError,
     ClientRejectedError,
     ConfigurationError,
     InvalidGrantError,
     MetadataError,
+    NotConfiguredError,
     ProviderError,
     ProviderUnavailableError,
+    PublicAnswer,
     RpkitError,
-    SamlResponseError,
     StoreUnavailableError,
-    TokenError,
     ValidationError,
 )
 from ..oauth.errors import setting_to_check as oauth_setting
@@ -55,7 +55,6 @@ __all__ = [
 # rpkit's own pages (``rpkit/error.html``, ``rpkit/chooser.html``), Jinja, for every adapter.
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-_SAFE_CODE = re.compile(r"^[a-z0-9_.-]{1,64}$")
 _MAX_NEXT = 2048
 
 
@@ -83,15 +82,7 @@ def safe_next(value: str | None, default: str = "/") -> str:
 
 
 def _check_path(value: str) -> None:
-    parts = urlsplit(value)
-    if (
-        not value.startswith("/")
-        or value.startswith(("//", "/\\"))
-        or "\\" in value
-        or parts.scheme
-        or parts.netloc
-        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
-    ):
+    if not is_local_path(value):
         raise ValidationError("next", '"next" must be a path on this site, like "/profile"')
 
 
@@ -135,21 +126,6 @@ def _quality(accept: list[tuple[str, float]], media: str) -> float:
     return max((q for value, q in accept if value in (media, f"{kind}/*", "*/*", "*")), default=0.0)
 
 
-def _safe(code: str | None, fallback: str) -> str:
-    return code if code and _SAFE_CODE.match(code) else fallback
-
-
-_MISCONFIGURED = (
-    502,
-    "This app is misconfigured",
-    (
-        "Dualog Identity refused this app's own configuration, so nobody can sign in until "
-        "an administrator fixes it. Administrators: run `rpkit doctor` and look up the "
-        "correlation id below in the app's log, which names the setting to check."
-    ),
-)
-
-
 def setting_to_check(exc: RpkitError) -> str | None:
     """The setting an operator must fix when ``exc`` is the app's configuration, else None."""
     if isinstance(exc, ClientRejectedError):
@@ -160,16 +136,13 @@ def setting_to_check(exc: RpkitError) -> str | None:
 
 
 def describe(exc: RpkitError) -> tuple[int, str, str]:
-    """Status, title and a message for people; never a token, assertion or secret."""
+    """Status, title and a message for people; never a token, assertion or secret.
+
+    A refused login or token says what its error's ``public`` answer says, whatever the
+    protocol: this function knows no protocol.
+    """
     if setting_to_check(exc) is not None:
-        return _MISCONFIGURED
-    if isinstance(exc, SamlResponseError) and exc.reason == "sp_rejected":
-        return _MISCONFIGURED
-    return _describe_sign_in(exc) or _describe_other(exc)
-
-
-def _describe_sign_in(exc: RpkitError) -> tuple[int, str, str] | None:
-    """A refused sign-in answer (callback or ACS), else None."""
+        return _answer(MISCONFIGURED)
     if isinstance(exc, InvalidGrantError):
         return (
             400,
@@ -179,45 +152,16 @@ def _describe_sign_in(exc: RpkitError) -> tuple[int, str, str] | None:
                 "expired or belongs to another sign-in). Please start the sign-in again."
             ),
         )
-    if isinstance(exc, AuthorizationDeniedError):
-        return (
-            400,
-            "Sign-in was refused",
-            (
-                "Dualog Identity did not sign you in "
-                f"({_safe(exc.error, 'error')}). You can try again."
-            ),
-        )
-    if isinstance(exc, CallbackError):
-        return (
-            400,
-            "Sign-in link expired",
-            (
-                "This sign-in answer is unknown, expired, already used or was started in another "
-                "browser. Please start the sign-in again."
-            ),
-        )
-    if isinstance(exc, SamlResponseError):
-        if exc.reason in ("relay_state", "browser_binding", "replay"):
-            return (
-                400,
-                "Sign-in link expired",
-                (
-                    "This SAML answer is unknown, expired, already used or was started in another "
-                    "browser. Please start the sign-in again."
-                ),
-            )
-        if exc.reason == "status":
-            return 400, "Sign-in was refused", "Dualog Identity did not sign you in."
-        return 400, "Message refused", "The message from Dualog Identity could not be verified."
-    return None
+    if isinstance(exc, AuthenticationError):
+        return _answer(exc.public)
+    return _describe_other(exc)
+
+
+def _answer(public: PublicAnswer) -> tuple[int, str, str]:
+    return public.status, public.title, public.message
 
 
 def _describe_other(exc: RpkitError) -> tuple[int, str, str]:
-    if isinstance(exc, TokenError):
-        return 401, "Invalid token", "The access token was refused."
-    if isinstance(exc, AuthenticationError):
-        return 400, "Sign-in failed", "The answer from Dualog Identity could not be verified."
     if isinstance(exc, ValidationError):
         return 400, "Bad request", exc.message
     if isinstance(exc, StoreUnavailableError):
@@ -245,7 +189,7 @@ def _describe_other(exc: RpkitError) -> tuple[int, str, str]:
                 "your administrator."
             ),
         )
-    if isinstance(exc, ConfigurationError):
+    if isinstance(exc, NotConfiguredError):
         return 404, "Not available", exc.message
     return 400, "Request refused", "The request could not be completed."
 

@@ -121,7 +121,7 @@ def test_django_app_runs_without_flask_or_starlette() -> None:
     )
     assert result.returncode == 0, result.stderr
     # No protocol configured: the chooser and the OIDC route say "not available" (404).
-    assert result.stdout.split() == ["404", "404", "configuration_error", "[]", "[]"], (
+    assert result.stdout.split() == ["404", "404", "not_configured", "[]", "[]"], (
         result.stdout
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rpkit.errors import ConfigurationError
 from rpkit.ranks import DEFAULT_RANKS, Rank, normalize_rank
 
 ALIASES = [
@@ -57,7 +58,7 @@ def test_unknown_rank_is_refused(rank: str | None) -> None:
 
 def test_unknown_rule_raises() -> None:
     """A typo in an access rule fails loudly instead of denying or allowing silently."""
-    with pytest.raises(ValueError, match="deck_oficers"):
+    with pytest.raises(ConfigurationError, match="deck_oficers"):
         DEFAULT_RANKS.allows("Master", "deck_oficers")
 
 
@@ -71,7 +72,7 @@ def test_extend_with_app_ranks_and_groups() -> None:
     assert extended.allows("AB", "watchkeepers")
     assert not extended.allows("Master", "watchkeepers")
     assert DEFAULT_RANKS.resolve("DPO") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError):
         DEFAULT_RANKS.extend([Rank("Mate", "deck", ("C/O",))])
 
 
@@ -79,3 +80,12 @@ def test_normalize() -> None:
     """Case, dots, hyphens and spaces around slashes do not matter."""
     assert normalize_rank(" C / O ") == normalize_rank("c/o")
     assert normalize_rank("Electro-Technical Officer") == "electro technical officer"
+
+
+@pytest.mark.parametrize(("name", "department"), [("", "deck"), ("Bosun", " ")])
+def test_a_rank_without_name_or_department_is_a_configuration_error(
+    name: str, department: str
+) -> None:
+    """Building a vocabulary is configuration: its mistakes are ConfigurationError."""
+    with pytest.raises(ConfigurationError):
+        Rank(name, department)
