@@ -90,25 +90,24 @@ class AuthorizationRequest:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class LoginResult:
-    """A completed login: who signed in, and the tokens that prove it."""
-
+class _SignedIn:
     identity: CrewIdentity
     tokens: TokenSet
     id_token: IdToken
     userinfo: Mapping[str, Any] | None = None
-    #: The path the login was started for (``start_login(return_to=)``).
-    return_to: str = "/"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class RefreshResult:
+class RefreshResult(_SignedIn):
     """What ``OidcClient.refresh`` yields: the new tokens, the ID token and the identity."""
 
-    tokens: TokenSet
-    id_token: IdToken
-    identity: CrewIdentity
-    userinfo: Mapping[str, Any] | None = None
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoginResult(_SignedIn):
+    """A completed login: who signed in, the tokens that prove it, and where to go."""
+
+    #: The path the login was started for (``start_login(return_to=)``).
+    return_to: str = "/"
 
 
 class _Provider:

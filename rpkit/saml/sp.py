@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from lxml import etree
@@ -53,6 +53,16 @@ _LOGOUT = "saml:logout:"
 _REFUSALS = Refusals(error=SamlResponseError, missing="relay_state", unknown="relay_state")
 
 Binding = Literal["redirect", "post"]
+
+
+def _in_flight(now: datetime, return_to: str) -> dict[str, Any]:
+    """The fields of a new request in flight: a fresh ID and RelayState (opaque keys)."""
+    return {
+        "request_id": "_" + secrets.token_hex(20),
+        "relay_state": new_key(),
+        "created_at": now,
+        "return_to": return_to,
+    }
 
 
 class ServiceProvider:
@@ -175,11 +185,7 @@ class ServiceProvider:
         assert url is not None  # load_idp_metadata requires one of the two
         browser_token = cookie_value(browser_token)
         pending = PendingRequest(
-            request_id="_" + secrets.token_hex(20),
-            relay_state=new_key(),
-            browser_hash=browser_hash(browser_token),
-            created_at=now,
-            return_to=return_to,
+            **_in_flight(now, return_to), browser_hash=browser_hash(browser_token)
         )
         xml = _pysaml2.build_authn_request(
             request_id=pending.request_id,
@@ -335,12 +341,7 @@ class ServiceProvider:
             binding = "post"
         elif binding == "post" and url != idp.slo_post_url:
             binding = "redirect"
-        pending = PendingLogout(
-            request_id="_" + secrets.token_hex(20),
-            relay_state=new_key(),
-            created_at=now,
-            return_to=return_to,
-        )
+        pending = PendingLogout(**_in_flight(now, return_to))
         xml = _pysaml2.build_logout_request(
             request_id=pending.request_id,
             issue_instant=now,
