@@ -139,9 +139,12 @@ class Rpkit:
     async def render(
         self, request: Request, template: str | jinja2.Template, **context: Any
     ) -> str:
-        """Render ``template`` with the globals rpkit's pages and the app's layout use."""
+        """Render ``template`` with the globals rpkit's pages and the app's layout use.
+
+        In the worker-thread pool, like every other step that costs CPU: a page is a few
+        milliseconds of Jinja, which 50 concurrent logins would add up on the loop."""
         record = await self.session(request)
-        return self.render_loaded(request, record, template, **context)
+        return await offload(lambda: self.render_loaded(request, record, template, **context))
 
     def render_loaded(
         self,
