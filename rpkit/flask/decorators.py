@@ -16,7 +16,7 @@ from flask import g, redirect, request
 from ..errors import RpkitError
 from ..oidc import AccessToken
 from ..web.pages import BEARER_CHALLENGE, TOKEN_REQUIRED, bearer_refusal, bearer_token
-from .extension import BEARER_VIEW_MARK, current_identity, rpkit_state
+from ._state import BEARER_VIEW_MARK, current_identity, rpkit_state
 from .web import error_response, is_api_request, response_for_error, safe_next
 
 __all__ = ["bearer_required", "current_access_token", "login_required", "rank_required"]

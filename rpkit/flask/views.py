@@ -20,7 +20,7 @@ from flask import Blueprint, Response, jsonify, render_template, request
 
 from ..errors import RpkitError
 from ..web import flow
-from .extension import RpkitState, current_session, rpkit_state
+from ._state import RpkitState, current_session, rpkit_state
 from .web import correlation_id, error_response
 
 __all__ = ["bp"]

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from typing import Any, TypeVar
 
 import jinja2
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,6 +33,7 @@ from ..web.pages import (
 )
 from ..web.sessions import ServerSession
 from ..web.settings import Settings
+from ._requests import correlation_id, offload
 
 __all__ = ["Rpkit", "RpkitAnswer", "offload"]
 
@@ -41,11 +41,6 @@ log = logging.getLogger("rpkit.starlette")
 
 T = TypeVar("T")
 _UNLOADED = object()
-
-
-async def offload(func: Callable[..., T], *args: Any) -> T:
-    """Run a blocking step of the sync core in the worker-thread pool."""
-    return await run_in_threadpool(func, *args)
 
 
 class RpkitAnswer(Exception):
@@ -225,15 +220,6 @@ class Rpkit:
 async def _answer(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RpkitAnswer)
     return exc.response
-
-
-def correlation_id(request: Request) -> str:
-    """This request's correlation id (logged with every error and shown to the user)."""
-    value = getattr(request.state, "rpkit_correlation_id", None)
-    if not isinstance(value, str):
-        value = uuid.uuid4().hex
-        request.state.rpkit_correlation_id = value
-    return value
 
 
 def is_api_request(request: Request) -> bool:

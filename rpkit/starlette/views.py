@@ -17,10 +17,11 @@ from starlette.routing import Route
 
 from ..errors import RpkitError
 from ..web import flow
-from .extension import Rpkit, correlation_id, offload
+from ._requests import correlation_id, offload
 
 if TYPE_CHECKING:
     from ..web.sessions import ServerSession
+    from .extension import Rpkit
 
 __all__ = ["routes"]
 
