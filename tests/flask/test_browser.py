@@ -31,7 +31,10 @@ SHOTS = ROOT / "artifacts" / "screenshots"
 assert os.path.exists(CHROMIUM), "Debian chromium is missing: run scripts/bootstrap"
 
 
-@pytest.fixture(scope="session")
+# Module scope, as in tests/frameworks/test_browser.py: Playwright's sync API allows one
+# instance per thread, so a browser kept for the whole session would make the other file's
+# fail ("Sync API inside the asyncio loop") when both land on one xdist worker.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
