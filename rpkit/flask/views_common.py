@@ -1,7 +1,8 @@
 """The ``rpkit`` blueprint and the one way its views turn a step's answer into a response.
 
-Owns: the blueprint object (its name and template folder) and ``send``, which writes a
-:class:`rpkit.web.flow.Outgoing` (page, redirect or HTML with headers) as a Flask response.
+Owns: the blueprint object (its name and template folder), ``send``, which writes a
+:class:`rpkit.web.flow.Outgoing` (page, redirect or HTML with headers) as a Flask response,
+and ``signed_in``, the answer of a callback or ACS that signed the browser in.
 Must not import: the route modules (:mod:`.views`, :mod:`.views_oidc`, :mod:`.views_saml`)
 or the extension; they import it, so the package has no cycle.
 """
@@ -11,9 +12,10 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from ..web import flow
+from ._state import RpkitState
 from .web import error_response
 
-__all__ = ["bp", "see_other", "send"]
+__all__ = ["bp", "see_other", "send", "signed_in"]
 
 # Templates under rpkit/ (error, chooser pages); an app overrides one by putting
 # templates/rpkit/<name>.html in its own template folder, which Flask searches first.
@@ -37,3 +39,11 @@ def send(outgoing: flow.Outgoing) -> Response:
 def see_other(location: str) -> Response:
     """Redirect with 303 See Other (the browser follows with GET)."""
     return send(flow.Outgoing(location=location))
+
+
+def signed_in(state: RpkitState, sign_in: flow.SignIn, cookie: str, cookie_path: str) -> Response:
+    """Start the new session and go on to ``next``; the browser-binding cookie has served."""
+    response = see_other(sign_in.next)
+    state.begin_session(response, sign_in.new)
+    state.clear_cookie(response, cookie, path=state.path(cookie_path))
+    return response

@@ -15,7 +15,7 @@ from flask import Response, jsonify, request
 from ..errors import RpkitError
 from ..web import flow
 from ._state import current_session, rpkit_state
-from .views_common import bp, see_other, send
+from .views_common import bp, send, signed_in
 from .web import correlation_id
 
 __all__ = ["OIDC_BROWSER_COOKIE"]
@@ -54,10 +54,7 @@ def oidc_callback() -> Response:
         browser=request.cookies.get(OIDC_BROWSER_COOKIE),
         current=current_session(),
     )
-    response = see_other(sign_in.next)
-    state.begin_session(response, sign_in.new)
-    state.clear_cookie(response, OIDC_BROWSER_COOKIE, path=state.path("/auth/oidc/callback"))
-    return response
+    return signed_in(state, sign_in, OIDC_BROWSER_COOKIE, "/auth/oidc/callback")
 
 
 @bp.post("/auth/oidc/backchannel-logout")

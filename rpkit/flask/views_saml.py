@@ -16,7 +16,7 @@ from flask import Response, request
 
 from ..web import flow
 from ._state import RpkitState, current_session, rpkit_state
-from .views_common import bp, see_other, send
+from .views_common import bp, send, signed_in
 
 __all__: list[str] = []
 
@@ -58,10 +58,7 @@ def saml_acs() -> Response:
         browser=request.cookies.get(BROWSER_COOKIE),
         current=current_session(),
     )
-    response = see_other(sign_in.next)
-    state.begin_session(response, sign_in.new)
-    state.clear_cookie(response, BROWSER_COOKIE, path=state.path("/auth/saml/acs"))
-    return response
+    return signed_in(state, sign_in, BROWSER_COOKIE, "/auth/saml/acs")
 
 
 @bp.get("/auth/saml/metadata")
