@@ -31,7 +31,7 @@ from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import AuthenticationError, ValidationError
-from .store import StateStore
+from .store import Batch, Committed, StateStore
 
 __all__ = [
     "BrowserCookie",
@@ -158,6 +158,28 @@ class PendingStore(Generic[P]):
     def put(self, key: str, pending: P) -> None:
         self._store().set(self._key(key), dump(pending), self.ttl)
 
+    def _unknown(self) -> AuthenticationError:
+        refusals = self.refusals
+        return refusals.error(
+            refusals.unknown, f"the {refusals.what} is unknown, expired or was already completed"
+        )
+
+    def _other_browser(self) -> AuthenticationError:
+        refusals = self.refusals
+        return refusals.error(
+            refusals.browser, f"the {refusals.what} was started in another browser"
+        )
+
+    def checked_key(self, key: str | None) -> str:
+        """``key`` when it has our shape; else the protocol's ``missing`` (no key) or
+        ``unknown`` (a key not of our shape, never looked up)."""
+        if not key:
+            refusals = self.refusals
+            raise refusals.error(refusals.missing, f"the answer names no pending {refusals.what}")
+        if not is_token(key):
+            raise self._unknown()
+        return key
+
     def take(self, key: str | None) -> P:
         """Remove and return the pending request under ``key``: it works once.
 
@@ -165,15 +187,9 @@ class PendingStore(Generic[P]):
         when none is stored (expired, forged, used; a key not of our shape is never
         looked up).
         """
-        refusals = self.refusals
-        if not key:
-            raise refusals.error(refusals.missing, f"the answer names no pending {refusals.what}")
-        stored = self._store().pop(self._key(key)) if is_token(key) else None
+        stored = self._store().pop(self._key(self.checked_key(key)))
         if stored is None:
-            raise refusals.error(
-                refusals.unknown,
-                f"the {refusals.what} is unknown, expired or was already completed",
-            )
+            raise self._unknown()
         return load(self.cls, stored)
 
     def take_bound(self, key: str | None, *, browser_token: str | None) -> P:
@@ -187,11 +203,39 @@ class PendingStore(Generic[P]):
             or not isinstance(expected, str)
             or not hmac.compare_digest(browser_hash(browser_token), expected)
         ):
-            refusals = self.refusals
-            raise refusals.error(
-                refusals.browser, f"the {refusals.what} was started in another browser"
-            )
+            raise self._other_browser()
         return pending
+
+    def take_in(
+        self, batch: Batch, key: str, *, browser_token: str | None, fields: dict[str, str]
+    ) -> Batch:
+        """Add to ``batch`` the take of the pending request under ``key`` (a
+        ``checked_key``), bound to ``browser_token`` and to ``fields`` of the stored value:
+        the take-once of :meth:`take_bound`, done by ``TakingStore.commit_taking`` with
+        the caller's writes in one round trip. Read the outcome with :meth:`taken`."""
+        # No cookie: an expected hash no stored value has, so the take burns and refuses.
+        bound = browser_hash(browser_token) if browser_token else ""
+        return batch.take(self._key(key), {"browser_hash": bound, **fields})
+
+    def taken(self, committed: Committed, reasons: dict[str, str]) -> P:
+        """The pending request a ``commit_taking`` of a :meth:`take_in` batch removed.
+
+        Raises the protocol's error: ``unknown`` (none stored), ``browser`` (another
+        browser), ``reasons[field]`` for another field that did not match. Name the
+        refusals of your own batch entries (``"guard"``) before calling this.
+        """
+        why = committed.refused
+        if why == "missing":
+            raise self._unknown()
+        if why == "browser_hash":
+            raise self._other_browser()
+        if why is not None and why in reasons:
+            raise self.refusals.error(
+                reasons[why], f"the answer does not match the pending {self.refusals.what}"
+            )
+        if not committed.taken:
+            raise self._unknown()
+        return load(self.cls, committed.taken[0])
 
 
 def is_local_path(value: str) -> bool:

@@ -4,7 +4,9 @@
 take-once (``pop``, so a state or a pending SAML request is single-use even across several
 app processes), an atomic set-if-absent (``add``, for replay caches), and for sessions a
 ``Batch`` of writes that land together (``commit``) plus indexes (a user's sessions) that
-are added to and removed from without being read. ``MemoryStore`` is the default for one
+are added to and removed from without being read. ``TakingStore`` adds ``commit_taking``:
+a batch that also takes a pending entry (checked field by field), so a login's whole
+store work is one round trip. ``MemoryStore`` is the default for one
 process, bounded by a cap; ``RedisStore`` shares state between processes. ``FileCache``
 keeps the last-known-good discovery document, JWKS and SAML metadata on disk for restarts
 at sea.
@@ -33,7 +35,15 @@ from typing import Any, Protocol, runtime_checkable
 from ._clock import Clock
 from .errors import ConfigurationError, StoreUnavailableError
 
-__all__ = ["Batch", "FileCache", "MemoryStore", "RedisStore", "StateStore"]
+__all__ = [
+    "Batch",
+    "Committed",
+    "FileCache",
+    "MemoryStore",
+    "RedisStore",
+    "StateStore",
+    "TakingStore",
+]
 
 log = logging.getLogger("rpkit.store")
 
@@ -44,17 +54,28 @@ DEFAULT_MAX_ENTRIES = 100_000
 class Batch:
     """Writes that land together, all or none: one Lua script (one round trip) on Redis.
 
-    ``guard`` entries are set-if-absent; when any guard's key already exists, ``commit``
-    writes nothing and returns False (a replayed assertion creates no session). Index
-    entries file a stored key under an index key (a user's sessions); they expire with the
-    key they name and are removed without reading the index.
+    ``take`` entries (``TakingStore.commit_taking`` only) come first: each names a stored
+    JSON object that must exist and whose fields must equal the given strings; it is
+    removed whatever the outcome (a pending login is single-use, also when refused), and
+    when it is absent or a field differs nothing else is written. ``guard`` entries are
+    set-if-absent; when any guard's key already exists, ``commit`` writes nothing and
+    returns False (a replayed assertion creates no session). Index entries file a stored
+    key under an index key (a user's sessions); they expire with the key they name and are
+    removed without reading the index.
     """
 
+    takes: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     guards: list[tuple[str, bytes, timedelta]] = field(default_factory=list)
     sets: list[tuple[str, bytes, timedelta]] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     index_adds: list[tuple[str, str, timedelta]] = field(default_factory=list)
     index_removes: list[tuple[str, str]] = field(default_factory=list)
+
+    def take(self, key: str, expect: dict[str, str]) -> Batch:
+        """Remove the JSON object at ``key``; refuse the batch unless it exists and each
+        field named in ``expect`` equals its string."""
+        self.takes.append((key, dict(expect)))
+        return self
 
     def guard(self, key: str, value: bytes, ttl: timedelta) -> Batch:
         self.guards.append((key, value, ttl))
@@ -103,6 +124,47 @@ class StateStore(Protocol):
     def end_indexed(self, index: str) -> int:
         """Delete ``index`` and every key filed under it, atomically; return how many lived."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What ``TakingStore.commit_taking`` did; true when the batch landed.
+
+    ``taken``: the values the batch's takes removed, in order, when it landed.
+    ``refused``: why it did not: ``"missing"`` (a take's key is absent: expired, used or
+    never stored), the name of the field a taken value did not match, or ``"guard"``
+    (a guard key exists: a replay).
+    """
+
+    landed: bool
+    taken: tuple[bytes, ...] = ()
+    refused: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.landed
+
+
+@runtime_checkable
+class TakingStore(StateStore, Protocol):
+    """A ``StateStore`` whose batches can also take entries (``Batch.take``), atomically
+    with the writes: a login's take of its pending entry, its replay guard and its session
+    land in one round trip. ``MemoryStore`` and ``RedisStore`` are; a store of your own
+    need not be (the flows then take first and commit after, two round trips)."""
+
+    def commit_taking(self, batch: Batch) -> Committed:
+        """Apply ``batch`` with its takes atomically (see ``Batch``)."""
+        ...
+
+
+def _mismatch(value: bytes, expect: dict[str, str]) -> str | None:
+    """The first field of ``expect`` that the JSON object ``value`` does not match."""
+    try:
+        found = json.loads(value)
+    except ValueError:
+        return next(iter(expect), "value")
+    if not isinstance(found, dict):
+        return next(iter(expect), "value")
+    return next((name for name, want in expect.items() if found.get(name) != want), None)
 
 
 class MemoryStore:
@@ -224,9 +286,21 @@ class MemoryStore:
             self._drop(key)
 
     def commit(self, batch: Batch) -> bool:
+        return self.commit_taking(batch).landed
+
+    def commit_taking(self, batch: Batch) -> Committed:
         with self._lock:
+            taken = []
+            for key, expect in batch.takes:
+                value = self._live(key)
+                self._drop(key)
+                if value is None:
+                    return Committed(False, refused="missing")
+                if (field_name := _mismatch(value, expect)) is not None:
+                    return Committed(False, refused=field_name)
+                taken.append(value)
             if any(self._live(key) is not None for key, _, _ in batch.guards):
-                return False
+                return Committed(False, refused="guard")
             for key, value, ttl in batch.guards:
                 self._put(key, value, ttl, keep=True)
             for key in batch.deletes:
@@ -240,7 +314,7 @@ class MemoryStore:
                 if key in self._data:  # filed only while the key lives (it may be evicted)
                     self._indexes.setdefault(index, {})[key] = self._data[key][1]
                     self._filed.setdefault(key, set()).add(index)
-            return True
+            return Committed(True, taken=tuple(taken))
 
     def indexed(self, index: str) -> list[tuple[str, bytes]]:
         with self._lock:
@@ -262,18 +336,38 @@ class MemoryStore:
             return ended
 
 
-# One round trip per commit: guards first (SET NX; any refusal aborts before a write),
-# then deletes, index removals, sets and index additions. An index is a sorted set scored
-# by the expiry of the key it files, so expired members are trimmed by score (never by a
-# scan) and the index itself expires with its newest member.
+# One round trip per commit: takes first (each deleted whatever the outcome: single use;
+# absent or a field that differs aborts before any other write), then guards (SET NX; any
+# refusal aborts before a write), then deletes, index removals, sets and index additions.
+# Returns {1, taken values...} or {0, why}. A field compare in Lua is not constant-time:
+# the fields compared are hashes and ids, never a secret the caller sent as is. An index is
+# a sorted set scored by the expiry of the key it files, so expired members are trimmed by
+# score (never by a scan) and the index itself expires with its newest member.
 _COMMIT = """
 local now = tonumber(ARGV[1])
 local prefix = ARGV[2]
 local i = 3
+local taken = {1}
 local n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
+  local key, fields = prefix .. ARGV[i], tonumber(ARGV[i + 1])
+  i = i + 2
+  local value = redis.call('GET', key)
+  if not value then return {0, 'missing'} end
+  redis.call('DEL', key)
+  local ok, found = pcall(cjson.decode, value)
+  for _ = 1, fields do
+    if not ok or type(found) ~= 'table' or found[ARGV[i]] ~= ARGV[i + 1] then
+      return {0, ARGV[i]}
+    end
+    i = i + 2
+  end
+  taken[#taken + 1] = value
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
   if not redis.call('SET', prefix .. ARGV[i], ARGV[i + 1], 'PX', ARGV[i + 2], 'NX') then
-    return 0
+    return {0, 'guard'}
   end
   i = i + 3
 end
@@ -293,7 +387,7 @@ for _ = 1, n do
   if redis.call('PTTL', index) < ttl then redis.call('PEXPIRE', index, ttl) end
   i = i + 3
 end
-return 1
+return taken
 """
 
 _END_INDEXED = """
@@ -362,9 +456,17 @@ class RedisStore:
             self._redis.delete(self._prefix + key)
 
     def commit(self, batch: Batch) -> bool:
+        return self.commit_taking(batch).landed
+
+    def commit_taking(self, batch: Batch) -> Committed:
         # Scores are milliseconds on this process's clock; app hosts keep NTP time, and a
         # skew only delays trimming (the keys themselves expire by Redis TTL).
-        args: list[Any] = [int(self._wall() * 1000), self._prefix, len(batch.guards)]
+        args: list[Any] = [int(self._wall() * 1000), self._prefix, len(batch.takes)]
+        for key, expect in batch.takes:
+            args += [key, len(expect)]
+            for name, want in expect.items():
+                args += [name, want]
+        args.append(len(batch.guards))
         for key, value, ttl in batch.guards:
             args += [key, value, _millis(ttl)]
         args.append(len(batch.deletes))
@@ -379,7 +481,11 @@ class RedisStore:
         for index, key, ttl in batch.index_adds:
             args += [index, key, _millis(ttl)]
         with self._reachable("commit script"):
-            return bool(self._commit(keys=[], args=args))
+            result = self._commit(keys=[], args=args)
+        if int(result[0]) != 1:
+            why = result[1]
+            return Committed(False, refused=why.decode() if isinstance(why, bytes) else str(why))
+        return Committed(True, taken=tuple(v for v in map(_as_bytes, result[1:]) if v is not None))
 
     def indexed(self, index: str) -> list[tuple[str, bytes]]:
         now = int(self._wall() * 1000)

@@ -10,7 +10,7 @@ import pytest
 
 from rpkit.errors import ConfigurationError
 from rpkit.identity import CrewIdentity
-from rpkit.store import Batch, MemoryStore, RedisStore, StateStore
+from rpkit.store import Batch, MemoryStore, RedisStore, StateStore, TakingStore
 from rpkit.web.sessions import SessionStore
 
 from .flask.processes import redis_server
@@ -57,6 +57,70 @@ def test_guarded_batch_writes_nothing_when_the_guard_exists(store: StateStore) -
     assert store.commit(refused) is False
     assert store.get("s:b") is None and store.get("s:a") == b"A"
     assert store.indexed("idx:u") == []
+
+
+def _taking(store: StateStore) -> TakingStore:
+    assert isinstance(store, TakingStore)
+    return store
+
+
+PENDING = b'{"browser_hash": "b1", "request_id": "_r1", "return_to": "/x"}'
+
+
+def test_a_take_lands_with_the_batch_and_returns_the_value(store: StateStore) -> None:
+    """A take whose fields match removes the entry and lets the batch land, in one commit."""
+    store.set("p:1", PENDING, MINUTE)
+    batch = Batch().take("p:1", {"browser_hash": "b1", "request_id": "_r1"})
+    committed = _taking(store).commit_taking(batch.set("s:a", b"A", MINUTE))
+    assert committed and committed.taken == (PENDING,) and committed.refused is None
+    assert store.get("p:1") is None and store.get("s:a") == b"A"
+
+
+def test_a_take_of_a_missing_key_writes_nothing(store: StateStore) -> None:
+    batch = Batch().take("p:gone", {"browser_hash": "b1"}).set("s:a", b"A", MINUTE)
+    committed = _taking(store).commit_taking(batch.index_add("idx:u", "s:a", MINUTE))
+    assert not committed and committed.refused == "missing" and committed.taken == ()
+    assert store.get("s:a") is None and store.indexed("idx:u") == []
+
+
+@pytest.mark.parametrize(
+    ("expect", "refused"),
+    [
+        ({"browser_hash": "other", "request_id": "_r1"}, "browser_hash"),
+        ({"browser_hash": "b1", "request_id": "_r2"}, "request_id"),
+        ({"browser_hash": "b1", "absent": "x"}, "absent"),
+    ],
+)
+def test_a_take_whose_field_differs_burns_the_entry_and_writes_nothing(
+    store: StateStore, expect: dict[str, str], refused: str
+) -> None:
+    """The entry is removed (single use, also when refused); the first differing field is
+    named; nothing else is written."""
+    store.set("p:1", PENDING, MINUTE)
+    batch = Batch().take("p:1", expect).guard("replay:1", b"1", MINUTE).set("s:a", b"A", MINUTE)
+    committed = _taking(store).commit_taking(batch)
+    assert not committed and committed.refused == refused
+    assert store.get("p:1") is None and store.get("s:a") is None
+    assert store.add("replay:1", b"1", MINUTE), "the refused batch wrote its guard"
+
+
+def test_a_take_of_a_value_that_is_not_a_json_object_is_refused(store: StateStore) -> None:
+    store.set("p:1", b"not json", MINUTE)
+    committed = _taking(store).commit_taking(Batch().take("p:1", {"request_id": "_r1"}))
+    assert not committed and committed.refused == "request_id"
+    store.set("p:2", b"[1, 2]", MINUTE)
+    committed = _taking(store).commit_taking(Batch().take("p:2", {"request_id": "_r1"}))
+    assert not committed and committed.refused == "request_id"
+
+
+def test_a_guard_after_a_take_refuses_and_the_take_still_burns(store: StateStore) -> None:
+    """A replay: the pending entry is used up, the session is not written."""
+    store.set("p:1", PENDING, MINUTE)
+    assert store.add("replay:1", b"1", MINUTE)
+    batch = Batch().take("p:1", {"request_id": "_r1"}).guard("replay:1", b"1", MINUTE)
+    committed = _taking(store).commit_taking(batch.set("s:a", b"A", MINUTE))
+    assert not committed and committed.refused == "guard"
+    assert store.get("p:1") is None and store.get("s:a") is None
 
 
 def test_index_files_and_unfiles_keys(store: StateStore) -> None:

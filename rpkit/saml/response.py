@@ -62,11 +62,25 @@ _KNOWN_CONDITIONS = frozenset(
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ValidatedResponse:
-    """A response that passed every check; ``assertion_id`` goes to the replay cache."""
+    """A response that passed every check; ``assertion_id`` goes to the replay cache;
+    ``in_response_to`` is the request it answers (``None`` when unsolicited)."""
 
     identity: CrewIdentity
     assertion_id: str
     replay_until: datetime
+    in_response_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TakenAfter:
+    """``expected`` when the pending request is taken after validation, atomically with the
+    session writes (one store round trip): the Response and its SubjectConfirmationData are
+    held to the request the Response names in ``InResponseTo``, and the take then requires
+    that request to be the pending one of ``RelayState``, started in this browser."""
+
+
+#: The one ``TakenAfter`` value.
+TAKEN_AFTER = TakenAfter()
 
 
 def _fail(reason: str, message: str) -> SamlResponseError:
@@ -178,13 +192,15 @@ def validate_response(
     config: SamlConfig,
     idp: IdpMetadata,
     decryption_keys: Sequence[_xmlsec.SigningKey],
-    expected: PendingRequest | None,
+    expected: PendingRequest | TakenAfter | None,
     now: datetime,
 ) -> ValidatedResponse:
     """Validate a base64 ``SAMLResponse`` from the ACS POST and return the crew identity.
 
     ``expected`` is the pending request found by RelayState; ``None`` means unsolicited,
-    refused unless ``allow_unsolicited``. Raises ``SamlResponseError`` with ``.reason``.
+    refused unless ``allow_unsolicited``; ``TAKEN_AFTER``: the caller takes the pending
+    request afterwards and checks it is the one of ``ValidatedResponse.in_response_to``.
+    Raises ``SamlResponseError`` with ``.reason``.
     """
     what = "SAML response"
     root, found = _parse_response(saml_response, config, what)
@@ -205,8 +221,8 @@ def validate_response(
         what=what,
     )
     # Only now, with the assertion proven to be (inside) a verified element, read it.
-    _check_request_binding(root, config=config, expected=expected, now=now, what=what)
-    return _read_assertion(assertion, config=config, idp=idp, expected=expected, now=now)
+    wanted = _check_request_binding(root, config=config, expected=expected, now=now, what=what)
+    return _read_assertion(assertion, config=config, idp=idp, wanted=wanted, now=now)
 
 
 def _parse_response(
@@ -324,25 +340,32 @@ def _check_request_binding(
     root: etree._Element,
     *,
     config: SamlConfig,
-    expected: PendingRequest | None,
+    expected: PendingRequest | TakenAfter | None,
     now: datetime,
     what: str,
-) -> None:
-    """Destination, IssueInstant and InResponseTo tie the Response to this SP's request."""
+) -> str | None:
+    """Destination, IssueInstant and InResponseTo tie the Response to this SP's request;
+    returns the request id the assertion must answer (``None``: unsolicited)."""
     if root.get("Destination") != config.acs_url:
         raise _fail("destination", f'{what} Destination is not the ACS URL "{config.acs_url}"')
     check_issue_instant(root, config, now, what)
-    in_response_to = root.get("InResponseTo")
+    in_response_to: str | None = root.get("InResponseTo")
     if expected is None:
         if not config.allow_unsolicited:
             raise _fail("unsolicited", f"{what} answers no pending request (unsolicited)")
         if in_response_to is not None:
             raise _fail("in_response_to", f"{what} InResponseTo names no pending request")
-    else:
-        if now > expected.created_at + config.pending_ttl + config.clock_skew:
-            raise _fail("expired", "the login request is older than pending_ttl")
-        if in_response_to != expected.request_id:
+        return None
+    if isinstance(expected, TakenAfter):
+        # The take checks the id against the pending request (its lifetime is the store's).
+        if in_response_to is None:
             raise _fail("in_response_to", f"{what} InResponseTo does not match the request")
+        return in_response_to
+    if now > expected.created_at + config.pending_ttl + config.clock_skew:
+        raise _fail("expired", "the login request is older than pending_ttl")
+    if in_response_to != expected.request_id:
+        raise _fail("in_response_to", f"{what} InResponseTo does not match the request")
+    return expected.request_id
 
 
 def _read_assertion(
@@ -350,7 +373,7 @@ def _read_assertion(
     *,
     config: SamlConfig,
     idp: IdpMetadata,
-    expected: PendingRequest | None,
+    wanted: str | None,
     now: datetime,
 ) -> ValidatedResponse:
     what = "SAML assertion"
@@ -365,7 +388,7 @@ def _read_assertion(
     name_id = assertion.find("saml:Subject/saml:NameID", NS)
     if name_id is None or len(name_id) or not (name_id.text or "").strip():
         raise _fail("subject", f"{what} has no plain-text Subject NameID")
-    replay_until = _check_subject_confirmation(assertion, config, expected, now)
+    replay_until = _check_subject_confirmation(assertion, config, wanted, now)
 
     conditions = assertion.find("saml:Conditions", NS)
     if conditions is None:
@@ -424,14 +447,17 @@ def _read_assertion(
         claims=claims,
     )
     return ValidatedResponse(
-        identity=identity, assertion_id=str(assertion.get("ID")), replay_until=replay_until
+        identity=identity,
+        assertion_id=str(assertion.get("ID")),
+        replay_until=replay_until,
+        in_response_to=wanted,
     )
 
 
 def _check_subject_confirmation(
     assertion: etree._Element,
     config: SamlConfig,
-    expected: PendingRequest | None,
+    wanted: str | None,
     now: datetime,
 ) -> datetime:
     """Find one bearer SubjectConfirmation meeting SAML Profiles §4.1.4.2; return its expiry."""
@@ -455,7 +481,6 @@ def _check_subject_confirmation(
             if not_before is not None and now + config.clock_skew < not_before:
                 raise _fail("not_yet_valid", f"{what} NotBefore is in the future")
             in_response_to = data.get("InResponseTo")
-            wanted = expected.request_id if expected is not None else None
             if in_response_to is not None and in_response_to != wanted:
                 raise _fail("in_response_to", f"{what} InResponseTo does not match the request")
             return not_on_or_after + config.clock_skew

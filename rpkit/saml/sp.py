@@ -24,12 +24,12 @@ from ..errors import (
     ValidationError,
 )
 from ..identity import CrewIdentity
-from ..store import Batch, MemoryStore, StateStore
+from ..store import Batch, MemoryStore, StateStore, TakingStore
 from . import _bindings, _gate, _pysaml2, _xmlsec
 from .config import NAME_ID_FORMATS, SamlConfig
 from .logout import read_logout_message, validate_logout_request, validate_logout_response
 from .metadata import IdpMetadata, IdpMetadataSource
-from .response import replay_ttl, validate_response
+from .response import TAKEN_AFTER, TakenAfter, ValidatedResponse, replay_ttl, validate_response
 from .state import (
     BrowserCookie,
     LoginRequest,
@@ -47,6 +47,12 @@ __all__ = ["BROWSER_COOKIE", "LoginRequest", "LogoutRequest", "LogoutResult", "S
 BROWSER_COOKIE = "rpkit_saml"
 """The cookie that binds a pending SAML login to the browser that started it."""
 _REPLAY = "saml:replay:"
+
+
+def _replayed() -> SamlResponseError:
+    return SamlResponseError("replay", "this SAML assertion was already used")
+
+
 _PENDING = "saml:pending:"
 _LOGOUT = "saml:logout:"
 # RelayState keys both pending logins and logouts: absent, not ours or used are one reason.
@@ -236,9 +242,17 @@ class ServiceProvider:
         now = self._now(now)
         if expected is not None and relay_state != expected.relay_state:
             raise SamlResponseError("relay_state", "RelayState does not match the login request")
+        validated = self._validate(saml_response, expected, now)
+        if not self.store.commit(self._writes(validated, now, writes)):
+            raise _replayed()
+        return validated.identity
+
+    def _validate(
+        self, saml_response: str, expected: PendingRequest | TakenAfter | None, now: datetime
+    ) -> ValidatedResponse:
         idp = self.idp(now)
         try:
-            validated = validate_response(
+            return validate_response(
                 saml_response,
                 config=self.config,
                 idp=idp,
@@ -250,7 +264,7 @@ class ServiceProvider:
             fresh = self._refreshed_after_signature_failure(err, idp, now)
             if fresh is None:
                 raise
-            validated = validate_response(
+            return validate_response(
                 saml_response,
                 config=self.config,
                 idp=fresh,
@@ -258,12 +272,17 @@ class ServiceProvider:
                 expected=expected,
                 now=now,
             )
+
+    @staticmethod
+    def _writes(
+        validated: ValidatedResponse,
+        now: datetime,
+        writes: Callable[[CrewIdentity], Batch] | None,
+    ) -> Batch:
+        """The caller's writes for the identity, guarded by the assertion's replay entry."""
         replay_key = _REPLAY + digest(validated.identity.issuer + "\n" + validated.assertion_id)
         batch = writes(validated.identity) if writes is not None else Batch()
-        batch.guard(replay_key, b"1", replay_ttl(validated, now))
-        if not self.store.commit(batch):
-            raise SamlResponseError("replay", "this SAML assertion was already used")
-        return validated.identity
+        return batch.guard(replay_key, b"1", replay_ttl(validated, now))
 
     def _refreshed_after_signature_failure(
         self, err: SamlResponseError, idp: IdpMetadata, now: datetime
@@ -308,11 +327,30 @@ class ServiceProvider:
                 saml_response, None, expected=None, now=now, writes=writes
             )
             return identity, "/"
-        pending = self.take_pending(relay_state, browser_token=browser_token)
-        identity = self.process_response(
-            saml_response, relay_state, expected=pending, now=now, writes=writes
+        store = self.store
+        if not isinstance(store, TakingStore):  # a store of your own: two round trips
+            pending = self.take_pending(relay_state, browser_token=browser_token)
+            identity = self.process_response(
+                saml_response, relay_state, expected=pending, now=now, writes=writes
+            )
+            return identity, pending.return_to
+        # One round trip: validate first, then take the pending request (bound to this
+        # browser and to the request the Response answers) with the replay entry and the
+        # session, atomically. A response that fails validation leaves the login pending.
+        key = self._pending.checked_key(relay_state)
+        now = self._now(now)
+        validated = self._validate(saml_response, TAKEN_AFTER, now)
+        batch = self._pending.take_in(
+            self._writes(validated, now, writes),
+            key,
+            browser_token=browser_token,
+            fields={"request_id": validated.in_response_to or ""},
         )
-        return identity, pending.return_to
+        committed = store.commit_taking(batch)
+        if committed.refused == "guard":
+            raise _replayed()
+        pending = self._pending.taken(committed, {"request_id": "in_response_to"})
+        return validated.identity, pending.return_to
 
     # -- logout --------------------------------------------------------------------------
 
