@@ -18,6 +18,7 @@ protocol and no web framework).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import hmac
 import json
@@ -27,7 +28,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from .errors import AuthenticationError, ValidationError
@@ -271,14 +272,24 @@ def dump(value: Any) -> bytes:
     return json.dumps(values).encode()
 
 
+@functools.cache
+def _restored(cls: type) -> tuple[frozenset[str], frozenset[str]]:
+    """The names of ``cls``'s datetime fields and tuple fields: resolved once per class
+    (``get_type_hints`` evaluates the string annotations, a cost on every login)."""
+    hints = typing.get_type_hints(cls)
+    return (
+        frozenset(name for name, hint in hints.items() if hint is datetime),
+        frozenset(name for name, hint in hints.items() if typing.get_origin(hint) is tuple),
+    )
+
+
 def load(cls: type[_T], data: bytes | str) -> _T:
     """The dataclass ``dump`` wrote, its datetime and tuple fields restored by their types."""
     values: dict[str, Any] = json.loads(data)
-    hints = typing.get_type_hints(cls)
+    datetimes, tuples = _restored(cast(type, cls))
     for name, item in values.items():
-        hint = hints.get(name)
-        if hint is datetime and isinstance(item, str):
+        if name in datetimes and isinstance(item, str):
             values[name] = datetime.fromisoformat(item)
-        elif typing.get_origin(hint) is tuple and isinstance(item, list):
+        elif name in tuples and isinstance(item, list):
             values[name] = tuple(item)
     return cls(**values)
