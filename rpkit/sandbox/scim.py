@@ -211,7 +211,10 @@ class _Kind(Generic[_R]):
     save: Callable[[CrewStore, _R], object]
     delete: Callable[[CrewStore, str], object]
     parse: Callable[..., _R]  # user_from_scim / group_from_scim
-    render: Callable[[_R, str], dict[str, Any]]  # (resource, base URL) -> JSON
+    # base URL -> (resource -> JSON); the names a listing shows are looked up once per page
+    renderer: Callable[[str], Callable[[_R], dict[str, Any]]]
+    list_all: Callable[[CrewStore], list[_R]]
+    matcher: Callable[[str], Callable[[_R], bool]]  # the ``filter`` parameter -> predicate
 
 
 def _saved(kind: _Kind[_R], resource: _R) -> _R:
@@ -233,7 +236,7 @@ def _create(kind: _Kind[_R]) -> Response:
         new_id=state.store.next_id(kind.id_kind),
     )
     _saved(kind, resource)
-    response = _json(kind.render(resource, _base()), 201)
+    response = _json(kind.renderer(_base())(resource), 201)
     response.headers["Location"] = f"{_base()}/{kind.path}/{resource.id}"
     return response
 
@@ -258,7 +261,50 @@ def _one(kind: _Kind[_R], resource_id: str) -> Response:
                 new_id=resource_id,
             ),
         )
-    return _json(kind.render(existing, _base()))
+    return _json(kind.renderer(_base())(existing))
+
+
+def _collection(kind: _Kind[_R]) -> Response:
+    """GET: one page of the resources that match ``filter``; POST: create one."""
+    if request.method == "POST":
+        return _create(kind)
+    items = kind.list_all(sandbox().store)
+    text = request.args.get("filter")
+    if text:
+        matches = kind.matcher(text)
+        items = [item for item in items if matches(item)]
+    return _json(_page(items, kind.renderer(_base())))
+
+
+def _user_filter(text: str) -> Callable[[CrewMember], bool]:
+    try:
+        return parse_filter(text)
+    except FilterError as err:
+        raise ScimError(400, f"Invalid filter: {err}") from err
+
+
+def _group_filter(text: str) -> Callable[[Group], bool]:
+    """Groups filter on ``displayName eq "..."`` only, as Dualog documents."""
+    parts = text.split(None, 2)
+    if (
+        len(parts) != 3
+        or parts[0].lower() != "displayname"
+        or parts[1].lower() != "eq"
+        or not (parts[2].startswith('"') and parts[2].endswith('"'))
+    ):
+        raise ScimError(400, 'Invalid filter: groups filter on displayName eq "..." only')
+    wanted = parts[2][1:-1].lower()
+    return lambda group: group.display_name.lower() == wanted
+
+
+def _user_renderer(base: str) -> Callable[[CrewMember], dict[str, Any]]:
+    names = _group_names()
+    return lambda member: user_to_scim(member, base, names)
+
+
+def _group_renderer(base: str) -> Callable[[Group], dict[str, Any]]:
+    names = _user_names()
+    return lambda group: group_to_scim(group, base, names)
 
 
 _USERS: _Kind[CrewMember] = _Kind(
@@ -269,7 +315,9 @@ _USERS: _Kind[CrewMember] = _Kind(
     save=CrewStore.save_user,
     delete=CrewStore.delete_user,
     parse=user_from_scim,
-    render=lambda member, base: user_to_scim(member, base, _group_names()),
+    renderer=_user_renderer,
+    list_all=CrewStore.list_users,
+    matcher=_user_filter,
 )
 _GROUPS: _Kind[Group] = _Kind(
     name="Group",
@@ -279,7 +327,9 @@ _GROUPS: _Kind[Group] = _Kind(
     save=CrewStore.save_group,
     delete=CrewStore.delete_group,
     parse=group_from_scim,
-    render=lambda group, base: group_to_scim(group, base, _user_names()),
+    renderer=_group_renderer,
+    list_all=CrewStore.list_groups,
+    matcher=_group_filter,
 )
 
 
@@ -290,20 +340,7 @@ _GROUPS: _Kind[Group] = _Kind(
 @_guarded
 def users() -> Response:
     """List (startIndex, count, filter) or create users."""
-    state = sandbox()
-    if request.method == "POST":
-        return _create(_USERS)
-    members = state.store.list_users()
-    text = request.args.get("filter")
-    if text:
-        try:
-            predicate = parse_filter(text)
-        except FilterError as err:
-            raise ScimError(400, f"Invalid filter: {err}") from err
-        members = [m for m in members if predicate(m)]
-    names = _group_names()
-    base = _base()
-    return _json(_page(members, lambda m: user_to_scim(m, base, names)))
+    return _collection(_USERS)
 
 
 @bp.route(SCIM_PREFIX + "/Users/<user_id>", methods=["GET", "PUT", "DELETE"])
@@ -320,25 +357,7 @@ def user(user_id: str) -> Response:
 @_guarded
 def groups() -> Response:
     """List (startIndex, count, ``displayName eq``) or create groups."""
-    state = sandbox()
-    if request.method == "POST":
-        return _create(_GROUPS)
-    items = state.store.list_groups()
-    text = request.args.get("filter")
-    if text:
-        parts = text.split(None, 2)
-        if (
-            len(parts) != 3
-            or parts[0].lower() != "displayname"
-            or parts[1].lower() != "eq"
-            or not (parts[2].startswith('"') and parts[2].endswith('"'))
-        ):
-            raise ScimError(400, 'Invalid filter: groups filter on displayName eq "..." only')
-        wanted = parts[2][1:-1].lower()
-        items = [g for g in items if g.display_name.lower() == wanted]
-    names = _user_names()
-    base = _base()
-    return _json(_page(items, lambda g: group_to_scim(g, base, names)))
+    return _collection(_GROUPS)
 
 
 @bp.route(SCIM_PREFIX + "/Groups/<group_id>", methods=["GET", "PUT", "DELETE"])

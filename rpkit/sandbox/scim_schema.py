@@ -57,12 +57,28 @@ def _attr(
     return attr
 
 
-def _user_schema() -> dict[str, Any]:
+def _contact_parts() -> list[dict[str, Any]]:
+    """The sub-attributes of ``emails`` and ``phoneNumbers`` (RFC 7643 §4.1.2)."""
+    return [_attr("value"), _attr("display"), _attr("type"), _attr("primary", "boolean")]
+
+
+def _schema(urn: str, name: str, description: str, attributes: list[Any]) -> dict[str, Any]:
+    """A Schema resource (RFC 7643 §7); ``schemas`` adds the base URL to its location."""
     return {
-        "id": USER_URN,
-        "name": "User",
-        "description": "User account",
-        "attributes": [
+        "id": urn,
+        "name": name,
+        "description": description,
+        "attributes": attributes,
+        "meta": {"resourceType": "Schema", "location": f"/Schemas/{urn}"},
+    }
+
+
+def _user_schema() -> dict[str, Any]:
+    return _schema(
+        USER_URN,
+        "User",
+        "User account",
+        [
             _attr(
                 "userName",
                 required=True,
@@ -87,24 +103,14 @@ def _user_schema() -> dict[str, Any]:
                 "complex",
                 multi=True,
                 required=True,
-                sub=[
-                    _attr("value"),
-                    _attr("display"),
-                    _attr("type"),
-                    _attr("primary", "boolean"),
-                ],
+                sub=_contact_parts(),
             ),
             _attr(
                 "phoneNumbers",
                 "complex",
                 multi=True,
                 description="Phone numbers (the CMS guide: for SMS-based MFA and password reset)",
-                sub=[
-                    _attr("value"),
-                    _attr("display"),
-                    _attr("type"),
-                    _attr("primary", "boolean"),
-                ],
+                sub=_contact_parts(),
             ),
             _attr(
                 "groups",
@@ -117,16 +123,15 @@ def _user_schema() -> dict[str, Any]:
                 ],
             ),
         ],
-        "meta": {"resourceType": "Schema", "location": f"/Schemas/{USER_URN}"},
-    }
+    )
 
 
 def _extension_schema() -> dict[str, Any]:
-    return {
-        "id": EXT_URN,
-        "name": "Crew",
-        "description": "Dualog seafarer extension",
-        "attributes": [
+    return _schema(
+        EXT_URN,
+        "Crew",
+        "Dualog seafarer extension",
+        [
             _attr("rank"),
             _attr("department"),
             _attr("shipName", mutability="readOnly", description="Name of the assigned ship"),
@@ -142,16 +147,15 @@ def _extension_schema() -> dict[str, Any]:
                 sub=[_attr("key"), _attr("value")],
             ),
         ],
-        "meta": {"resourceType": "Schema", "location": f"/Schemas/{EXT_URN}"},
-    }
+    )
 
 
 def _group_schema() -> dict[str, Any]:
-    return {
-        "id": GROUP_URN,
-        "name": "Group",
-        "description": "User group",
-        "attributes": [
+    return _schema(
+        GROUP_URN,
+        "Group",
+        "User group",
+        [
             _attr("displayName", required=True, uniqueness="server"),
             _attr(
                 "members",
@@ -164,8 +168,7 @@ def _group_schema() -> dict[str, Any]:
                 ],
             ),
         ],
-        "meta": {"resourceType": "Schema", "location": f"/Schemas/{GROUP_URN}"},
-    }
+    )
 
 
 def schemas(base: str) -> list[dict[str, Any]]:
