@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from ..errors import ConfigurationError
 from .controls import ControlError, Fault
+from .keys import KeyRing, SamlKeyRing
 from .oidc import sandbox
 
 __all__ = ["bp"]
@@ -163,6 +164,18 @@ def _rotation() -> tuple[timedelta, bool]:
     return timedelta(seconds=grace), publish
 
 
+def _rotated(ring: KeyRing | SamlKeyRing, name: str) -> Response:
+    """Rotate ``ring`` as the body asks; answer the new key's id (as ``name``) and the ring."""
+    grace, publish = _rotation()
+    new = ring.rotate(grace=grace, publish=publish)
+    return jsonify({name: new, "keys": ring.describe()})
+
+
+def _published(ring: KeyRing | SamlKeyRing) -> Response:
+    ring.publish_all()
+    return jsonify(ring.describe())
+
+
 @bp.get("/keys")
 def keys() -> Response:
     """The OIDC key ring (no private parts)."""
@@ -172,16 +185,13 @@ def keys() -> Response:
 @bp.post("/keys/rotate")
 def rotate_keys() -> Response:
     """Sign with a new key: ``{"grace_seconds": 300, "publish": true}``."""
-    grace, publish = _rotation()
-    kid = sandbox().keys.rotate(grace=grace, publish=publish)
-    return jsonify(kid=kid, keys=sandbox().keys.describe())
+    return _rotated(sandbox().keys, "kid")
 
 
 @bp.post("/keys/publish")
 def publish_keys() -> Response:
     """Publish every key (after ``rotate`` with ``publish: false``)."""
-    sandbox().keys.publish_all()
-    return jsonify(sandbox().keys.describe())
+    return _published(sandbox().keys)
 
 
 @bp.get("/saml/keys")
@@ -193,17 +203,13 @@ def saml_keys() -> Response:
 @bp.post("/saml/keys/rotate")
 def rotate_saml_keys() -> Response:
     """Sign SAML messages with a new certificate: ``{"grace_seconds": 300, "publish": true}``."""
-    grace, publish = _rotation()
-    ring = sandbox().saml_key_ring
-    sha256 = ring.rotate(grace=grace, publish=publish)
-    return jsonify(sha256=sha256, keys=ring.describe())
+    return _rotated(sandbox().saml_key_ring, "sha256")
 
 
 @bp.post("/saml/keys/publish")
 def publish_saml_keys() -> Response:
     """List every live SAML certificate in metadata (after ``rotate`` with ``publish: false``)."""
-    sandbox().saml_key_ring.publish_all()
-    return jsonify(sandbox().saml_key_ring.describe())
+    return _published(sandbox().saml_key_ring)
 
 
 @bp.get("/clock")

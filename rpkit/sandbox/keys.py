@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -18,9 +18,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from joserfc.jwk import KeySet, RSAKey
 
+from .certificates import certificate_builder, private_key_pem
 from .clock import SandboxClock
 
 __all__ = ["KeyRing", "SamlKeyPair", "SamlKeyRing", "load_saml_key_pair"]
+
+_K = TypeVar("_K")
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -39,13 +42,69 @@ def _new_rsa_jwk() -> RSAKey:
 
 
 @dataclass(slots=True)
-class _Entry:
-    key: RSAKey
+class _Entry(Generic[_K]):
+    key: _K
     published: bool
-    retire_at: float | None  # when a retired key leaves the JWKS; None while signing
+    retire_at: float | None  # when a retired key leaves what is published; None while signing
 
 
-class KeyRing:
+class _Ring(Generic[_K]):
+    """One signing key plus retired ones still published during a grace period.
+
+    What the OIDC key ring and the SAML certificates share: a rotation signs with the new
+    key at once and retires the old one after ``grace``; ``publish=False`` signs with a
+    key that is not published yet, until :meth:`publish_all`.
+    """
+
+    def __init__(self, clock: SandboxClock, entries: list[_Entry[_K]]) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries = entries
+
+    def _live(self) -> list[_Entry[_K]]:
+        now = self._clock.time()
+        return [e for e in self._entries if e.retire_at is None or e.retire_at > now]
+
+    def _signer(self) -> _K:
+        return next(e.key for e in self._entries if e.retire_at is None)
+
+    def _start_signing(self, key: _K, grace: timedelta, publish: bool) -> None:
+        """Retire the signer after ``grace`` and sign with ``key``; the caller holds the lock."""
+        retire_at = self._clock.time() + grace.total_seconds()
+        for entry in self._entries:
+            if entry.retire_at is None:
+                entry.retire_at = retire_at
+        self._entries = [*self._live(), _Entry(key, publish, None)]
+
+    def _changed(self) -> None:
+        """Persist the entries after a change (the lock is held); kept in memory by default."""
+
+    def _label(self, key: _K) -> dict[str, Any]:
+        """How :meth:`describe` names ``key``."""
+        raise NotImplementedError
+
+    def publish_all(self) -> None:
+        """Publish every live key, e.g. the one a ``rotate(publish=False)`` made."""
+        with self._lock:
+            for entry in self._entries:
+                entry.published = True
+            self._changed()
+
+    def describe(self) -> list[dict[str, Any]]:
+        """A JSON view of the ring for the admin API (no private parts)."""
+        with self._lock:
+            return [
+                {
+                    **self._label(e.key),
+                    "signing": e.retire_at is None,
+                    "published": e.published,
+                    "retire_at": e.retire_at,
+                }
+                for e in self._live()
+            ]
+
+
+class KeyRing(_Ring[RSAKey]):
     """The OIDC signing keys: one signer, plus retired keys published during a grace period.
 
     ``rotate(publish=False)`` makes the sandbox sign with a key that is *not yet* in the
@@ -53,10 +112,8 @@ class KeyRing:
     """
 
     def __init__(self, path: Path, clock: SandboxClock) -> None:
+        super().__init__(clock, [])
         self._path = path
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._entries: list[_Entry] = []
         if path.is_file():
             self._load()
         if not self._entries:
@@ -86,15 +143,17 @@ class KeyRing:
         }
         _write_atomic(self._path, json.dumps(data, indent=2))
 
-    def _live(self) -> list[_Entry]:
-        now = self._clock.time()
-        return [e for e in self._entries if e.retire_at is None or e.retire_at > now]
+    def _changed(self) -> None:
+        self._save()
+
+    def _label(self, key: RSAKey) -> dict[str, Any]:
+        return {"kid": key.kid}
 
     @property
     def signing_key(self) -> RSAKey:
         """The key that signs new tokens."""
         with self._lock:
-            return next(e.key for e in self._entries if e.retire_at is None)
+            return self._signer()
 
     def public_jwks(self) -> dict[str, Any]:
         """The JWKS document: published keys, including retired ones still in their grace."""
@@ -113,34 +172,10 @@ class KeyRing:
         Returns the new key's ``kid``.
         """
         with self._lock:
-            retire_at = self._clock.time() + grace.total_seconds()
-            for entry in self._entries:
-                if entry.retire_at is None:
-                    entry.retire_at = retire_at
-            new = _Entry(_new_rsa_jwk(), publish, None)
-            self._entries = [*self._live(), new]
+            key = _new_rsa_jwk()
+            self._start_signing(key, grace, publish)
             self._save()
-            return str(new.key.kid)
-
-    def publish_all(self) -> None:
-        """Publish every key, e.g. the one a ``rotate(publish=False)`` made."""
-        with self._lock:
-            for entry in self._entries:
-                entry.published = True
-            self._save()
-
-    def describe(self) -> list[dict[str, Any]]:
-        """A JSON view of the ring for the admin API (no private parts)."""
-        with self._lock:
-            return [
-                {
-                    "kid": e.key.kid,
-                    "signing": e.retire_at is None,
-                    "published": e.published,
-                    "retire_at": e.retire_at,
-                }
-                for e in self._live()
-            ]
+            return str(key.kid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,22 +202,14 @@ def _new_saml_key_pair(common_name: str) -> SamlKeyPair:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
     now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=3650))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return SamlKeyPair(key_pem, cert.public_bytes(serialization.Encoding.PEM))
+    cert = certificate_builder(
+        subject=name,
+        issuer=name,
+        public_key=key.public_key(),
+        not_before=now - timedelta(days=1),
+        not_after=now + timedelta(days=3650),
+    ).sign(key, hashes.SHA256())
+    return SamlKeyPair(private_key_pem(key), cert.public_bytes(serialization.Encoding.PEM))
 
 
 def _save_saml_key_pair(directory: Path, pair: SamlKeyPair) -> None:
@@ -200,14 +227,7 @@ def load_saml_key_pair(directory: Path, common_name: str) -> SamlKeyPair:
     return pair
 
 
-@dataclass(slots=True)
-class _SamlEntry:
-    pair: SamlKeyPair
-    published: bool
-    retire_at: float | None  # when a retired certificate leaves the metadata
-
-
-class SamlKeyRing:
+class SamlKeyRing(_Ring[SamlKeyPair]):
     """The SAML signing certificates: one signer, plus retired ones listed during a grace.
 
     As with IdentityServer's key management (which RSK SAML2P signs with), metadata lists
@@ -218,28 +238,25 @@ class SamlKeyRing:
     """
 
     def __init__(self, directory: Path, common_name: str, clock: SandboxClock) -> None:
+        pair = load_saml_key_pair(directory, common_name)
+        super().__init__(clock, [_Entry(pair, True, None)])
         self._directory = directory
         self._common_name = common_name
-        self._clock = clock
-        self._lock = threading.Lock()
-        pair = load_saml_key_pair(directory, common_name)
-        self._entries = [_SamlEntry(pair, True, None)]
 
-    def _live(self) -> list[_SamlEntry]:
-        now = self._clock.time()
-        return [e for e in self._entries if e.retire_at is None or e.retire_at > now]
+    def _label(self, key: SamlKeyPair) -> dict[str, Any]:
+        return {"sha256": key.fingerprint}
 
     @property
     def signing(self) -> SamlKeyPair:
         """The pair that signs responses and logout messages now."""
         with self._lock:
-            return next(e.pair for e in self._entries if e.retire_at is None)
+            return self._signer()
 
     def published_certs(self) -> list[str]:
         """Base64 DER of the certificates to list in metadata, the signer first."""
         with self._lock:
             live = sorted(self._live(), key=lambda e: e.retire_at is not None)
-            return [e.pair.cert_base64 for e in live if e.published]
+            return [e.key.cert_base64 for e in live if e.published]
 
     def rotate(self, *, grace: timedelta = timedelta(minutes=5), publish: bool = True) -> str:
         """Sign with a new certificate; the old one stays in metadata for ``grace``.
@@ -248,37 +265,11 @@ class SamlKeyRing:
         """
         pair = _new_saml_key_pair(self._common_name)
         with self._lock:
-            retire_at = self._clock.time() + grace.total_seconds()
-            for entry in self._entries:
-                if entry.retire_at is None:
-                    entry.retire_at = retire_at
-            self._entries = [*self._live(), _SamlEntry(pair, publish, None)]
+            self._start_signing(pair, grace, publish)
             _save_saml_key_pair(self._directory, pair)
         return pair.fingerprint
 
     def reset(self) -> None:
         """Keep only the signing certificate, listed in metadata (a sandbox reset)."""
         with self._lock:
-            self._entries = [_SamlEntry(self._signer(), True, None)]
-
-    def _signer(self) -> SamlKeyPair:
-        return next(e.pair for e in self._entries if e.retire_at is None)
-
-    def publish_all(self) -> None:
-        """List every live certificate in metadata, e.g. after ``rotate(publish=False)``."""
-        with self._lock:
-            for entry in self._entries:
-                entry.published = True
-
-    def describe(self) -> list[dict[str, Any]]:
-        """A JSON view for the admin API (no private parts)."""
-        with self._lock:
-            return [
-                {
-                    "sha256": e.pair.fingerprint,
-                    "signing": e.retire_at is None,
-                    "published": e.published,
-                    "retire_at": e.retire_at,
-                }
-                for e in self._live()
-            ]
+            self._entries = [_Entry(self._signer(), True, None)]

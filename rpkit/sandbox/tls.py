@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..errors import ConfigurationError
+from .certificates import certificate_builder, private_key_pem
 
 __all__ = [
     "TLS_CERTIFICATES",
@@ -132,13 +133,13 @@ def _ca_certificate(
 ) -> x509.Certificate:
     public = key.public_key()
     return (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _BACKDATE)
-        .not_valid_after(now + _CA_LIFETIME)
+        certificate_builder(
+            subject=_name(common_name),
+            issuer=_name(common_name),
+            public_key=public,
+            not_before=now - _BACKDATE,
+            not_after=now + _CA_LIFETIME,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -172,13 +173,13 @@ def _server_certificate(
     subject = _name(names[0])
     issuer_name = issuer.subject if issuer is not None else subject
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
+        certificate_builder(
+            subject=subject,
+            issuer=issuer_name,
+            public_key=key.public_key(),
+            not_before=not_before,
+            not_after=not_after,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_san(names), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -193,11 +194,7 @@ def _server_certificate(
 
 
 def _write_private(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    data = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    data = private_key_pem(key)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
