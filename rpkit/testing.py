@@ -280,14 +280,15 @@ class SandboxHandle:
         As from IdentityServer: an access token (and a refresh token for
         ``offline_access``), no ID token. Use :meth:`code_tokens` for an ID token.
         """
+        return self._demo_client_tokens(
+            {"grant_type": "password", "username": user_name, "password": password, "scope": scope}
+        )
+
+    def _demo_client_tokens(self, grant: dict[str, str]) -> dict[str, Any]:
+        """POST ``grant`` to the token endpoint as the demo client; the tokens it answers."""
         response = self._http.post(
             self._local(self.urls["token"]),
-            data={
-                "grant_type": "password",
-                "username": user_name,
-                "password": password,
-                "scope": scope,
-            },
+            data=grant,
             auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
             timeout=10,
         )
@@ -341,20 +342,14 @@ class SandboxHandle:
         if answer.status_code != 302:
             raise AssertionError(f"sign-in of {user_name} failed: HTTP {answer.status_code}")
         code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
-        response = self._http.post(
-            self._local(self.urls["token"]),
-            data={
+        return self._demo_client_tokens(
+            {
                 "grant_type": "authorization_code",
                 "code": code,
                 "redirect_uri": redirect,
                 "code_verifier": verifier,
-            },
-            auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
-            timeout=10,
+            }
         )
-        response.raise_for_status()
-        tokens: dict[str, Any] = response.json()
-        return tokens
 
     def close(self) -> None:
         """Stop the server."""
