@@ -160,6 +160,15 @@ def _memory_store(values: Mapping[str, str]) -> MemoryStore:
     return MemoryStore(max_entries=max_entries)
 
 
+def _protocol_env(values: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """The variables one protocol's config reads: its own, plus the shared HTTP settings."""
+    return {
+        k: v
+        for k, v in values.items()
+        if k.startswith((prefix, "RPKIT_HTTP_")) or k == "RPKIT_CA_BUNDLE"
+    }
+
+
 def _oidc(config: Mapping[str, Any], values: Mapping[str, str], base_url: str) -> OidcConfig | None:
     given = config.get("RPKIT_OIDC")
     if given is not None:
@@ -168,11 +177,7 @@ def _oidc(config: Mapping[str, Any], values: Mapping[str, str], base_url: str) -
         return given
     if not any(v for k, v in values.items() if k.startswith("RPKIT_OIDC_")):
         return None
-    env = {
-        k: v
-        for k, v in values.items()
-        if k.startswith(("RPKIT_OIDC_", "RPKIT_HTTP_")) or k == "RPKIT_CA_BUNDLE"
-    }
+    env = _protocol_env(values, "RPKIT_OIDC_")
     env.setdefault("RPKIT_OIDC_REDIRECT_URI", base_url + "/auth/oidc/callback")
     env.setdefault("RPKIT_OIDC_POST_LOGOUT_REDIRECT_URI", base_url + "/")
     return OidcConfig.from_env(env)
@@ -197,11 +202,7 @@ def _saml(config: Mapping[str, Any], values: Mapping[str, str], base_url: str) -
         from ..saml import SamlConfig
     except ImportError as err:  # pragma: no cover - depends on the install
         raise ConfigurationError('SAML needs the "saml" extra: pip install rpkit[saml]') from err
-    env = {
-        k: v
-        for k, v in values.items()
-        if k.startswith(("RPKIT_SAML_", "RPKIT_HTTP_")) or k == "RPKIT_CA_BUNDLE"
-    }
+    env = _protocol_env(values, "RPKIT_SAML_")
     env.setdefault("RPKIT_SAML_SP_ENTITY_ID", base_url + "/auth/saml/metadata")
     env.setdefault("RPKIT_SAML_ACS_URL", base_url + "/auth/saml/acs")
     if "RPKIT_SAML_IDP_ENTITY_ID" not in env:
