@@ -108,14 +108,7 @@ def login_oidc(request: HttpRequest) -> HttpResponse:
     browser = request.COOKIES.get(flow.OIDC_BROWSER_COOKIE)
     start = flow.start_oidc_login(state, request.GET.get("next"), browser)
     response = _Redirect(start.location, 302)
-    set_cookie(
-        response,
-        flow.OIDC_BROWSER_COOKIE,
-        start.browser,
-        path=state.path("/auth/oidc/callback"),
-        max_age=start.max_age,
-        cross_site_post=start.cross_site_post,
-    )
+    start.hand_off(state, response)
     return response
 
 
@@ -132,7 +125,7 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
         current=current_session(request),
     )
     response = _signed_in(request, sign_in)
-    clear_cookie(response, flow.OIDC_BROWSER_COOKIE, path=state.path("/auth/oidc/callback"))
+    clear_cookie(response, flow.OIDC_BROWSER_COOKIE, path=state.path(flow.OIDC_CALLBACK_PATH))
     return response
 
 

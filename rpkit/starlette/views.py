@@ -80,14 +80,7 @@ def routes(rpkit: Rpkit) -> list[Route]:
             request.cookies.get(flow.OIDC_BROWSER_COOKIE),
         )
         response = RedirectResponse(start.location, 302)
-        rpkit.set_cookie(
-            response,
-            flow.OIDC_BROWSER_COOKIE,
-            start.browser,
-            path=state.path("/auth/oidc/callback"),
-            max_age=start.max_age,
-            cross_site_post=start.cross_site_post,
-        )
+        start.hand_off(state, response)
         return response
 
     async def oidc_callback(request: Request) -> Response:
@@ -106,7 +99,7 @@ def routes(rpkit: Rpkit) -> list[Route]:
         response = RedirectResponse(sign_in.next, 303)
         begin_session(response, sign_in, request)
         rpkit.clear_cookie(
-            response, flow.OIDC_BROWSER_COOKIE, path=state.path("/auth/oidc/callback")
+            response, flow.OIDC_BROWSER_COOKIE, path=state.path(flow.OIDC_CALLBACK_PATH)
         )
         return response
 

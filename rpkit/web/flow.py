@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LOCAL_LOGOUT_TITLE",
     "OIDC_BROWSER_COOKIE",
+    "OIDC_CALLBACK_PATH",
     "SIGNED_OUT_COOKIE",
     "SIGNED_OUT_NOTICE",
     "Choice",
@@ -220,6 +221,8 @@ class SignIn:
 
 # -- OIDC ------------------------------------------------------------------------------
 
+OIDC_CALLBACK_PATH = "/auth/oidc/callback"
+
 
 @dataclass(frozen=True, slots=True)
 class OidcStart:
@@ -228,12 +231,24 @@ class OidcStart:
     cross_site_post: bool  # form_post: the cookie must ride a cross-site POST
     max_age: int  # seconds: as long as the pending login lives
 
+    def hand_off(self, state: WebState, response: Any) -> None:
+        """Give the browser the cookie that binds the pending login to it, sent back to the
+        callback only and kept as long as the pending login lives."""
+        state.set_cookie(
+            response,
+            OIDC_BROWSER_COOKIE,
+            self.browser,
+            path=state.path(OIDC_CALLBACK_PATH),
+            max_age=self.max_age,
+            cross_site_post=self.cross_site_post,
+        )
+
 
 def start_oidc_login(state: WebState, next_value: str | None, browser: str | None) -> OidcStart:
     """Start an authorization-code login bound to this browser (``browser`` = its cookie)."""
     client = state.require_oidc()
     started = client.start_login(
-        redirect_uri=state.settings.url("/auth/oidc/callback"),
+        redirect_uri=state.settings.url(OIDC_CALLBACK_PATH),
         return_to=safe_next(next_value),
         browser_token=browser,
     )
