@@ -407,10 +407,15 @@ def users_update(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def users_delete(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.client(args).delete_user(args.id)
-    ctx.out(f"deleted user {args.id}")
+def _deleted(ctx: Context, kind: str, resource_id: str, delete: Callable[[str], object]) -> int:
+    """Delete one resource by id with ``delete`` and say so."""
+    delete(resource_id)
+    ctx.out(f"deleted {kind} {resource_id}")
     return 0
+
+
+def users_delete(ctx: Context, args: argparse.Namespace) -> int:
+    return _deleted(ctx, "user", args.id, ctx.client(args).delete_user)
 
 
 # -- scim groups -------------------------------------------------------------------------
@@ -452,9 +457,7 @@ def groups_rename(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def groups_delete(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.client(args).delete_group(args.id)
-    ctx.out(f"deleted group {args.id}")
-    return 0
+    return _deleted(ctx, "group", args.id, ctx.client(args).delete_group)
 
 
 def groups_add_member(ctx: Context, args: argparse.Namespace) -> int:
