@@ -131,10 +131,13 @@ def _security_headers(response: Response) -> Response:
     # A session cookie, not a store lookup: this runs after error pages too, and must not
     # fail when the store is down.
     no_store = request.path.startswith("/auth/") or rpkit_state().session_cookie in request.cookies
+    headers = response.headers
+    present = {name.lower() for name in headers.keys()}  # one pass, not one per header
     for name, value in security_headers(
-        response.headers.get("Content-Security-Policy", ""),
+        headers.get("Content-Security-Policy", ""),
         no_store=no_store,
         correlation_id=correlation_id(),
     ).items():
-        response.headers.setdefault(name, value)
+        if name.lower() not in present:
+            headers.add(name, value)
     return response

@@ -51,6 +51,30 @@ _ATTRIBUTE_STATEMENT = qname("saml", "AttributeStatement")
 _RESPONSE = qname("samlp", "Response")
 _ASSERTION = qname("saml", "Assertion")
 _SIGNATURE = qname("ds", "Signature")
+# Paths the checks walk on every login, compiled once (a prefixed path with a namespace
+# map is parsed again on each find).
+_STATUS_CODE = etree.XPath("samlp:Status/samlp:StatusCode", namespaces=NS)
+_SUB_STATUS_CODE = etree.XPath("samlp:StatusCode", namespaces=NS)
+_NAME_ID = etree.XPath("saml:Subject/saml:NameID", namespaces=NS)
+_CONDITIONS = etree.XPath("saml:Conditions", namespaces=NS)
+_AUDIENCE_RESTRICTIONS = etree.XPath("saml:AudienceRestriction", namespaces=NS)
+_AUDIENCES = etree.XPath("saml:Audience", namespaces=NS)
+_AUTHN_STATEMENT = etree.XPath("saml:AuthnStatement", namespaces=NS)
+_SUBJECT_CONFIRMATIONS = etree.XPath("saml:Subject/saml:SubjectConfirmation", namespaces=NS)
+_SUBJECT_CONFIRMATION_DATA = etree.XPath("saml:SubjectConfirmationData", namespaces=NS)
+
+
+def _first(path: etree.XPath, element: etree._Element) -> etree._Element | None:
+    """The first element ``path`` selects under ``element`` (what ``find`` returns)."""
+    found = path(element)
+    return found[0] if isinstance(found, list) and found else None
+
+
+def _all(path: etree.XPath, element: etree._Element) -> list[etree._Element]:
+    found = path(element)
+    return found if isinstance(found, list) else []
+
+
 _KNOWN_CONDITIONS = frozenset(
     {
         qname("saml", "AudienceRestriction"),
@@ -251,11 +275,11 @@ def _parse_response(
 
 def _check_status(root: etree._Element, *, signed: bool, what: str) -> None:
     """The top-level StatusCode is Success (reasons ``status``, ``sp_rejected``)."""
-    status = root.find("samlp:Status/samlp:StatusCode", NS)
+    status = _first(_STATUS_CODE, root)
     if status is not None and status.get("Value") == SUCCESS:
         return
     code = None if status is None else status.get("Value")
-    sub = status.find("samlp:StatusCode", NS) if status is not None else None
+    sub = _first(_SUB_STATUS_CODE, status) if status is not None else None
     setting = _SP_REJECTED.get(str(sub.get("Value") if sub is not None else ""))
     if setting is not None and signed:
         # Only a signed status may blame our configuration: an unsigned one could send
@@ -385,12 +409,12 @@ def _read_assertion(
     if issued is None or issued > now + skew:
         raise _fail("not_yet_valid", f"{what} IssueInstant is missing or in the future")
 
-    name_id = assertion.find("saml:Subject/saml:NameID", NS)
+    name_id = _first(_NAME_ID, assertion)
     if name_id is None or len(name_id) or not (name_id.text or "").strip():
         raise _fail("subject", f"{what} has no plain-text Subject NameID")
     replay_until = _check_subject_confirmation(assertion, config, wanted, now)
 
-    conditions = assertion.find("saml:Conditions", NS)
+    conditions = _first(_CONDITIONS, assertion)
     if conditions is None:
         raise _fail("audience", f"{what} has no Conditions/AudienceRestriction")
     not_before = _instant(conditions, "NotBefore", what)
@@ -401,18 +425,18 @@ def _read_assertion(
         if now >= not_on_or_after + skew:
             raise _fail("expired", f"{what} Conditions NotOnOrAfter has passed")
         replay_until = max(replay_until, not_on_or_after + skew)
-    restrictions = conditions.findall("saml:AudienceRestriction", NS)
+    restrictions = _all(_AUDIENCE_RESTRICTIONS, conditions)
     if not restrictions:
         raise _fail("audience", f"{what} has no AudienceRestriction")
     for restriction in restrictions:
-        audiences = [(a.text or "").strip() for a in restriction.findall("saml:Audience", NS)]
+        audiences = [(a.text or "").strip() for a in _all(_AUDIENCES, restriction)]
         if config.sp_entity_id not in audiences:
             raise _fail("audience", f'{what} Audience is not "{config.sp_entity_id}"')
     for condition in conditions:
         if condition.tag not in _KNOWN_CONDITIONS:
             raise _fail("conditions", f"{what} has a condition rpkit does not understand")
 
-    authn = assertion.find("saml:AuthnStatement", NS)
+    authn = _first(_AUTHN_STATEMENT, assertion)
     if authn is None:
         raise _fail("authn_statement", f"{what} has no AuthnStatement")
     session_end = _instant(authn, "SessionNotOnOrAfter", what)
@@ -463,11 +487,11 @@ def _check_subject_confirmation(
     """Find one bearer SubjectConfirmation meeting SAML Profiles §4.1.4.2; return its expiry."""
     what = "SAML assertion SubjectConfirmationData"
     first: SamlResponseError | None = None
-    for confirmation in assertion.findall("saml:Subject/saml:SubjectConfirmation", NS):
+    for confirmation in _all(_SUBJECT_CONFIRMATIONS, assertion):
         if confirmation.get("Method") != BEARER:
             continue
         try:
-            data = confirmation.find("saml:SubjectConfirmationData", NS)
+            data = _first(_SUBJECT_CONFIRMATION_DATA, confirmation)
             if data is None:
                 raise _fail("subject_confirmation", f"{what} is missing")
             not_on_or_after = _instant(data, "NotOnOrAfter", what)

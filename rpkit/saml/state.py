@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
@@ -83,7 +83,11 @@ class SamlSession:
         )
 
     def to_dict(self) -> dict[str, str | None]:
-        return asdict(self)
+        # Not dataclasses.asdict: its recursive deep copy is a cost on every login.
+        return {f: getattr(self, f) for f in _SESSION_FIELDS}
+
+
+_SESSION_FIELDS = tuple(f.name for f in fields(SamlSession))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
