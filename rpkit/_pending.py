@@ -27,7 +27,7 @@ import secrets
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -284,12 +284,17 @@ def _restored(cls: type) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def load(cls: type[_T], data: bytes | str) -> _T:
-    """The dataclass ``dump`` wrote, its datetime and tuple fields restored by their types."""
+    """The dataclass ``dump`` wrote, its datetime and tuple fields restored by their types
+    (a datetime field also from epoch seconds)."""
     values: dict[str, Any] = json.loads(data)
     datetimes, tuples = _restored(cast(type, cls))
     for name, item in values.items():
         if name in datetimes and isinstance(item, str):
             values[name] = datetime.fromisoformat(item)
+        elif name in datetimes and isinstance(item, int | float) and not isinstance(item, bool):
+            # Epoch seconds: how rpkit 0.1 stored OIDC ``created_at`` (a login in flight
+            # across a deploy still completes).
+            values[name] = datetime.fromtimestamp(item, UTC)
         elif name in tuples and isinstance(item, list):
             values[name] = tuple(item)
     return cls(**values)

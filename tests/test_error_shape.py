@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from rpkit.errors import (
@@ -87,7 +89,7 @@ def test_an_extra_authorization_parameter_cannot_override_rpkits() -> None:
             client_id="app",
             redirect_uri="https://app.example/cb",
             scopes=("openid",),
-            now=0.0,
+            now=datetime(2026, 9, 21, tzinfo=UTC),
             extra={"nonce": "mine"},
         )
     assert exc.value.field == "extra"

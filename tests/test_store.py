@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from rpkit._clock import clock_from
 from rpkit.errors import ConfigurationError
 from rpkit.identity import CrewIdentity
 from rpkit.store import Batch, MemoryStore, RedisStore, StateStore, TakingStore
@@ -16,6 +19,7 @@ from rpkit.web.sessions import SessionStore
 from .flask.processes import redis_server
 
 MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
 
 
 class Clock:
@@ -177,6 +181,44 @@ def test_sessions_of_concurrent_users_never_mix(store: StateStore) -> None:
         assert {r.identity.subject for r in found} == {user}
     assert sessions.end_by_index("sub", "saml", "https://idp.test", "tomas") == 40
     assert len(sessions.find_by_index("sub", "saml", "https://idp.test", "ingrid")) == 40
+
+
+def test_session_created_at_is_an_aware_datetime_and_0_1_records_still_load(
+    store: StateStore,
+) -> None:
+    """created_at comes from the session store's clock as aware UTC and is stored as ISO 8601;
+    a record the previous release wrote (epoch seconds) loads after the deploy, whole."""
+    at = datetime(2026, 9, 21, 14, 13, 20, tzinfo=UTC)
+    sessions = SessionStore(store, lifetime=HOUR, clock=clock_from(at.timestamp))
+    session_id, record = sessions.create(_identity("kari"), protocol_data={"sid": "s1"})
+    assert record.created_at == at
+    assert sessions.load(session_id) == record
+    key = "flask:session:" + record.key
+    written = json.loads(store.get(key) or b"{}")
+    assert written["created_at"] == "2026-09-21T14:13:20+00:00"
+    written["created_at"] = at.timestamp() - 60.5  # what rpkit 0.1 wrote
+    store.set(key, json.dumps(written).encode(), HOUR)
+    assert sessions.load(session_id) == replace(record, created_at=at - timedelta(seconds=60.5))
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [1e300, float("inf"), True, None, "2026-09-21T14:13:20", "yesterday"],
+    ids=["past_time_t", "infinite", "bool", "null", "naive_iso", "not_a_time"],
+)
+def test_a_session_with_a_malformed_created_at_is_dropped(
+    store: StateStore, created_at: object
+) -> None:
+    """A stored created_at that is no instant is a malformed record: no session, and the
+    record is deleted (never a 500)."""
+    sessions = SessionStore(store, lifetime=HOUR)
+    session_id, record = sessions.create(_identity("kari"))
+    key = "flask:session:" + record.key
+    written = json.loads(store.get(key) or b"{}")
+    written["created_at"] = created_at
+    store.set(key, json.dumps(written).encode(), HOUR)
+    assert sessions.load(session_id) is None
+    assert store.get(key) is None
 
 
 # -- Redis: one round trip, and the index is never read at login ------------------------

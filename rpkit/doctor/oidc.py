@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 
+from .._clock import Clock
 from .._http import HttpClient, json_object
 from ..config import OidcConfig
 from ..errors import MetadataError, ProviderError, ProviderResponseError
@@ -367,7 +368,7 @@ def _authorize(
         client_id=config.client_id,
         redirect_uri=config.redirect_uri or "",
         scopes=scopes,
-        now=time.time(),
+        now=Clock().now(),
     )
     try:
         response = http.session.get(url, allow_redirects=False, timeout=http.timeout)

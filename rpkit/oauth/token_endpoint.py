@@ -13,8 +13,11 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from .._clock import Clock as _Clock
+from .._clock import clock_from
 from .._http import HttpClient, error_from_response, json_object
 from ..errors import ProviderResponseError
 from .client_auth import ClientConfig, client_auth
@@ -29,7 +32,9 @@ __all__ = [
     "request_token",
 ]
 
-Clock = Callable[[], float]
+# A ``rpkit._clock.Clock`` or, as before, this machine's time in epoch seconds. Token
+# lifetimes are measured here (``expires_in``), so the clock has no provider offset.
+Clock = _Clock | Callable[[], float]
 
 _VSCHAR = re.compile(r"[\x20-\x7e]+")
 # What a request may carry that the provider may echo back into an error body.
@@ -38,21 +43,31 @@ _SECRET_FIELDS = ("code", "code_verifier", "refresh_token", "password")
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TokenSet:
-    """A token endpoint response (RFC 6749 §5.1). Secrets are kept out of ``repr``."""
+    """A token endpoint response (RFC 6749 §5.1). Secrets are kept out of ``repr``.
+
+    ``expires_at`` is when the access token expires, an aware UTC ``datetime`` measured
+    from the moment of the response and its ``expires_in``; None when the provider did not
+    say (or said something that is not a number of seconds).
+    """
 
     access_token: str = field(repr=False)
     token_type: str
-    expires_at: float | None = None
+    expires_at: datetime | None = None
     refresh_token: str | None = field(default=None, repr=False)
     id_token: str | None = field(default=None, repr=False)
     scope: tuple[str, ...] = ()
 
-    def expires_within(self, seconds: float, *, now: float) -> bool:
-        return self.expires_at is not None and self.expires_at - seconds <= now
+    def expires_within(self, seconds: float, *, now: datetime) -> bool:
+        """Whether the token expires ``seconds`` or less after ``now`` (or has expired)."""
+        # A difference of two datetimes always fits a timedelta; ``now + seconds`` may not.
+        return self.expires_at is not None and (self.expires_at - now).total_seconds() <= seconds
 
     @classmethod
-    def from_response(cls, body: Mapping[str, Any], *, now: float) -> TokenSet:
-        """Parse a token response; a missing ``access_token`` or a non-Bearer type raises."""
+    def from_response(cls, body: Mapping[str, Any], *, now: datetime) -> TokenSet:
+        """Parse a token response; a missing ``access_token`` or a non-Bearer type raises.
+
+        ``now``: the moment of the response (aware UTC), from which ``expires_in`` counts.
+        """
         access_token = body.get("access_token")
         if not isinstance(access_token, str) or not access_token:
             raise ProviderResponseError('token response has no "access_token"')
@@ -67,7 +82,7 @@ class TokenSet:
             # RFC 6749 §7.1: we only know how to use Bearer tokens (RFC 6750).
             raise ProviderResponseError(f"token response token_type {token_type!r} is not Bearer")
         expires_in = _seconds(body.get("expires_in"))
-        expires_at = None if expires_in is None else now + expires_in
+        expires_at = None if expires_in is None else _after(now, expires_in)
         refresh_token = body.get("refresh_token")
         id_token = body.get("id_token")
         scope = body.get("scope")
@@ -100,6 +115,15 @@ def _seconds(value: Any) -> float | None:
     except (OverflowError, ValueError):  # 10**400 as an int, a digit string past the limit
         return None
     return seconds if math.isfinite(seconds) else None
+
+
+def _after(now: datetime, seconds: float) -> datetime:
+    """``now`` plus ``seconds``; past the calendar's end (``expires_in`` of 1e300) it is its
+    last (or first) instant, as the epoch-seconds sum of earlier releases never expired."""
+    try:
+        return now + timedelta(seconds=seconds)
+    except OverflowError:
+        return (datetime.max if seconds > 0 else datetime.min).replace(tzinfo=UTC)
 
 
 def request_token(
@@ -138,7 +162,7 @@ def request_token(
     if "error" in body:
         error = error_from_response(response, what, redact=sent)
         raise classify_token_error(error, auth_method=client.auth_method)
-    return TokenSet.from_response(body, now=clock())
+    return TokenSet.from_response(body, now=clock_from(clock).now())
 
 
 def exchange_code(

@@ -12,6 +12,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from authlib.common.security import generate_token
@@ -33,8 +34,9 @@ _VSCHARS = re.compile(r"[\x20-\x7e]+")
 class LoginState:
     """Everything the callback must match; store it server-side, keyed by ``state``.
 
-    ``browser_hash`` is the SHA-256 of the browser's binding cookie, ``return_to`` the path
-    on this site to go back to after the login.
+    ``created_at`` is when the login started, an aware UTC ``datetime`` (this machine's
+    time); ``browser_hash`` is the SHA-256 of the browser's binding cookie, ``return_to``
+    the path on this site to go back to after the login.
     """
 
     issuer: str
@@ -46,7 +48,7 @@ class LoginState:
     scopes: tuple[str, ...]
     response_mode: ResponseMode = "query"
     max_age: int | None = None
-    created_at: float = 0.0
+    created_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     browser_hash: str = ""
     return_to: str = "/"
 
@@ -57,7 +59,7 @@ def start_login(
     client_id: str,
     redirect_uri: str,
     scopes: tuple[str, ...],
-    now: float,
+    now: datetime,
     prompt: Prompt | None = None,
     max_age: int | None = None,
     login_hint: str | None = None,
@@ -68,6 +70,7 @@ def start_login(
 ) -> tuple[str, LoginState]:
     """Build the authorization URL (code flow, PKCE S256 always) and its ``LoginState``.
 
+    ``now``: when the login starts, an aware UTC ``datetime`` (``LoginState.created_at``).
     ``browser_hash``: see :class:`LoginState`; an empty one matches no browser.
     """
     state = generate_token(43)

@@ -167,7 +167,9 @@ class OidcClient:
             refusals=_REFUSALS,
         )
         self.clock = clock_from(clock, offset=config.clock_offset)
-        # This machine's time in epoch seconds, for token lifetimes it measures itself.
+        # This machine's time (no provider offset), for the lifetimes it measures itself:
+        # when a login started, when a token expires.
+        self._local_clock = self.clock.with_offset(timedelta(0))
         self.wall_clock = self.clock.wall
         self.http = http if http is not None else HttpClient(config.http)
         self.file_cache = FileCache(config.cache_dir) if config.cache_dir else None
@@ -246,7 +248,7 @@ class OidcClient:
             client_id=self.config.client_id,
             redirect_uri=redirect,
             scopes=scopes or self.config.requested_scopes,
-            now=self.wall_clock(),
+            now=self._local_clock.now(),
             prompt=prompt,
             max_age=max_age,
             login_hint=login_hint,
@@ -320,7 +322,7 @@ class OidcClient:
             code=code,
             redirect_uri=login.redirect_uri,
             code_verifier=login.code_verifier,
-            clock=self.wall_clock,
+            clock=self._local_clock,
         )
         if not tokens.id_token:
             raise IdTokenError("missing", "the token response has no id_token")
@@ -501,7 +503,7 @@ class OidcClient:
             self.http,
             client_config(self.config, metadata.token_endpoint),
             refresh_token,
-            clock=self.wall_clock,
+            clock=self._local_clock,
         )
         if tokens.refresh_token is None:
             # RFC 6749 §6: the provider may keep the old refresh token valid.
@@ -591,13 +593,14 @@ class OidcClient:
         key = tuple(sorted(scopes))
         with self._cc_lock:
             cached = self._cc_tokens.get(key)
-            if cached is not None and not cached.expires_within(margin, now=self.wall_clock()):
+            now = self._local_clock.now()
+            if cached is not None and not cached.expires_within(margin, now=now):
                 return cached
             tokens = request_client_credentials(
                 self.http,
                 client_config(self.config, self.metadata().token_endpoint),
                 scopes,
-                clock=self.wall_clock,
+                clock=self._local_clock,
             )
             if tokens.expires_at is not None:
                 # Without expires_in there is no safe moment to reuse it: fetch anew.
@@ -627,7 +630,7 @@ class OidcClient:
                 "scope": " ".join(scopes or self.config.requested_scopes),
             },
             what="password grant",
-            clock=self.wall_clock,
+            clock=self._local_clock,
         )
 
     # -- APIs ----------------------------------------------------------------------------

@@ -62,7 +62,7 @@ class _TokenSource:
         config: ScimConfig,
         http: HttpClient,
         oidc: ClientCredentialsSource | None,
-        clock: Callable[[], float],
+        clock: _Clock,
     ) -> None:
         self._config = config
         self._http = http
@@ -83,7 +83,7 @@ class _TokenSource:
         margin = self._config.token_refresh_margin.total_seconds()
         with self._lock:
             cached = self._token
-            if cached is not None and not cached.expires_within(margin, now=self._clock()):
+            if cached is not None and not cached.expires_within(margin, now=self._clock.now()):
                 return cached.access_token
             assert self._client is not None
             self._token = request_client_credentials(
@@ -134,7 +134,7 @@ class Transport:
         self.sleep = options.get("sleep", time.sleep)
         # One per client: every thread sharing this transport honours a 429/Retry-After.
         self.backoff = SharedBackoff(self.sleep)
-        clock = clock_from(options.get("clock")).wall
+        clock = clock_from(options.get("clock"))
         self._tokens = _TokenSource(config, self.http, options.get("oidc"), clock)
         # Jitter only, not a secret.
         self._rng = options.get("rng") or random.Random()  # noqa: S311

@@ -13,12 +13,12 @@ import hashlib
 import hmac
 import json
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from .._clock import Clock
 from ..identity import CrewIdentity
 from ..store import Batch, StateStore
 
@@ -39,12 +39,15 @@ def _digest(*parts: str) -> str:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ServerSession:
-    """One signed-in browser."""
+    """One signed-in browser.
+
+    ``created_at`` is when the browser signed in, an aware UTC ``datetime``.
+    """
 
     key: str  # SHA-256 of the cookie value: the store key, never the cookie itself
     identity: CrewIdentity
     csrf_token: str
-    created_at: float
+    created_at: datetime
     protocol_data: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -59,7 +62,7 @@ class ServerSession:
             {
                 "identity": identity,
                 "csrf_token": self.csrf_token,
-                "created_at": self.created_at,
+                "created_at": self.created_at.isoformat(),
                 "protocol_data": dict(self.protocol_data),
             }
         ).encode()
@@ -71,13 +74,31 @@ class ServerSession:
             key=key,
             identity=CrewIdentity(**values["identity"]),
             csrf_token=values["csrf_token"],
-            created_at=float(values["created_at"]),
+            created_at=_instant(values["created_at"]),
             protocol_data=values.get("protocol_data") or {},
         )
 
     def check_csrf(self, token: str | None) -> bool:
         """Whether ``token`` is this session's CSRF token (constant time)."""
         return bool(token) and hmac.compare_digest(str(token).encode(), self.csrf_token.encode())
+
+
+def _instant(value: object) -> datetime:
+    """A stored ``created_at``: aware ISO 8601, or epoch seconds as rpkit 0.1 wrote it (a
+    session in Redis outlives a deploy). Anything else raises ``ValueError``/``TypeError``,
+    which :meth:`SessionStore.load` treats as a malformed record."""
+    if isinstance(value, str):
+        instant = datetime.fromisoformat(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            instant = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError) as err:  # past the platform's time_t, NaN
+            raise ValueError("created_at is out of range") from err
+    else:
+        raise TypeError("created_at is neither ISO 8601 nor epoch seconds")
+    if instant.tzinfo is None:
+        raise ValueError("created_at has no time zone")
+    return instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +118,13 @@ class SessionStore:
     a shared crew account logging in all day costs the same as distinct users.
     """
 
-    def __init__(self, store: StateStore, *, lifetime: timedelta) -> None:
+    def __init__(
+        self, store: StateStore, *, lifetime: timedelta, clock: Clock | None = None
+    ) -> None:
         self.store = store
         self.lifetime = lifetime
+        # This machine's time: ``created_at`` of the sessions it starts.
+        self.clock = clock if clock is not None else Clock()
 
     @staticmethod
     def key_of(session_id: str) -> str:
@@ -118,7 +143,7 @@ class SessionStore:
             key=self.key_of(session_id),
             identity=identity,
             csrf_token=secrets.token_urlsafe(32),
-            created_at=time.time(),
+            created_at=self.clock.now(),
             protocol_data=dict(protocol_data or {}),
         )
         batch = Batch()

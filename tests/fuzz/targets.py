@@ -323,7 +323,7 @@ def callback_kit() -> CallbackKit:
         scopes=("openid", "profile"),
         response_mode="query",
         max_age=None,
-        created_at=float(NOW),
+        created_at=datetime.fromtimestamp(NOW, UTC),
     )
     return CallbackKit(client=client, adapter=adapter, login=login)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -101,7 +102,8 @@ def test_access_token_header_with_nan_is_malformed() -> None:
 def test_token_response_with_an_unusable_expires_in_has_no_expiry(expires_in: Any) -> None:
     """An expires_in too large for a float (OverflowError before) counts as unknown."""
     tokens = TokenSet.from_response(
-        {"access_token": "at", "token_type": "Bearer", "expires_in": expires_in}, now=NOW
+        {"access_token": "at", "token_type": "Bearer", "expires_in": expires_in},
+        now=datetime.fromtimestamp(NOW, UTC),
     )
     assert tokens.expires_at is None
 
