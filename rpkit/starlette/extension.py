@@ -33,7 +33,7 @@ from ..web.pages import (
 )
 from ..web.sessions import ServerSession
 from ..web.settings import Settings
-from ._requests import correlation_id, offload
+from ._requests import correlation_id, limit_threads, offload, offload_page
 
 __all__ = ["Rpkit", "RpkitAnswer", "offload"]
 
@@ -68,6 +68,7 @@ class Rpkit:
         templates: Sequence[str | PathLike[str]] = (),
     ) -> None:
         self.state = WebState(Settings.from_config(dict(config or {})))
+        limit_threads(self.state.settings.asgi_threads)
         loader = jinja2.FileSystemLoader([*map(str, templates), str(TEMPLATES)])
         self.templates = jinja2.Environment(loader=loader, autoescape=True)
 
@@ -92,7 +93,7 @@ class Rpkit:
         record = getattr(request.state, "rpkit_session", _UNLOADED)
         if record is _UNLOADED:
             cookie = request.cookies.get(self.state.session_cookie)
-            record = await offload(self.state.sessions.load, cookie) if cookie else None
+            record = await offload_page(self.state.sessions.load, cookie) if cookie else None
             request.state.rpkit_session = record
         return record  # type: ignore[return-value]
 
@@ -139,7 +140,7 @@ class Rpkit:
         In the worker-thread pool, like every other step that costs CPU: a page is a few
         milliseconds of Jinja, which 50 concurrent logins would add up on the loop."""
         record = await self.session(request)
-        return await offload(lambda: self.render_loaded(request, record, template, **context))
+        return await offload_page(lambda: self.render_loaded(request, record, template, **context))
 
     def render_loaded(
         self,

@@ -43,6 +43,7 @@ _OWN_VARIABLES = (
     "RPKIT_REDIS_URL",
     "RPKIT_SESSION_LIFETIME",
     "RPKIT_MEMORY_STORE_MAX_ENTRIES",
+    "RPKIT_ASGI_THREADS",
 )
 _DEMO_CERTS = Path(__file__).resolve().parents[2] / "certs"
 
@@ -91,6 +92,8 @@ class Settings:
     ranks: RankVocabulary = DEFAULT_RANKS
     session_lifetime: timedelta = timedelta(hours=8)
     secret_key: str | None = field(default=None, repr=False)
+    #: FastAPI/Starlette only: blocking steps run at once in worker threads
+    asgi_threads: int = 8
 
     @property
     def secure_cookies(self) -> bool:
@@ -139,17 +142,23 @@ class Settings:
             ranks=ranks,
             session_lifetime=session_lifetime,
             secret_key=own.get("RPKIT_SECRET_KEY") or None,
+            asgi_threads=_positive(own, "RPKIT_ASGI_THREADS", 8),
         )
 
 
-def _memory_store(values: Mapping[str, str]) -> MemoryStore:
-    raw = values.get("RPKIT_MEMORY_STORE_MAX_ENTRIES")
+def _positive(values: Mapping[str, str], name: str, default: int) -> int:
+    raw = values.get(name)
     try:
-        max_entries = int(raw) if raw else DEFAULT_MAX_ENTRIES
+        number = int(raw) if raw else default
     except ValueError as err:
-        raise ConfigurationError('"RPKIT_MEMORY_STORE_MAX_ENTRIES" must be a number') from err
-    if max_entries < 1:
-        raise ConfigurationError('"RPKIT_MEMORY_STORE_MAX_ENTRIES" must be at least 1')
+        raise ConfigurationError(f'"{name}" must be a number') from err
+    if number < 1:
+        raise ConfigurationError(f'"{name}" must be at least 1')
+    return number
+
+
+def _memory_store(values: Mapping[str, str]) -> MemoryStore:
+    max_entries = _positive(values, "RPKIT_MEMORY_STORE_MAX_ENTRIES", DEFAULT_MAX_ENTRIES)
     # Said at every start: with gunicorn -w 2 a login started in one worker fails in the
     # other, and a sign-out in one leaves the session alive in the other.
     log.warning(

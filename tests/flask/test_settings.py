@@ -82,6 +82,8 @@ def test_app_config_overrides_env() -> None:
         {"RPKIT_SESSION_LIFETIME": "eight hours"},
         {"RPKIT_MEMORY_STORE_MAX_ENTRIES": "lots"},
         {"RPKIT_MEMORY_STORE_MAX_ENTRIES": "0"},
+        {"RPKIT_ASGI_THREADS": "many"},
+        {"RPKIT_ASGI_THREADS": "0"},
     ],
     ids=[
         "http_base_off_loopback",
@@ -93,6 +95,8 @@ def test_app_config_overrides_env() -> None:
         "bad_lifetime",
         "memory_cap_not_a_number",
         "memory_cap_zero",
+        "asgi_threads_not_a_number",
+        "asgi_threads_zero",
     ],
 )
 def test_bad_configuration_fails_at_start(env: dict[str, str]) -> None:
