@@ -14,8 +14,7 @@ from rpkit.errors import ConfigurationError, MetadataError, UnknownSettingError
 from rpkit.oidc import OidcClient, parse_provider_metadata
 from rpkit.saml import SamlConfig
 from rpkit.scim import ScimConfig
-
-from .oidc.fake_op import CLIENT_ID, FakeOP
+from rpkit.testing import DEMO_CLIENT_ID, sandbox_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -198,13 +197,10 @@ def test_trailing_slash_gets_drop_the_trailing_slash() -> None:
 
 def test_trailing_slash_against_a_real_provider() -> None:
     """Through discovery from a provider on loopback, the same advice reaches the caller."""
-    op = FakeOP().start()
-    try:
-        client = OidcClient(OidcConfig(issuer=op.issuer + "/", client_id=CLIENT_ID))
+    with sandbox_server() as sandbox:
+        client = OidcClient(OidcConfig(issuer=sandbox.issuer + "/", client_id=DEMO_CLIENT_ID))
         with pytest.raises(MetadataError, match="drop the trailing slash"):
             client.metadata()
-    finally:
-        op.stop()
 
 
 @pytest.mark.parametrize(

@@ -255,6 +255,9 @@ class SandboxConfig:
     service_providers: tuple[SamlServiceProviderConfig, ...] = DEFAULT_SERVICE_PROVIDERS
     allow_any_sp: bool = False
     id_token_lifetime: int = 300  # Duende's IdentityTokenLifetime
+    # Duende's Endpoints.EnableUserInfoEndpoint: off, discovery has no userinfo_endpoint
+    # and the path answers 404 (a provider whose claims all ride in the ID token).
+    enable_userinfo_endpoint: bool = True
     access_token_lifetime: int = 3600
     # API resource name -> the API scopes that belong to it. An access token's ``aud``
     # lists the resources of its scopes, as Duende does; identity scopes have none.

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
 from .claims import oidc_claims
 from .config import GRANT_TYPES, OIDC_SCOPES, SCIM_SCOPES
@@ -134,12 +134,17 @@ def login_page(
 @bp.get("/auth/.well-known/openid-configuration")
 def discovery() -> Response:
     """OIDC Discovery 1.0 §3 metadata, with Dualog's endpoint paths."""
-    urls = sandbox().urls.as_dict()
+    state = sandbox()
+    urls = state.urls.as_dict()
+    # Duende lists only the endpoints it serves (Endpoints.EnableUserInfoEndpoint).
+    userinfo = (
+        {"userinfo_endpoint": urls["userinfo"]} if state.config.enable_userinfo_endpoint else {}
+    )
     return jsonify(
         issuer=urls["issuer"],
         authorization_endpoint=urls["authorize"],
         token_endpoint=urls["token"],
-        userinfo_endpoint=urls["userinfo"],
+        **userinfo,
         jwks_uri=urls["jwks"],
         end_session_endpoint=urls["endsession"],
         scopes_supported=[*OIDC_SCOPES, *SCIM_SCOPES],
@@ -329,6 +334,8 @@ def _bearer_error(status: int, error: str, description: str) -> Response:
 def userinfo() -> Response:
     """UserInfo endpoint (OIDC Core 1.0 §5.3) for access tokens with ``openid``."""
     state = sandbox()
+    if not state.config.enable_userinfo_endpoint:
+        abort(404)
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
     if not token:

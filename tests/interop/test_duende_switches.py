@@ -290,6 +290,16 @@ def test_no_frontchannel_iframe_without_a_uri() -> None:
     assert back.status_code == 302
 
 
+@pytest.mark.parametrize("enabled", [True, False], ids=["default", "switch-off"])
+def test_enable_userinfo_endpoint(enabled: bool) -> None:
+    """On (Duende's default): discovery lists userinfo and it answers; off: neither."""
+    with sandbox_server(enable_userinfo_endpoint=enabled) as sandbox:
+        discovery = requests.get(sandbox.urls["discovery"], timeout=10).json()
+        answer = requests.get(sandbox.urls["userinfo"], timeout=10)
+    assert ("userinfo_endpoint" in discovery) is enabled
+    assert answer.status_code == (401 if enabled else 404)
+
+
 def test_unknown_refresh_token_is_invalid_grant() -> None:
     """A refresh token the provider never issued is invalid_grant (ProviderResponseError)."""
     with provider(allow_offline_access=True) as sandbox:

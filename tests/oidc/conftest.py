@@ -3,6 +3,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -11,6 +13,8 @@ import requests
 
 from rpkit.config import OidcConfig
 from rpkit.oidc import OidcClient
+from rpkit.sandbox import OidcClientConfig
+from rpkit.testing import SandboxHandle, sandbox_fixture, sandbox_server
 
 from .fake_op import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, FakeOP
 
@@ -36,7 +40,37 @@ class Clock:
         return self.now
 
 
-def make_client(op: FakeOP, **overrides: Any) -> OidcClient:
+# The test client as the sandbox registers it: the same id, secret and URIs as FakeOP's,
+# so ``make_client`` serves both, plus refresh tokens (Duende's AllowOfflineAccess).
+SANDBOX_CLIENT = OidcClientConfig(
+    client_id=CLIENT_ID,
+    client_secret=CLIENT_SECRET,
+    redirect_uris=(REDIRECT_URI,),
+    post_logout_redirect_uris=("http://127.0.0.1:5999/",),
+    allow_offline_access=True,
+)
+
+
+@contextmanager
+def oidc_sandbox(data_dir: Path, **config: Any) -> Iterator[SandboxHandle]:
+    """The sandbox (the fake Dualog) with the test client registered; ``config``: more
+    :class:`rpkit.sandbox.SandboxConfig` fields (``seed_file``...)."""
+    with sandbox_server(data_dir, clients=(SANDBOX_CLIENT,), **config) as handle:
+        yield handle
+
+
+module_sandbox = sandbox_fixture(scope="module", clients=(SANDBOX_CLIENT,))
+
+
+@pytest.fixture
+def sandbox(module_sandbox: SandboxHandle) -> SandboxHandle:
+    """The sandbox with the test client, shared by a module and reset for each test (seed,
+    faults, counts, claim overrides)."""
+    module_sandbox.reset()
+    return module_sandbox
+
+
+def make_client(op: FakeOP | SandboxHandle, **overrides: Any) -> OidcClient:
     values: dict[str, Any] = {
         "issuer": op.issuer,
         "client_id": CLIENT_ID,
@@ -44,14 +78,10 @@ def make_client(op: FakeOP, **overrides: Any) -> OidcClient:
         "redirect_uri": REDIRECT_URI,
         "post_logout_redirect_uri": "http://127.0.0.1:5999/",
     }
-    clock = overrides.pop("clock", None)
-    store = overrides.pop("store", None)
+    kwargs = {k: overrides.pop(k) for k in ("clock", "store") if k in overrides}
+    if "http_client" in overrides:  # ``http`` is OidcConfig's HttpConfig
+        kwargs["http"] = overrides.pop("http_client")
     values.update(overrides)
-    kwargs: dict[str, Any] = {}
-    if clock is not None:
-        kwargs["clock"] = clock
-    if store is not None:
-        kwargs["store"] = store
     return OidcClient(OidcConfig(**values), **kwargs)
 
 
@@ -67,6 +97,22 @@ def callback_params(response: requests.Response) -> dict[str, str]:
     assert response.status_code == 200, response.status_code
     # form_post (OAuth 2.0 Form Post Response Mode): the auto-submitting form's fields.
     return dict(re.findall(r'name="([^"]+)" value="([^"]*)"', response.text))
+
+
+def sign_in(url: str, user: str) -> dict[str, str]:
+    """Play the browser at the sandbox: open the authorize URL, pick ``user``'s crew card,
+    return the callback parameters (from the redirect, or from the form_post page's fields)."""
+    with requests.Session() as browser:
+        page = browser.get(url, timeout=10)
+        assert page.status_code == 200, page.status_code
+        answer = browser.post(page.url, data={"card": user}, allow_redirects=False, timeout=10)
+    return callback_params(answer)
+
+
+def sandbox_login(client: OidcClient, user: str, **finish: Any) -> Any:
+    """A login at the sandbox as ``user`` (a crew member's userName), in one browser."""
+    url = client.start_login(browser_token=BROWSER).url
+    return client.finish_login(sign_in(url, user), **finish, browser_token=BROWSER)
 
 
 def login(client: OidcClient, **start: Any) -> Any:

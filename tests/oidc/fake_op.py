@@ -7,13 +7,17 @@ cost; ``authorize_requests``, ``token_requests``, ``userinfo_requests`` and
 ``end_session_requests`` record what the relying party sent.
 
 Why it stays beside the sandbox: a test that only needs a provider uses the sandbox
-(``rpkit.testing``; ``tests/oidc/test_flow_smoke.py``). The sandbox is a faithful Duende
-imitation and, on purpose, cannot do what these tests need: sign with a key it does not
-publish or with ``alg: none``, put the wrong ``iss``/``aud``/``nonce``/``at_hash`` in a
-token, echo another ``state``, answer the token endpoint with any status and body, publish
-an empty or weak JWKS, hold a JWKS answer until the test releases it, or die and keep its
-port. ``benchmarks/login_throughput.py`` also runs it: its authorize endpoint answers at
-once without a login page, so the benchmark measures the app, not the provider's pages.
+(``rpkit.testing``; ``oidc_sandbox`` and the ``sandbox`` fixture in ``conftest.py``:
+``test_flow_smoke.py``, ``test_user_claims.py``, ``test_browser_binding.py``,
+``test_clock.py``), whose next-token claims, faults and request counts cover a provider
+that omits or changes a claim, fails an endpoint or must be counted. The sandbox is a
+faithful Duende imitation and, on purpose, cannot do what these tests need: sign with a
+key it does not publish or with ``alg: none``, put the wrong ``iss``/``aud``/``nonce``/
+``at_hash`` in a token, echo another ``state``, answer the token endpoint with any status
+and body, publish an empty or weak JWKS, hold a JWKS answer until the test releases it, or
+die and keep its port. ``benchmarks/login_throughput.py`` also runs it: its authorize
+endpoint answers at once without a login page, so the benchmark measures the app, not the
+provider's pages.
 """
 
 from __future__ import annotations

@@ -12,22 +12,26 @@ import pytest
 from rpkit._pending import digest
 from rpkit.oauth import TokenSet
 from rpkit.store import MemoryStore
+from rpkit.testing import SandboxHandle
 
-from .conftest import BROWSER, Clock, follow_authorize, login, make_client
+from .conftest import BROWSER, Clock, follow_authorize, make_client, sandbox_login
 from .fake_op import FakeOP
 
+TOMAS = "tomas.berg@nordic-aurora.example"  # a seeded crew member
 
-def test_disk_copy_survives_a_changed_clock_offset(op: FakeOP, tmp_path: Path) -> None:
+
+def test_disk_copy_survives_a_changed_clock_offset(sandbox: SandboxHandle, tmp_path: Path) -> None:
     """A restart with the offset set 6 minutes back still reads the copy written before.
 
     The copy is stamped with this machine's time: were it stamped with the offset time, it
     would look written in the future and be refused, and a ship starting offline would fail.
     """
     cache_dir = str(tmp_path / "cache")
-    login(make_client(op, cache_dir=cache_dir, clock_offset=timedelta(0)))
-    op.fail.update({"openid-configuration", "jwks"})
-    restarted = make_client(op, cache_dir=cache_dir, clock_offset=timedelta(minutes=-6))
-    assert restarted.metadata().issuer == op.issuer
+    sandbox_login(make_client(sandbox, cache_dir=cache_dir, clock_offset=timedelta(0)), TOMAS)
+    sandbox.set_fault("discovery", "error", status=500)
+    sandbox.set_fault("jwks", "error", status=500)
+    restarted = make_client(sandbox, cache_dir=cache_dir, clock_offset=timedelta(minutes=-6))
+    assert restarted.metadata().issuer == sandbox.issuer
     assert restarted.signing_keys().keys
 
 

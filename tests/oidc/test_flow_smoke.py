@@ -7,14 +7,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 
 from rpkit.config import OidcConfig
 from rpkit.errors import CallbackError
 from rpkit.oidc import OidcClient
 from rpkit.testing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxHandle, sandbox_server
 
-from .conftest import BROWSER, callback_params
+from .conftest import BROWSER, sign_in
 
 USER = "ingrid.larsen@nordic-aurora.example"  # Master of MV Nordic Aurora in the seed
 
@@ -38,19 +37,9 @@ def make_client(sandbox: SandboxHandle) -> OidcClient:
     )
 
 
-def sign_in(url: str, user: str = USER) -> dict[str, str]:
-    """Play the browser: open the authorize URL, pick ``user``'s crew card, return the
-    callback parameters (from the redirect, or from the form_post page's fields)."""
-    with requests.Session() as browser:
-        page = browser.get(url, timeout=10)
-        assert page.status_code == 200, page.status_code
-        answer = browser.post(page.url, data={"card": user}, allow_redirects=False, timeout=10)
-    return callback_params(answer)
-
-
 def login(client: OidcClient, **start: Any) -> Any:
     url = client.start_login(**start, browser_token=BROWSER).url
-    return client.finish_login(sign_in(url), browser_token=BROWSER)
+    return client.finish_login(sign_in(url, USER), browser_token=BROWSER)
 
 
 def test_code_flow_yields_identity_with_rank(sandbox: SandboxHandle) -> None:
@@ -77,7 +66,7 @@ def test_replayed_callback_is_refused(sandbox: SandboxHandle) -> None:
     """The same callback twice: the second is refused as an unknown state."""
     client = make_client(sandbox)
     url = client.start_login(browser_token=BROWSER).url
-    params = sign_in(url)
+    params = sign_in(url, USER)
     client.finish_login(params, browser_token=BROWSER)
     with pytest.raises(CallbackError) as exc:
         client.finish_login(params, browser_token=BROWSER)
@@ -88,7 +77,7 @@ def test_callback_in_another_response_mode_is_refused(sandbox: SandboxHandle) ->
     """A login started with form_post and answered by query is refused."""
     client = make_client(sandbox)
     url = client.start_login(response_mode="form_post", browser_token=BROWSER).url
-    params = sign_in(url)
+    params = sign_in(url, USER)
     with pytest.raises(CallbackError) as exc:
         client.finish_login(params, received_via="query", browser_token=BROWSER)
     assert exc.value.reason == "response_mode"
@@ -98,5 +87,7 @@ def test_callback_in_the_requested_response_mode_is_accepted(sandbox: SandboxHan
     """A form_post login answered by form_post signs the user in."""
     client = make_client(sandbox)
     url = client.start_login(response_mode="form_post", browser_token=BROWSER).url
-    result = client.finish_login(sign_in(url), received_via="form_post", browser_token=BROWSER)
+    result = client.finish_login(
+        sign_in(url, USER), received_via="form_post", browser_token=BROWSER
+    )
     assert result.identity.rank == "Master"

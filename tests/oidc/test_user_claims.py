@@ -1,30 +1,104 @@
 """User claims wherever the provider puts them: the ID token, or userinfo (IdentityServer's
-default), with ``rank`` enforced on the merge and no extra request when it is not needed."""
+default), with ``rank`` enforced on the merge and no extra request when it is not needed.
+
+Run against the sandbox (the fake Dualog), with one crew member seeded for the purpose and
+a client whose ``always_include_user_claims_in_id_token`` each test sets; what a test makes
+the provider say differently comes from the sandbox's next-token claims, faults and
+request counts."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 
-from rpkit.config import OidcConfig
+from rpkit._http import HttpClient
+from rpkit.config import HttpConfig, OidcConfig
 from rpkit.errors import ConfigurationError, IdTokenError, ProviderUnavailableError, UserinfoError
 from rpkit.oidc import LoginResult, OidcClient
+from rpkit.testing import SandboxHandle
 
-from .conftest import BROWSER, follow_authorize, login, make_client
-from .fake_op import FakeOP
+from .conftest import BROWSER, make_client, oidc_sandbox, sandbox_login, sign_in
+from .fake_op import CLIENT_ID
 
-TOKEN = "/auth/connect/token"
-USERINFO = "/auth/connect/userinfo"
-FRONT_CHANNEL = "/auth/connect/authorize"
+TOKEN = "token"
+USERINFO = "userinfo"
+FRONT_CHANNEL = "authorize"
+
+INGRID = "ingrid.hansen@nordic-tankers.example"
+# Ingrid's user claims, as the tests assert them: rank, email, name and her ship.
+SEED = {
+    "default_password": "Dualog-Demo-1",
+    "ships": [{"imo": "9074729", "name": "MV Nordic Star"}],
+    "groups": [],
+    "users": [
+        {
+            "id": "crew-1001",
+            "externalId": "EMP-1001",
+            "userName": INGRID,
+            "givenName": "Ingrid",
+            "familyName": "Hansen",
+            "rank": "Chief Officer",
+            "department": "Deck",
+            "shipImo": "9074729",
+            "contractStartDate": "-30d",
+            "contractEndDate": "+150d",
+            "groups": [],
+        }
+    ],
+}
 
 
-def _back_channel_requests(op: FakeOP, client: OidcClient, **finish: Any) -> tuple[int, Any]:
-    op.counts.clear()
-    url = client.start_login(browser_token=BROWSER).url
-    result = client.finish_login(follow_authorize(url), **finish, browser_token=BROWSER)
-    return sum(n for path, n in op.counts.items() if path != FRONT_CHANNEL), result
+def _seeded(folder: Path) -> dict[str, Any]:
+    seed = folder / "seed.json"
+    seed.write_text(json.dumps(SEED), encoding="utf-8")
+    return {"data_dir": folder / "data", "seed_file": seed}
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    with oidc_sandbox(**_seeded(tmp_path_factory.mktemp("user-claims"))) as handle:
+        yield handle
+
+
+@pytest.fixture
+def op(provider: SandboxHandle) -> SandboxHandle:
+    """The sandbox as each test starts it: seed, clients and counts restored, user claims
+    in the ID token (``always_include_user_claims_in_id_token``)."""
+    provider.reset()
+    claims_in_id_token(provider, True)
+    return provider
+
+
+def claims_in_id_token(op: SandboxHandle, on: bool) -> None:
+    """Duende's AlwaysIncludeUserClaimsInIdToken for the test client (a reset restores it)."""
+    clients = op.state.clients
+    clients[CLIENT_ID] = replace(clients[CLIENT_ID], always_include_user_claims_in_id_token=on)
+
+
+def login(client: OidcClient, **finish: Any) -> Any:
+    return sandbox_login(client, INGRID, **finish)
+
+
+def back_channel(op: SandboxHandle) -> dict[str, int]:
+    """Requests per endpoint since the last count reset, but the browser's (authorize)."""
+    return {k: n for k, n in op.request_counts().items() if n and k != FRONT_CHANNEL}
+
+
+def userinfo_requests(op: SandboxHandle) -> int:
+    return op.request_counts().get(USERINFO, 0)
+
+
+def _back_channel_requests(op: SandboxHandle, client: OidcClient) -> tuple[int, Any]:
+    op.reset_counts()
+    result = login(client)
+    return sum(back_channel(op).values()), result
 
 
 @pytest.mark.parametrize(
@@ -33,15 +107,15 @@ def _back_channel_requests(op: FakeOP, client: OidcClient, **finish: Any) -> tup
     ids=["claims-in-id-token", "claims-in-userinfo"],
 )
 def test_warm_login_costs_one_request_or_two_with_userinfo(
-    op: FakeOP, in_id_token: bool, expected: dict[str, int]
+    op: SandboxHandle, in_id_token: bool, expected: dict[str, int]
 ) -> None:
     """A warm login is one token request; userinfo is added only when the ID token lacks rank."""
-    op.user_claims_in_id_token = in_id_token
+    claims_in_id_token(op, in_id_token)
     client = make_client(op)
     _back_channel_requests(op, client)  # cold: discovery and JWKS
     count, result = _back_channel_requests(op, client)
     assert count == sum(expected.values())
-    assert {p: n for p, n in op.counts.items() if p != FRONT_CHANNEL} == expected
+    assert back_channel(op) == expected
     assert result.identity.rank == "Chief Officer"
     assert result.identity.email == "ingrid.hansen@nordic-tankers.example"
     assert result.identity.name == "Ingrid Hansen"
@@ -60,69 +134,67 @@ def test_warm_login_costs_one_request_or_two_with_userinfo(
     ids=["email-scope", "profile-scope", "email-not-asked", "crew-claim-optional"],
 )
 def test_userinfo_is_asked_for_claims_the_scopes_promise(
-    op: FakeOP, dropped: str, scopes: tuple[str, ...], fetched: bool
+    op: SandboxHandle, dropped: str, scopes: tuple[str, ...], fetched: bool
 ) -> None:
     """email (email scope) and name (profile) missing from the ID token fetch userinfo;
     an optional crew claim does not."""
-    op.id_token_claims[dropped] = None
+    op.set_next_token_claims({dropped: None})
     client = make_client(op, scopes=scopes)
     result = login(client)
-    assert (len(op.userinfo_requests) == 1) is fetched
+    assert (userinfo_requests(op) == 1) is fetched
     if fetched:
         assert getattr(result.identity, dropped) is not None
 
 
-def test_rank_missing_everywhere_names_both_places(op: FakeOP) -> None:
+def test_rank_missing_everywhere_names_both_places(op: SandboxHandle) -> None:
     """No rank in the ID token nor in userinfo: IdTokenError rank, and no identity."""
-    op.user_claims_in_id_token = False
-    op.userinfo_claims["rank"] = None
+    claims_in_id_token(op, False)
+    op.set_next_token_claims({"rank": None}, token="userinfo")
     client = make_client(op)
     with pytest.raises(IdTokenError) as exc:
         login(client)
     assert exc.value.reason == "rank"
     assert str(exc.value).startswith('no "rank" claim in the ID token or in userinfo;')
-    assert len(op.userinfo_requests) == 1
+    assert userinfo_requests(op) == 1
 
 
-def test_empty_rank_in_userinfo_is_refused(op: FakeOP) -> None:
+def test_empty_rank_in_userinfo_is_refused(op: SandboxHandle) -> None:
     """A blank rank from userinfo is no rank."""
-    op.user_claims_in_id_token = False
-    op.userinfo_claims["rank"] = "  "
+    claims_in_id_token(op, False)
+    op.set_next_token_claims({"rank": "  "}, token="userinfo")
     with pytest.raises(IdTokenError) as exc:
         login(make_client(op))
     assert exc.value.reason == "rank"
 
 
-def test_rank_missing_and_no_userinfo_endpoint(op: FakeOP) -> None:
+def test_rank_missing_and_no_userinfo_endpoint(tmp_path: Path) -> None:
     """Without a userinfo endpoint the rank error says where it looked."""
-    op.user_claims_in_id_token = False
-    op.discovery_overrides["userinfo_endpoint"] = None
-    with pytest.raises(IdTokenError) as exc:
-        login(make_client(op))
-    assert exc.value.reason == "rank"
-    assert "no userinfo_endpoint" in str(exc.value)
-    assert op.userinfo_requests == []
+    with oidc_sandbox(**_seeded(tmp_path), enable_userinfo_endpoint=False) as op:
+        with pytest.raises(IdTokenError) as exc:
+            login(make_client(op))
+        assert exc.value.reason == "rank"
+        assert "no userinfo_endpoint" in str(exc.value)
+        assert userinfo_requests(op) == 0
 
 
-def test_rank_missing_with_userinfo_turned_off(op: FakeOP) -> None:
+def test_rank_missing_with_userinfo_turned_off(op: SandboxHandle) -> None:
     """fetch_userinfo=False never calls userinfo, so the ID token alone must carry rank."""
-    op.user_claims_in_id_token = False
+    claims_in_id_token(op, False)
     client = make_client(op)
-    url = client.start_login(browser_token=BROWSER).url
     with pytest.raises(IdTokenError) as exc:
-        client.finish_login(follow_authorize(url), fetch_userinfo=False, browser_token=BROWSER)
+        login(client, fetch_userinfo=False)
     assert exc.value.reason == "rank"
     assert "userinfo was not asked" in str(exc.value)
-    assert op.userinfo_requests == []
+    assert userinfo_requests(op) == 0
 
 
-def test_allow_missing_rank_skips_userinfo_when_the_rest_is_there(op: FakeOP) -> None:
+def test_allow_missing_rank_skips_userinfo_when_the_rest_is_there(op: SandboxHandle) -> None:
     """A non-Dualog provider without rank: no userinfo call when email and name are present."""
-    op.id_token_claims["rank"] = None
-    op.userinfo_claims["rank"] = None
+    op.set_next_token_claims({"rank": None})
+    op.set_next_token_claims({"rank": None}, token="userinfo")
     result = login(make_client(op, allow_missing_rank=True))
     assert result.identity.rank is None
-    assert op.userinfo_requests == []
+    assert userinfo_requests(op) == 0
 
 
 @pytest.mark.parametrize(
@@ -135,36 +207,50 @@ def test_allow_missing_rank_skips_userinfo_when_the_rest_is_there(op: FakeOP) ->
     ids=["other-sub", "no-sub", "numeric-sub"],
 )
 def test_hostile_userinfo_is_refused(
-    op: FakeOP, userinfo: dict[str, Any], error: type[Exception], reason: str
+    op: SandboxHandle, userinfo: dict[str, Any], error: type[Exception], reason: str
 ) -> None:
     """Userinfo for another user (or none) is refused before any claim is used."""
-    op.user_claims_in_id_token = False
-    op.userinfo_claims.update(userinfo)
+    claims_in_id_token(op, False)
+    op.set_next_token_claims(userinfo, token="userinfo")
     with pytest.raises(UserinfoError) as exc:
         login(make_client(op))
     assert exc.value.reason == reason
 
 
-def test_userinfo_cannot_change_what_the_id_token_says(op: FakeOP) -> None:
+def test_userinfo_cannot_change_what_the_id_token_says(op: SandboxHandle) -> None:
     """Where both have a value, the signed ID token wins (a rank from userinfo cannot escalate)."""
-    op.userinfo_claims.update(rank="Master", email="attacker@example.com")
+    op.set_next_token_claims({"rank": "Master", "email": "attacker@example.com"}, token="userinfo")
     client = make_client(op)
-    url = client.start_login(browser_token=BROWSER).url
-    result = client.finish_login(follow_authorize(url), fetch_userinfo=True, browser_token=BROWSER)
+    result = login(client, fetch_userinfo=True)
     assert result.identity.rank == "Chief Officer"
     assert result.identity.email == "ingrid.hansen@nordic-tankers.example"
 
 
-def test_userinfo_refusing_the_token_fails_the_login(op: FakeOP) -> None:
+def test_userinfo_refusing_the_token_fails_the_login(op: SandboxHandle) -> None:
     """An error from userinfo fails the login: no identity without the claims it needs."""
-    op.user_claims_in_id_token = False
-    op.fail.add(USERINFO)
+    claims_in_id_token(op, False)
+    op.set_fault(USERINFO, "error", status=500)
     with pytest.raises(ProviderUnavailableError):
         login(make_client(op))
 
 
-def _refresh_setup(op: FakeOP) -> tuple[OidcClient, LoginResult]:
-    client = make_client(op, refresh_tokens=True)
+def _recording_http(seen: list[str]) -> HttpClient:
+    """rpkit's HTTP client on a session that notes the Authorization header of each
+    userinfo request (a requests response hook: the wire, not rpkit's internals)."""
+    session = requests.Session()
+
+    def note(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if urlsplit(response.request.url or "").path.endswith("/connect/userinfo"):
+            seen.append(str(response.request.headers.get("Authorization", "")))
+
+    session.hooks["response"].append(note)
+    return HttpClient(HttpConfig(), session)
+
+
+def _refresh_setup(
+    op: SandboxHandle, http: HttpClient | None = None
+) -> tuple[OidcClient, LoginResult]:
+    client = make_client(op, http_client=http, refresh_tokens=True)
     result = login(client)
     assert result.tokens.refresh_token
     return client, result
@@ -176,26 +262,27 @@ def _refresh_setup(op: FakeOP) -> tuple[OidcClient, LoginResult]:
     ids=["claims-in-id-token", "claims-in-userinfo"],
 )
 def test_refresh_reads_claims_like_login(
-    op: FakeOP, in_id_token: bool, expected_userinfo_calls: int
+    op: SandboxHandle, in_id_token: bool, expected_userinfo_calls: int
 ) -> None:
     """A refresh whose ID token lacks rank reads it from userinfo with the new access token."""
-    op.user_claims_in_id_token = in_id_token
-    client, result = _refresh_setup(op)
-    op.userinfo_requests.clear()
-    op.userinfo_claims["rank"] = "Master"  # promoted since the login
+    claims_in_id_token(op, in_id_token)
+    authorizations: list[str] = []
+    client, result = _refresh_setup(op, _recording_http(authorizations))
+    op.reset_counts()
+    op.set_next_token_claims({"rank": "Master"}, token="userinfo")  # promoted since the login
     assert result.tokens.refresh_token is not None
     refreshed = client.refresh(result.tokens.refresh_token, previous=result.id_token)
-    assert len(op.userinfo_requests) == expected_userinfo_calls
+    assert userinfo_requests(op) == expected_userinfo_calls
     assert refreshed.identity.rank == ("Chief Officer" if in_id_token else "Master")
     if not in_id_token:
-        assert op.userinfo_requests[-1]["auth"] == f"Bearer {refreshed.tokens.access_token}"
+        assert authorizations[-1] == f"Bearer {refreshed.tokens.access_token}"
 
 
-def test_refresh_with_userinfo_for_another_user_is_refused(op: FakeOP) -> None:
+def test_refresh_with_userinfo_for_another_user_is_refused(op: SandboxHandle) -> None:
     """The refresh's userinfo must name the same sub too."""
-    op.user_claims_in_id_token = False
+    claims_in_id_token(op, False)
     client, result = _refresh_setup(op)
-    op.userinfo_claims["sub"] = "crew-6666"
+    op.set_next_token_claims({"sub": "crew-6666"}, token="userinfo")
     assert result.tokens.refresh_token is not None
     with pytest.raises(UserinfoError) as exc:
         client.refresh(result.tokens.refresh_token, previous=result.id_token)
@@ -210,12 +297,12 @@ def _scope(client: OidcClient) -> list[str]:
     return parse_qs(urlsplit(url).query)["scope"][0].split()
 
 
-def test_default_scopes_leave_out_offline_access(op: FakeOP) -> None:
+def test_default_scopes_leave_out_offline_access(op: SandboxHandle) -> None:
     """IdentityServer refuses offline_access unless the client allows it: not asked by default."""
     assert _scope(make_client(op)) == ["openid", "profile", "email", "crew.public"]
 
 
-def test_refresh_tokens_asks_for_offline_access(op: FakeOP) -> None:
+def test_refresh_tokens_asks_for_offline_access(op: SandboxHandle) -> None:
     """refresh_tokens=True adds offline_access, once."""
     assert _scope(make_client(op, refresh_tokens=True))[-1] == "offline_access"
     scopes = ("openid", "offline_access", "crew.public")
@@ -243,13 +330,13 @@ def test_unknown_response_mode_is_a_configuration_error(mode: str) -> None:
         OidcConfig.from_env({"RPKIT_OIDC_CLIENT_ID": "app", "RPKIT_OIDC_RESPONSE_MODE": mode})
 
 
-def test_configured_form_post_is_used_and_enforced(op: FakeOP) -> None:
+def test_configured_form_post_is_used_and_enforced(op: SandboxHandle) -> None:
     """response_mode=form_post in the config is sent, and a query callback is refused."""
     client = make_client(op, response_mode="form_post")
     started = client.start_login(browser_token=BROWSER)
     url, login_state = started.url, started.login
     assert parse_qs(urlsplit(url).query)["response_mode"] == ["form_post"]
     assert login_state.response_mode == "form_post"
-    params = follow_authorize(url)
+    params = sign_in(url, INGRID)
     result = client.finish_login(params, received_via="form_post", browser_token=BROWSER)
     assert result.identity.rank == "Chief Officer"
