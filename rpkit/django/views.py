@@ -5,6 +5,10 @@
 ``POST /auth/saml/acs``, ``GET /auth/saml/metadata``, ``GET|POST /auth/saml/slo``,
 ``POST /auth/logout``.
 
+A GET route also answers HEAD (``require_safe``), as Flask's and Starlette's routing do:
+the same status and headers without a body, so HEAD on a login route starts a login (its
+pending state and binding cookie) as GET does.
+
 The IdP's POSTs (form_post callback, ACS, SLO, back-channel logout) are cross-site and
 carry their own proof (state bound to this browser, signatures), so they are exempt from
 Django's CSRF check; logout checks rpkit's token, bound to the server-side session.
@@ -23,7 +27,7 @@ from django.http import (
     QueryDict,
 )
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from ..errors import RpkitError
 from ..web import flow
@@ -90,7 +94,7 @@ def _signed_in(request: HttpRequest, sign_in: flow.SignIn) -> HttpResponse:
     return response
 
 
-@require_GET
+@require_safe
 def login(request: HttpRequest) -> HttpResponse:
     """Send the browser to the only protocol, or show one button per protocol."""
     choice = flow.login_choice(rpkit_state(), request.GET.get("next"))
@@ -102,7 +106,7 @@ def login(request: HttpRequest) -> HttpResponse:
     return HttpResponse(render(request, "rpkit/chooser.html", choice.context()))
 
 
-@require_GET
+@require_safe
 def login_oidc(request: HttpRequest) -> HttpResponse:
     state = rpkit_state()
     browser = request.COOKIES.get(flow.OIDC_BROWSER_COOKIE)
@@ -144,14 +148,14 @@ def oidc_backchannel_logout(request: HttpRequest) -> HttpResponse:
     return answer
 
 
-@require_GET
+@require_safe
 def oidc_frontchannel_logout(request: HttpRequest) -> HttpResponse:
     """OIDC Front-Channel Logout 1.0 §2: end the sessions of the provider session ``sid``
     (no cookies needed; only the provider may frame the page)."""
     return _send(request, flow.frontchannel_logout(rpkit_state(), _fields(request.GET)))
 
 
-@require_GET
+@require_safe
 def login_saml(request: HttpRequest) -> HttpResponse:
     from ..saml import BROWSER_COOKIE
 
@@ -189,7 +193,7 @@ def saml_acs(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_GET
+@require_safe
 def saml_metadata(request: HttpRequest) -> HttpResponse:
     xml = rpkit_state().require_saml().sp_metadata()
     return HttpResponse(xml, content_type="application/samlmetadata+xml")

@@ -180,6 +180,54 @@ def test_saml_metadata(stack: Stack, http: requests.Session) -> None:
     assert f'entityID="{stack.base_url}/auth/saml/metadata"' in answer.text
 
 
+# GET-only auth routes answer HEAD as GET, without a body: Flask's and Starlette's routing
+# add HEAD to every GET route, Django's views take it with require_safe.
+GET_ROUTES = [
+    "/auth/login?next=/bridge",
+    "/auth/login/oidc",
+    "/auth/login/saml",
+    "/auth/saml/metadata",
+    "/auth/oidc/frontchannel-logout",
+]
+
+
+def _cookie_names(answer: requests.Response) -> list[str]:
+    return sorted(h.split("=", 1)[0] for h in answer.raw.headers.getlist("Set-Cookie"))
+
+
+@pytest.mark.parametrize("path", GET_ROUTES, ids=lambda path: path.split("?")[0])
+def test_head_on_a_get_route_answers_as_get(
+    stack: Stack, http: requests.Session, path: str
+) -> None:
+    """HEAD gets GET's status, content type, redirect target and cookies with no body; the
+    kept-alive connection then serves the next request."""
+    url = f"{stack.base_url}{path}"
+    with requests.Session() as other:
+        get = other.get(url, allow_redirects=False)
+    head = http.head(url, allow_redirects=False)
+    assert head.status_code == get.status_code, head.headers
+    assert head.content == b""
+    assert head.headers.get("Content-Type") == get.headers.get("Content-Type")
+    where = urlsplit(head.headers.get("Location", ""))
+    assert where._replace(query="") == urlsplit(get.headers.get("Location", ""))._replace(query="")
+    assert _cookie_names(head) == _cookie_names(get)
+    assert http.get(f"{stack.base_url}/me").json() == {"authenticated": False}
+
+
+def test_a_login_started_by_head_completes(stack: Stack, http: requests.Session) -> None:
+    """HEAD on the OIDC login route starts a real login, as GET does (Flask's behaviour): its
+    state is stored and bound to this browser, and the callback signs in."""
+    start = http.head(
+        f"{stack.base_url}/auth/login/oidc", params={"next": "/profile"}, allow_redirects=False
+    )
+    assert start.status_code == 302 and start.content == b""
+    page = http.get(start.headers["Location"], allow_redirects=False)
+    picked = sandbox_pick(http, page, INGRID)
+    callback = http.get(picked.headers["Location"], allow_redirects=False)
+    assert callback.status_code == 303 and callback.headers["Location"] == "/profile"
+    assert http.get(f"{stack.base_url}/me").json()["email"] == INGRID
+
+
 # -- logout ----------------------------------------------------------------------------
 
 
