@@ -6,6 +6,7 @@ Every call needs ``Authorization: Bearer <admin token>`` (printed at start).
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -164,52 +165,36 @@ def _rotation() -> tuple[timedelta, bool]:
     return timedelta(seconds=grace), publish
 
 
-def _rotated(ring: KeyRing | SamlKeyRing, name: str) -> Response:
-    """Rotate ``ring`` as the body asks; answer the new key's id (as ``name``) and the ring."""
-    grace, publish = _rotation()
-    new = ring.rotate(grace=grace, publish=publish)
-    return jsonify({name: new, "keys": ring.describe()})
+def _route_ring(
+    prefix: str, ring_of: Callable[[], KeyRing | SamlKeyRing], new_id: str, name: str
+) -> None:
+    """Route one signing-key ring: ``GET prefix`` describes it (no private parts), ``POST
+    prefix/rotate`` signs with a new key (``{"grace_seconds": 300, "publish": true}``;
+    answers the new key's ``new_id`` and the ring), ``POST prefix/publish`` publishes every
+    live key (after a rotation with ``publish: false``). ``name`` prefixes the endpoints."""
+
+    def describe() -> Response:
+        return jsonify(ring_of().describe())
+
+    def rotate() -> Response:
+        grace, publish = _rotation()
+        ring = ring_of()
+        new = ring.rotate(grace=grace, publish=publish)
+        return jsonify({new_id: new, "keys": ring.describe()})
+
+    def publish() -> Response:
+        ring = ring_of()
+        ring.publish_all()
+        return jsonify(ring.describe())
+
+    bp.add_url_rule(prefix, name, describe, methods=["GET"])
+    bp.add_url_rule(prefix + "/rotate", f"rotate_{name}", rotate, methods=["POST"])
+    bp.add_url_rule(prefix + "/publish", f"publish_{name}", publish, methods=["POST"])
 
 
-def _published(ring: KeyRing | SamlKeyRing) -> Response:
-    ring.publish_all()
-    return jsonify(ring.describe())
-
-
-@bp.get("/keys")
-def keys() -> Response:
-    """The OIDC key ring (no private parts)."""
-    return jsonify(sandbox().keys.describe())
-
-
-@bp.post("/keys/rotate")
-def rotate_keys() -> Response:
-    """Sign with a new key: ``{"grace_seconds": 300, "publish": true}``."""
-    return _rotated(sandbox().keys, "kid")
-
-
-@bp.post("/keys/publish")
-def publish_keys() -> Response:
-    """Publish every key (after ``rotate`` with ``publish: false``)."""
-    return _published(sandbox().keys)
-
-
-@bp.get("/saml/keys")
-def saml_keys() -> Response:
-    """The SAML signing certificates (no private parts)."""
-    return jsonify(sandbox().saml_key_ring.describe())
-
-
-@bp.post("/saml/keys/rotate")
-def rotate_saml_keys() -> Response:
-    """Sign SAML messages with a new certificate: ``{"grace_seconds": 300, "publish": true}``."""
-    return _rotated(sandbox().saml_key_ring, "sha256")
-
-
-@bp.post("/saml/keys/publish")
-def publish_saml_keys() -> Response:
-    """List every live SAML certificate in metadata (after ``rotate`` with ``publish: false``)."""
-    return _published(sandbox().saml_key_ring)
+# The OIDC key ring (JWKS) and the SAML signing certificates (IdP metadata).
+_route_ring("/keys", lambda: sandbox().keys, "kid", "keys")
+_route_ring("/saml/keys", lambda: sandbox().saml_key_ring, "sha256", "saml_keys")
 
 
 @bp.get("/clock")

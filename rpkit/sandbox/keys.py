@@ -7,6 +7,7 @@ import os
 import secrets
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,10 +57,17 @@ class _Ring(Generic[_K]):
     key that is not published yet, until :meth:`publish_all`.
     """
 
-    def __init__(self, clock: SandboxClock, entries: list[_Entry[_K]]) -> None:
+    def __init__(
+        self,
+        clock: SandboxClock,
+        entries: list[_Entry[_K]],
+        *,
+        label: Callable[[_K], dict[str, Any]],
+    ) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._entries = entries
+        self._label = label  # how describe() names a key
 
     def _live(self) -> list[_Entry[_K]]:
         now = self._clock.time()
@@ -78,10 +86,6 @@ class _Ring(Generic[_K]):
 
     def _changed(self) -> None:
         """Persist the entries after a change (the lock is held); kept in memory by default."""
-
-    def _label(self, key: _K) -> dict[str, Any]:
-        """How :meth:`describe` names ``key``."""
-        raise NotImplementedError
 
     def publish_all(self) -> None:
         """Publish every live key, e.g. the one a ``rotate(publish=False)`` made."""
@@ -112,7 +116,7 @@ class KeyRing(_Ring[RSAKey]):
     """
 
     def __init__(self, path: Path, clock: SandboxClock) -> None:
-        super().__init__(clock, [])
+        super().__init__(clock, [], label=lambda key: {"kid": key.kid})
         self._path = path
         if path.is_file():
             self._load()
@@ -145,9 +149,6 @@ class KeyRing(_Ring[RSAKey]):
 
     def _changed(self) -> None:
         self._save()
-
-    def _label(self, key: RSAKey) -> dict[str, Any]:
-        return {"kid": key.kid}
 
     @property
     def signing_key(self) -> RSAKey:
@@ -239,12 +240,11 @@ class SamlKeyRing(_Ring[SamlKeyPair]):
 
     def __init__(self, directory: Path, common_name: str, clock: SandboxClock) -> None:
         pair = load_saml_key_pair(directory, common_name)
-        super().__init__(clock, [_Entry(pair, True, None)])
+        super().__init__(
+            clock, [_Entry(pair, True, None)], label=lambda pair: {"sha256": pair.fingerprint}
+        )
         self._directory = directory
         self._common_name = common_name
-
-    def _label(self, key: SamlKeyPair) -> dict[str, Any]:
-        return {"sha256": key.fingerprint}
 
     @property
     def signing(self) -> SamlKeyPair:
