@@ -106,19 +106,23 @@ class _Parser:
         return token
 
     def expression(self) -> Predicate:
-        left = self.term()
-        while (self.peek() or "").lower() == "or":
-            self.take()
-            right = self.term()
-            left = (lambda a, b: lambda m: a(m) or b(m))(left, right)
-        return left
+        return self._joined("or", self.term, lambda a, b: lambda m: a(m) or b(m))
 
     def term(self) -> Predicate:
-        left = self.factor()
-        while (self.peek() or "").lower() == "and":
+        return self._joined("and", self.factor, lambda a, b: lambda m: a(m) and b(m))
+
+    def _joined(
+        self,
+        word: str,
+        operand: Callable[[], Predicate],
+        join: Callable[[Predicate, Predicate], Predicate],
+    ) -> Predicate:
+        """``operand (word operand)*``, left-associative (``and`` binds tighter than ``or``:
+        RFC 7644 §3.4.2.2)."""
+        left = operand()
+        while (self.peek() or "").lower() == word:
             self.take()
-            right = self.factor()
-            left = (lambda a, b: lambda m: a(m) and b(m))(left, right)
+            left = join(left, operand())
         return left
 
     def factor(self) -> Predicate:
