@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -68,6 +70,17 @@ def sandbox(module_sandbox: SandboxHandle) -> SandboxHandle:
     faults, counts, claim overrides)."""
     module_sandbox.reset()
     return module_sandbox
+
+
+def claims_in_id_token(sandbox: SandboxHandle, on: bool) -> None:
+    """Duende's AlwaysIncludeUserClaimsInIdToken for the test client (a reset restores it)."""
+    clients = sandbox.state.clients
+    clients[CLIENT_ID] = replace(clients[CLIENT_ID], always_include_user_claims_in_id_token=on)
+
+
+def sandbox_back_channel(sandbox: SandboxHandle) -> Counter[str]:
+    """Requests per sandbox endpoint since the last count reset, but the browser's (authorize)."""
+    return Counter({k: n for k, n in sandbox.request_counts().items() if n and k != "authorize"})
 
 
 def make_client(op: FakeOP | SandboxHandle, **overrides: Any) -> OidcClient:

@@ -8,9 +8,10 @@ cost; ``authorize_requests``, ``token_requests``, ``userinfo_requests`` and
 
 Why it stays beside the sandbox: a test that only needs a provider uses the sandbox
 (``rpkit.testing``; ``oidc_sandbox`` and the ``sandbox`` fixture in ``conftest.py``:
-``test_flow_smoke.py``, ``test_user_claims.py``, ``test_browser_binding.py``,
-``test_clock.py``), whose next-token claims, faults and request counts cover a provider
-that omits or changes a claim, fails an endpoint or must be counted. The sandbox is a
+``test_flow_smoke.py``, ``test_user_claims.py``, ``test_browser_binding.py``, the disk
+copy of ``test_clock.py``, the login costs of ``test_resilience.py``), whose next-token
+claims, faults and request counts cover a provider that omits or changes a claim, fails
+an endpoint or must be counted. The sandbox is a
 faithful Duende imitation and, on purpose, cannot do what these tests need: sign with a
 key it does not publish or with ``alg: none``, put the wrong ``iss``/``aud``/``nonce``/
 ``at_hash`` in a token, echo another ``state``, answer the token endpoint with any status

@@ -17,12 +17,22 @@ import pytest
 from rpkit.config import OidcConfig
 from rpkit.errors import IdTokenError, ProviderUnavailableError
 from rpkit.oidc import IdToken, OidcClient
+from rpkit.testing import SandboxHandle
 
-from .conftest import BROWSER, Clock, follow_authorize, login, make_client
+from .conftest import (
+    BROWSER,
+    Clock,
+    claims_in_id_token,
+    login,
+    make_client,
+    sandbox_back_channel,
+    sandbox_login,
+)
 from .fake_op import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, FakeOP, Grant, new_rsa_key, sign_jwt
 
 DISCOVERY = "/auth/.well-known/openid-configuration"
 TOKEN = "/auth/connect/token"
+TOMAS, TOMAS_ID = "tomas.berg@nordic-aurora.example", "87235"  # in the sandbox's seed
 AUTHORIZE = "/auth/connect/authorize"
 
 
@@ -85,14 +95,16 @@ def test_provider_down_at_start_then_up(refused_port: socket.socket) -> None:
 # -- JWKS outage after warm-up ------------------------------------------------------------------
 
 
-def test_jwks_failing_after_warm_up_keeps_validating_with_cached_keys(op: FakeOP) -> None:
+def test_jwks_failing_after_warm_up_keeps_validating_with_cached_keys(
+    sandbox: SandboxHandle,
+) -> None:
     """Within the JWKS TTL an outage costs nothing: cached keys validate, no JWKS request."""
-    client = make_client(op)
-    login(client)
-    op.fail.add("jwks")
+    client = make_client(sandbox)
+    sandbox_login(client, TOMAS)
+    sandbox.set_fault("jwks", "error", status=500)
     for _ in range(3):
-        assert login(client).identity.subject == op.sub
-    assert op.counts[op.jwks_path] == 1
+        assert sandbox_login(client, TOMAS).identity.subject == TOMAS_ID
+    assert sandbox.request_counts()["jwks"] == 1
 
 
 @pytest.mark.parametrize("failure", ["http_500", "empty_key_set"])
@@ -219,39 +231,39 @@ def test_concurrent_unknown_kid_shares_one_jwks_fetch(op: FakeOP) -> None:
 # -- cost of a login ------------------------------------------------------------------------------
 
 
-def test_warm_login_costs_one_back_channel_request(op: FakeOP) -> None:
+def test_warm_login_costs_one_back_channel_request(sandbox: SandboxHandle) -> None:
     """With discovery and keys cached, a login is one token request (plus userinfo if asked)."""
-    client = make_client(op)
-    login(client)
-    before = back_channel(op)
-    login(client)
-    assert back_channel(op) - before == Counter({TOKEN: 1})
+    claims_in_id_token(sandbox, True)
+    client = make_client(sandbox)
+    sandbox_login(client, TOMAS)
+    before = sandbox_back_channel(sandbox)
+    sandbox_login(client, TOMAS)
+    assert sandbox_back_channel(sandbox) - before == Counter({"token": 1})
 
-    before = back_channel(op)
-    url = client.start_login(browser_token=BROWSER).url
-    client.finish_login(follow_authorize(url), fetch_userinfo=True, browser_token=BROWSER)
-    assert back_channel(op) - before == Counter({TOKEN: 1, "/auth/connect/userinfo": 1})
+    before = sandbox_back_channel(sandbox)
+    sandbox_login(client, TOMAS, fetch_userinfo=True)
+    assert sandbox_back_channel(sandbox) - before == Counter({"token": 1, "userinfo": 1})
 
 
-def test_constructing_a_client_makes_no_request(op: FakeOP) -> None:
+def test_constructing_a_client_makes_no_request(sandbox: SandboxHandle) -> None:
     """Discovery is lazy: building the client (and the login URL's config) sends nothing."""
-    make_client(op)
-    assert op.counts == Counter()
+    make_client(sandbox)
+    assert sandbox_back_channel(sandbox) == Counter()
 
 
-def test_a_failed_refresh_can_be_retried_at_once(op: FakeOP) -> None:
+def test_a_failed_refresh_can_be_retried_at_once(sandbox: SandboxHandle) -> None:
     """A refresh that failed on the network is retried by the next call, not answered from cache."""
-    client = make_client(op)
-    first = login(client)
+    client = make_client(sandbox, refresh_tokens=True)
+    first = sandbox_login(client, TOMAS)
     refresh_token = first.tokens.refresh_token
     assert refresh_token is not None
-    op.fail.add("/connect/token")
+    sandbox.set_fault("token", "error", status=500)
     with pytest.raises(ProviderUnavailableError):
         client.refresh(refresh_token, previous=first.id_token)
-    op.fail.clear()
+    sandbox.clear_faults()
     refreshed = client.refresh(refresh_token, previous=first.id_token)
     assert refreshed.identity.key == first.identity.key
-    assert op.counts[TOKEN] == 3
+    assert sandbox.request_counts()["token"] == 3
 
 
 def test_cold_start_under_concurrency_fetches_discovery_and_keys_once(op: FakeOP) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,12 +23,18 @@ from rpkit.errors import ConfigurationError, IdTokenError, ProviderUnavailableEr
 from rpkit.oidc import LoginResult, OidcClient
 from rpkit.testing import SandboxHandle
 
-from .conftest import BROWSER, make_client, oidc_sandbox, sandbox_login, sign_in
-from .fake_op import CLIENT_ID
+from .conftest import (
+    BROWSER,
+    claims_in_id_token,
+    make_client,
+    oidc_sandbox,
+    sandbox_back_channel,
+    sandbox_login,
+    sign_in,
+)
 
 TOKEN = "token"
 USERINFO = "userinfo"
-FRONT_CHANNEL = "authorize"
 
 INGRID = "ingrid.hansen@nordic-tankers.example"
 # Ingrid's user claims, as the tests assert them: rank, email, name and her ship.
@@ -76,19 +81,8 @@ def op(provider: SandboxHandle) -> SandboxHandle:
     return provider
 
 
-def claims_in_id_token(op: SandboxHandle, on: bool) -> None:
-    """Duende's AlwaysIncludeUserClaimsInIdToken for the test client (a reset restores it)."""
-    clients = op.state.clients
-    clients[CLIENT_ID] = replace(clients[CLIENT_ID], always_include_user_claims_in_id_token=on)
-
-
 def login(client: OidcClient, **finish: Any) -> Any:
     return sandbox_login(client, INGRID, **finish)
-
-
-def back_channel(op: SandboxHandle) -> dict[str, int]:
-    """Requests per endpoint since the last count reset, but the browser's (authorize)."""
-    return {k: n for k, n in op.request_counts().items() if n and k != FRONT_CHANNEL}
 
 
 def userinfo_requests(op: SandboxHandle) -> int:
@@ -98,7 +92,7 @@ def userinfo_requests(op: SandboxHandle) -> int:
 def _back_channel_requests(op: SandboxHandle, client: OidcClient) -> tuple[int, Any]:
     op.reset_counts()
     result = login(client)
-    return sum(back_channel(op).values()), result
+    return sum(sandbox_back_channel(op).values()), result
 
 
 @pytest.mark.parametrize(
@@ -115,7 +109,7 @@ def test_warm_login_costs_one_request_or_two_with_userinfo(
     _back_channel_requests(op, client)  # cold: discovery and JWKS
     count, result = _back_channel_requests(op, client)
     assert count == sum(expected.values())
-    assert back_channel(op) == expected
+    assert sandbox_back_channel(op) == expected
     assert result.identity.rank == "Chief Officer"
     assert result.identity.email == "ingrid.hansen@nordic-tankers.example"
     assert result.identity.name == "Ingrid Hansen"
