@@ -103,7 +103,8 @@ def serve(port: int, mode: str) -> None:
 
     async def main() -> None:
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off")
+            # The app's lifespan runs, as under ``python -m example_app.fastapi``.
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on")
         )
         task = asyncio.create_task(probe())
         await server.serve()
