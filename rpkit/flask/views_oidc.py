@@ -31,14 +31,7 @@ def login_oidc() -> Response:
         state, request.args.get("next"), request.cookies.get(OIDC_BROWSER_COOKIE)
     )
     response = send(flow.Outgoing(location=start.location, status=302))
-    state.set_cookie(
-        response,
-        OIDC_BROWSER_COOKIE,
-        start.browser,
-        path=state.path("/auth/oidc/callback"),
-        max_age=start.max_age,
-        cross_site_post=start.cross_site_post,
-    )
+    start.hand_off(state, response)
     return response
 
 
@@ -54,7 +47,7 @@ def oidc_callback() -> Response:
         browser=request.cookies.get(OIDC_BROWSER_COOKIE),
         current=current_session(),
     )
-    return signed_in(state, sign_in, OIDC_BROWSER_COOKIE, "/auth/oidc/callback")
+    return signed_in(state, sign_in, OIDC_BROWSER_COOKIE, flow.OIDC_CALLBACK_PATH)
 
 
 @bp.post("/auth/oidc/backchannel-logout")
