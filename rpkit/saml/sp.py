@@ -318,9 +318,12 @@ class ServiceProvider:
     ) -> tuple[CrewIdentity, str]:
         """:meth:`take_pending` + :meth:`process_response`; returns ``(identity, return_to)``.
 
-        Without RelayState the response is treated as unsolicited (refused unless
-        ``allow_unsolicited``, then ``return_to`` is ``/``). ``writes``: see
-        :meth:`process_response`.
+        On a ``TakingStore`` (memory, Redis) in one store round trip: the response is
+        validated first, then the pending request is taken in the commit of the replay
+        entry and ``writes`` (refusals as in the two steps; a response that fails
+        validation leaves the login pending). Without RelayState the response is treated
+        as unsolicited (refused unless ``allow_unsolicited``, then ``return_to`` is ``/``).
+        ``writes``: see :meth:`process_response`.
         """
         if not relay_state and self.config.allow_unsolicited:
             identity = self.process_response(
